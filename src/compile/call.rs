@@ -1,0 +1,187 @@
+//! Calls with named arguments (`do` actions, `fix` generators): names and types.
+
+use super::model::ArgValue;
+use super::{Cx, fields};
+use crate::actions::{ParamSource, ParamSpec, ParamType};
+use crate::diagnostics::{Code, Diagnostic};
+use crate::dsl::ast::{Call, Value, ValueKind};
+use std::collections::BTreeMap;
+
+/// Checks `call`'s arguments against `params`; `what` names the callee for messages
+/// ("action `k8s.scale`"). Returns the typed arguments, or `None` when any is wrong.
+pub(super) fn check_args(
+    cx: &mut Cx,
+    call: &Call,
+    params: &'static [ParamSpec],
+    what: &str,
+) -> Option<BTreeMap<String, ArgValue>> {
+    let mut out = BTreeMap::new();
+    let mut first_at = BTreeMap::new();
+    let mut ok = true;
+    for arg in &call.args {
+        let name = arg.name.node.as_str();
+        if let Some(first) = first_at.insert(name.to_string(), arg.name.span) {
+            cx.push(
+                Diagnostic::new(Code::DuplicateArgument, format!("`{name}` is passed twice to {what}"))
+                    .at(&cx.file, arg.name.span, "passed again here")
+                    .with_secondary(first, "first passed here")
+                    .with_help("remove one of them"),
+            );
+            ok = false;
+            continue;
+        }
+        let Some(param) = params.iter().find(|p| p.name == name) else {
+            let names: Vec<&str> = params.iter().map(|p| p.name).collect();
+            cx.push(
+                Diagnostic::new(Code::UnknownParameter, format!("{what} has no parameter `{name}`"))
+                    .at(&cx.file, arg.name.span, "unknown parameter")
+                    .with_help(format!(
+                        "its parameters are {}",
+                        if names.is_empty() { "none".to_string() } else { quote_all(&names) }
+                    ))
+                    .suggest(name, names.iter().copied()),
+            );
+            ok = false;
+            continue;
+        };
+        match typed(cx, param, &arg.value, what) {
+            Some(v) => {
+                out.insert(name.to_string(), v);
+            }
+            None => ok = false,
+        }
+    }
+    let missing: Vec<&str> =
+        params.iter().filter(|p| p.required && !first_at.contains_key(p.name)).map(|p| p.name).collect();
+    if !missing.is_empty() {
+        let (noun, list) = if missing.len() == 1 { ("parameter", missing[0]) } else { ("parameters", "") };
+        let message = if missing.len() == 1 {
+            format!("{what} needs the {noun} `{list}`")
+        } else {
+            format!("{what} needs the parameters {}", quote_all(&missing))
+        };
+        let help = missing
+            .iter()
+            .filter_map(|m| params.iter().find(|p| p.name == *m))
+            .map(|p| format!("`{}`: {}", p.name, p.doc))
+            .collect::<Vec<_>>()
+            .join(" ");
+        cx.push(Diagnostic::new(Code::MissingParameter, message).at(&cx.file, call.name.span, "called here").with_help(help));
+        ok = false;
+    }
+    ok.then_some(out)
+}
+
+fn quote_all(names: &[&str]) -> String {
+    names.iter().map(|n| format!("`{n}`")).collect::<Vec<_>>().join(", ")
+}
+
+/// Converts one argument value to its parameter's type.
+fn typed(cx: &mut Cx, param: &ParamSpec, value: &Value, what: &str) -> Option<ArgValue> {
+    let mismatch = |cx: &mut Cx, extra: &str| {
+        cx.push(
+            Diagnostic::new(
+                Code::ArgumentType,
+                format!("`{}` of {what} takes {}, not {}", param.name, param.ty.describe(), value.kind.describe()),
+            )
+            .at(&cx.file, value.span, format!("expected {}", param.ty.describe()))
+            .with_help(format!("{}{extra}", param.doc)),
+        );
+        None
+    };
+    if let ValueKind::Path(path) = &value.kind {
+        let is_list_param = matches!(param.ty, ParamType::StrList | ParamType::DurationList);
+        if is_list_param && path.segments.len() == 1 {
+            let items = super::library::use_list(cx, &path.segments[0], path.span)?;
+            return Some(ArgValue::List(items.iter().map(|s| scalar_to_arg(s.clone())).collect()));
+        }
+        if param.source == ParamSource::Literal {
+            cx.push(
+                Diagnostic::new(
+                    Code::ArgumentType,
+                    format!("`{}` of {what} must be written in the playbook, not taken from the event", param.name),
+                )
+                .at(&cx.file, value.span, "taken from the event")
+                .with_help(format!(
+                    "limits are set in reviewed code, never by the alert: write {} here",
+                    param.ty.describe()
+                )),
+            );
+            return None;
+        }
+        if is_list_param || param.ty == ParamType::Bool || param.ty == ParamType::Duration {
+            return mismatch(cx, "");
+        }
+        return fields::resolve(cx, path).map(ArgValue::Field);
+    }
+    match (param.ty, &value.kind) {
+        (ParamType::Str, ValueKind::Str(s)) => {
+            if param.source == ParamSource::Literal {
+                Some(ArgValue::Template(vec![super::model::TemplatePart::Text(s.clone())]))
+            } else {
+                fields::template(cx, s, value.span).map(ArgValue::Template)
+            }
+        }
+        (ParamType::Int, ValueKind::Int(n)) => Some(ArgValue::Int(*n)),
+        (ParamType::Number, ValueKind::Int(n)) => Some(ArgValue::Float(*n as f64)),
+        (ParamType::Number, ValueKind::Float(n)) => Some(ArgValue::Float(*n)),
+        (ParamType::Bool, ValueKind::Bool(b)) => Some(ArgValue::Bool(*b)),
+        (ParamType::Duration, ValueKind::Duration(d)) => Some(ArgValue::Duration(*d)),
+        (ParamType::StrList, ValueKind::List(items)) => {
+            let mut out = Vec::new();
+            for item in items {
+                match &item.kind {
+                    ValueKind::Str(s) => out.push(ArgValue::Template(vec![super::model::TemplatePart::Text(s.clone())])),
+                    _ => {
+                        cx.push(
+                            Diagnostic::new(
+                                Code::ArgumentType,
+                                format!("`{}` of {what} takes a list of strings; this item is {}", param.name, item.kind.describe()),
+                            )
+                            .at(&cx.file, item.span, "expected a string")
+                            .with_help(param.doc),
+                        );
+                        return None;
+                    }
+                }
+            }
+            Some(ArgValue::List(out))
+        }
+        (ParamType::DurationList, ValueKind::List(items)) => {
+            let mut out = Vec::new();
+            for item in items {
+                match &item.kind {
+                    ValueKind::Duration(d) => out.push(ArgValue::Duration(*d)),
+                    _ => {
+                        cx.push(
+                            Diagnostic::new(
+                                Code::ArgumentType,
+                                format!("`{}` of {what} takes a list of durations; this item is {}", param.name, item.kind.describe()),
+                            )
+                            .at(&cx.file, item.span, "expected a duration such as `7d`")
+                            .with_help(param.doc),
+                        );
+                        return None;
+                    }
+                }
+            }
+            Some(ArgValue::List(out))
+        }
+        (ParamType::Int, ValueKind::Float(_)) => mismatch(cx, " Write a whole number."),
+        (ParamType::Duration, ValueKind::Int(_)) => mismatch(cx, " Give the unit, e.g. `15m` or `1h`."),
+        (ParamType::Number | ParamType::Int, ValueKind::Str(s)) if s.trim().parse::<f64>().is_ok() => {
+            mismatch(cx, " Leave out the quotes.")
+        }
+        _ => mismatch(cx, ""),
+    }
+}
+
+fn scalar_to_arg(s: super::model::Scalar) -> ArgValue {
+    use super::model::{Scalar, TemplatePart};
+    match s {
+        Scalar::Str(s) => ArgValue::Template(vec![TemplatePart::Text(s)]),
+        Scalar::Int(n) => ArgValue::Int(n),
+        Scalar::Float(f) => ArgValue::Float(f),
+        Scalar::Bool(b) => ArgValue::Bool(b),
+    }
+}

@@ -1,0 +1,308 @@
+//! Rhai conditions and helpers: compiled once, names checked, errors mapped back to the
+//! line and column in the `.sparky` file.
+
+use super::Cx;
+use super::library;
+use super::model::Condition;
+use crate::diagnostics::{Code, Diagnostic, Span};
+use crate::dsl::ast::RhaiSource;
+use crate::script::{self, EVENT_VAR, FORBIDDEN, limits};
+use rhai::{AST, ASTNode, Expr, Map, ParseError, ParseErrorType, Scope};
+use std::sync::{Arc, OnceLock};
+
+/// Calls that exist in general-purpose rhai but never in a condition, and why.
+const FORBIDDEN_CALLS: &[(&str, &str)] = &[
+    ("sleep", "conditions must never wait; they run inside the decision, which must be fast"),
+    ("eval", "conditions cannot evaluate code built at run time"),
+    ("print", "conditions have no output; the decision trace records their value"),
+    ("debug", "conditions have no output; the decision trace records their value"),
+    ("timestamp", "conditions cannot read the clock; use `kg::deployed_within` and the event's times"),
+];
+
+/// The engine helpers are compiled with before the library exists (phase 2).
+fn bare_engine() -> &'static rhai::Engine {
+    static ENGINE: OnceLock<rhai::Engine> = OnceLock::new();
+    ENGINE.get_or_init(|| script::build_engine(None))
+}
+
+fn too_long(cx: &mut Cx, src: &RhaiSource, what: &str) -> bool {
+    if src.text.len() <= limits::MAX_SOURCE {
+        return false;
+    }
+    cx.push(
+        Diagnostic::new(
+            Code::ForbiddenInCondition,
+            format!("this {what} is {} bytes long; the limit is {}", src.text.len(), limits::MAX_SOURCE),
+        )
+        .at(&cx.file, Span::new(src.span.start, src.span.start), "starts here")
+        .with_help("move the logic into smaller helpers, and large data into a `list`"),
+    );
+    true
+}
+
+/// Compiles one helper (`fn name(..) { .. }`).
+pub(super) fn compile_helper(cx: &mut Cx, src: &RhaiSource) -> Option<AST> {
+    if too_long(cx, src, "helper") {
+        return None;
+    }
+    match bare_engine().compile(&src.text) {
+        Ok(ast) => Some(ast),
+        Err(e) => {
+            report_parse_error(cx, src, &e, true);
+            None
+        }
+    }
+}
+
+/// Compiles a `when` (or `verify when`) condition with the library's engine.
+pub(super) fn compile_condition(cx: &mut Cx, src: &RhaiSource) -> Option<Condition> {
+    if too_long(cx, src, "condition") {
+        return None;
+    }
+    if src.text.trim().is_empty() {
+        cx.push(
+            Diagnostic::new(Code::ConditionSyntax, "the condition is empty")
+                .at(&cx.file, Span::new(src.span.start.saturating_sub(1), src.span.end + 1), "nothing to evaluate")
+                .with_help("write a rhai expression that is `true` when the playbook applies, or remove `when`"),
+        );
+        return None;
+    }
+    let env = cx.script?;
+    let mut scope = Scope::new();
+    scope.push_constant(EVENT_VAR, Map::new());
+    match env.engine.compile_with_scope(&scope, &src.text) {
+        Ok(ast) => {
+            let ok = check_names(cx, &ast, src);
+            ok.then(|| Condition { ast: Arc::new(ast), source: src.clone() })
+        }
+        Err(e) => {
+            report_parse_error(cx, src, &e, false);
+            None
+        }
+    }
+}
+
+/// The span in the `.sparky` file of rhai's 1-based `line` and `column` in `src`, `len` chars.
+fn span_at(src: &RhaiSource, line: Option<usize>, column: Option<usize>, len: usize) -> Span {
+    let (Some(line), Some(column)) = (line, column) else {
+        return Span::new(src.span.start, src.span.start);
+    };
+    let mut offset = 0;
+    for (i, l) in src.text.split('\n').enumerate() {
+        if i + 1 == line {
+            let col_byte =
+                l.char_indices().nth(column.saturating_sub(1)).map(|(b, _)| b).unwrap_or(l.len());
+            let start = src.span.start + offset + col_byte;
+            let end = l[col_byte..].char_indices().nth(len).map(|(b, _)| b).unwrap_or(l.len() - col_byte);
+            return Span::new(start, start + end.max(if col_byte < l.len() { 1 } else { 0 }));
+        }
+        offset += l.len() + 1;
+    }
+    Span::new(src.span.end, src.span.end)
+}
+
+fn report_parse_error(cx: &mut Cx, src: &RhaiSource, err: &ParseError, in_helper: bool) {
+    let ParseError(kind, pos) = err;
+    let span = span_at(src, pos.line(), pos.position(), 1);
+    let forbidden = |word: &str| FORBIDDEN.iter().find(|(w, _)| *w == word);
+    let kind = kind.as_ref();
+    let word = match kind {
+        ParseErrorType::Reserved(w) => Some(w.as_str()),
+        ParseErrorType::BadInput(rhai::LexError::ImproperSymbol(w, _)) => Some(w.as_str()),
+        _ => None,
+    };
+    if let Some((word, why)) = word.and_then(forbidden) {
+        let span = span_at(src, pos.line(), pos.position(), word.len());
+        cx.push(
+            Diagnostic::new(Code::ForbiddenInCondition, format!("`{word}` is not allowed in conditions"))
+                .at(&cx.file, span, "forbidden here")
+                .with_help(why.to_string()),
+        );
+        return;
+    }
+    let d = match kind {
+        ParseErrorType::VariableUndefined(name) => {
+            let help = if in_helper {
+                format!("a helper sees only its parameters; pass `{name}` in as one")
+            } else {
+                "a condition sees `event` and the `kg::` and `lists::` namespaces; declare other variables with `let`"
+                    .to_string()
+            };
+            let span = span_at(src, pos.line(), pos.position(), name.chars().count());
+            Diagnostic::new(Code::UnknownVariable, format!("unknown variable `{name}`"))
+                .at(&cx.file, span, "not defined")
+                .with_help(help)
+                .suggest(name, if in_helper { vec![] } else { vec![EVENT_VAR] })
+        }
+        ParseErrorType::ExprTooDeep => Diagnostic::new(Code::ConditionSyntax, "the expression is nested too deeply")
+            .at(&cx.file, span, "too deep")
+            .with_help(format!(
+                "conditions may nest {} levels; split it with `let` or a helper",
+                limits::MAX_EXPR_DEPTH
+            )),
+        ParseErrorType::LiteralTooLarge(what, max) => {
+            Diagnostic::new(Code::ForbiddenInCondition, format!("a {} is larger than the limit of {max}", what.to_lowercase()))
+                .at(&cx.file, span, "too large")
+                .with_help("conditions hold small literals; put data in a `list`")
+        }
+        other => {
+            let message = lowercase_first(&other.to_string());
+            Diagnostic::new(Code::ConditionSyntax, format!("invalid rhai: {}", message.trim_end_matches('.')))
+                .at(&cx.file, span, "here")
+                .with_help(if in_helper {
+                    "a helper reads `fn name(params) { <rhai> }`; see the rhai book for the syntax"
+                } else {
+                    "a condition is a rhai expression, e.g. `event.labels.reason in lists::benign_crash_reasons`"
+                })
+        }
+    };
+    cx.push(d);
+}
+
+fn lowercase_first(s: &str) -> String {
+    let mut c = s.chars();
+    match c.next() {
+        Some(f) if !s.starts_with(|c: char| c.is_uppercase() && s[1..].starts_with(|c: char| c.is_uppercase())) => {
+            f.to_lowercase().collect::<String>() + c.as_str()
+        }
+        Some(f) => f.to_string() + c.as_str(),
+        None => String::new(),
+    }
+}
+
+/// One name a condition refers to.
+enum Reference {
+    Call { name: String, args: usize, line: Option<usize>, column: Option<usize>, method: bool },
+    Qualified { namespace: String, name: String, line: Option<usize>, column: Option<usize> },
+}
+
+/// Checks every function and qualified variable in `ast` against what the engine knows.
+/// Returns whether all names were found.
+pub(super) fn check_names(cx: &mut Cx, ast: &AST, src: &RhaiSource) -> bool {
+    let Some(env) = cx.script else { return true };
+    let mut refs = Vec::new();
+    ast.walk(&mut |path: &[ASTNode]| {
+        if let Some(ASTNode::Expr(expr)) = path.last() {
+            match expr {
+                Expr::FnCall(call, pos) | Expr::MethodCall(call, pos) if call.op_token.is_none() => {
+                    let ns = call.namespace.to_string();
+                    let name = if ns.is_empty() { call.name.to_string() } else { format!("{ns}::{}", call.name) };
+                    refs.push(Reference::Call {
+                        name,
+                        args: call.args.len(),
+                        line: pos.line(),
+                        column: pos.position(),
+                        method: matches!(expr, Expr::MethodCall(..)),
+                    });
+                }
+                Expr::Variable(v, _, pos) if !v.2.is_empty() => refs.push(Reference::Qualified {
+                    namespace: v.2.to_string(),
+                    name: v.1.to_string(),
+                    line: pos.line(),
+                    column: pos.position(),
+                }),
+                _ => {}
+            }
+        }
+        true
+    });
+
+    let mut ok = true;
+    for r in refs {
+        match r {
+            Reference::Call { name, args, line, column, method } => {
+                let plain = name.chars().all(|c| c.is_alphanumeric() || c == '_' || c == ':');
+                if !plain || script::BUILTIN_CALLS.contains(&name.as_str()) {
+                    continue;
+                }
+                let span = span_at(src, line, column, name.chars().count());
+                if let Some((_, why)) = FORBIDDEN_CALLS.iter().find(|(w, _)| *w == name) {
+                    cx.push(
+                        Diagnostic::new(Code::ForbiddenInCondition, format!("`{name}` is not available in conditions"))
+                            .at(&cx.file, span, "forbidden here")
+                            .with_help(why.to_string()),
+                    );
+                    ok = false;
+                    continue;
+                }
+                library::mark_helper_used(cx, &name);
+                let arity = if method { args + 1 } else { args };
+                match env.known.get(&name) {
+                    Some(arities) => {
+                        let ours = name.starts_with("kg::") || library::is_helper(cx, &name);
+                        if ours && !arities.contains(&arity) {
+                            let expected =
+                                arities.iter().map(|a| a.to_string()).collect::<Vec<_>>().join(" or ");
+                            cx.push(
+                                Diagnostic::new(
+                                    Code::WrongArgumentCount,
+                                    format!("`{name}` takes {expected} argument{}, not {arity}", plural(arities)),
+                                )
+                                .at(&cx.file, span, "called here")
+                                .with_help(signature_help(&name)),
+                            );
+                            ok = false;
+                        }
+                    }
+                    None => {
+                        let candidates: Vec<&str> = env
+                            .known
+                            .keys()
+                            .map(String::as_str)
+                            .filter(|k| k.contains("::") == name.contains("::"))
+                            .collect();
+                        cx.push(
+                            Diagnostic::new(Code::UnknownFunction, format!("unknown function `{name}`"))
+                                .at(&cx.file, span, "not defined")
+                                .with_help(
+                                    "conditions can call rhai's string, array, map and math functions, the `kg::` functions and the helpers (`fn`) of the library; see docs/stdlib.md",
+                                )
+                                .suggest(&name, candidates),
+                        );
+                        ok = false;
+                    }
+                }
+            }
+            Reference::Qualified { namespace, name, line, column } => {
+                let span = span_at(src, line, column, namespace.len() + 2 + name.len());
+                if namespace == "lists" {
+                    if cx.lib.lists.contains_key(&name) {
+                        let _ = library::use_list(cx, &name, span);
+                    } else {
+                        let names = library::list_names(cx);
+                        cx.push(
+                            Diagnostic::new(Code::UnknownList, format!("there is no list called `{name}`"))
+                                .at(&cx.file, span, "unknown list")
+                                .with_help("define it with `list NAME = [...]` in a `.sparky` file")
+                                .suggest(&name, names.iter().map(String::as_str)),
+                        );
+                        ok = false;
+                    }
+                } else {
+                    cx.push(
+                        Diagnostic::new(Code::UnknownVariable, format!("unknown variable `{namespace}::{name}`"))
+                            .at(&cx.file, span, "not defined")
+                            .with_help("the only namespaced variables are the lists, as `lists::<name>`"),
+                    );
+                    ok = false;
+                }
+            }
+        }
+    }
+    ok
+}
+
+fn plural(arities: &[usize]) -> &'static str {
+    if arities == [1] { "" } else { "s" }
+}
+
+fn signature_help(name: &str) -> String {
+    match name {
+        "kg::service" => "write `kg::service(event.service)`".into(),
+        "kg::deployed_within" => "write `kg::deployed_within(event.service, \"30m\")`".into(),
+        "kg::recent_deploys" => "write `kg::recent_deploys(event.service, \"24h\")`".into(),
+        "kg::downstream" | "kg::upstream" => format!("write `{name}(event.service)`"),
+        "kg::history" => "write `kg::history(event.fingerprint, \"30d\")`".into(),
+        _ => format!("see the definition of `{name}` for its parameters"),
+    }
+}

@@ -1,0 +1,51 @@
+//! Cron schedules and their time zones.
+
+use super::Cx;
+use crate::diagnostics::{Code, Diagnostic};
+use crate::dsl::ast::Spanned;
+use std::str::FromStr;
+
+/// Checks a five-field cron expression (minute hour day-of-month month day-of-week).
+pub(super) fn check_expr(cx: &mut Cx, expr: &Spanned<String>) -> bool {
+    let fields = expr.node.split_whitespace().count();
+    let problem = if fields != 5 {
+        Some(format!("it has {fields} field{}, not 5", if fields == 1 { "" } else { "s" }))
+    } else {
+        croner::Cron::from_str(&expr.node).err().map(|e| lowercase(&e.to_string()))
+    };
+    match problem {
+        None => true,
+        Some(why) => {
+            cx.push(
+                Diagnostic::new(Code::InvalidCron, format!("`{}` is not a valid cron schedule: {why}", expr.node))
+                    .at(&cx.file, expr.span, "invalid schedule")
+                    .with_help("write five fields: minute hour day-of-month month day-of-week, e.g. `\"0 9 * * MON-FRI\"`"),
+            );
+            false
+        }
+    }
+}
+
+/// Checks an IANA time zone name such as `Europe/Paris`.
+pub(super) fn check_tz(cx: &mut Cx, tz: &Spanned<String>) -> bool {
+    if chrono_tz::Tz::from_str(&tz.node).is_ok() {
+        return true;
+    }
+    let names = chrono_tz::TZ_VARIANTS.iter().map(|t| t.name());
+    cx.push(
+        Diagnostic::new(Code::UnknownTimeZone, format!("unknown time zone `{}`", tz.node))
+            .at(&cx.file, tz.span, "not an IANA time zone")
+            .with_help("use an IANA name such as `UTC`, `Europe/Paris` or `America/New_York`")
+            .suggest(&tz.node, names),
+    );
+    false
+}
+
+fn lowercase(s: &str) -> String {
+    let s = s.trim_end_matches('.');
+    let mut c = s.chars();
+    match c.next() {
+        Some(f) => f.to_lowercase().collect::<String>() + c.as_str(),
+        None => String::new(),
+    }
+}

@@ -1,0 +1,76 @@
+//! `W303 UnreachablePlaybook`.
+//!
+//! **What it does.** Flags a playbook whose triggers are exactly those of another playbook
+//! that comes first in triage order (higher `priority`, then id) and has no `when`
+//! condition: the first one decides every event they both match, so the second never does.
+//!
+//! **Why it matters.** The second playbook looks active and is reviewed as if it ran, yet it
+//! never decides anything: usually a copy that was meant to be narrower.
+//!
+//! **Example.** `PB-010` and `PB-011` both `on alert from alertmanager { labels.alertname ==
+//! "TargetDown" }`, same priority, neither with a `when`: `PB-011` is unreachable. Narrow
+//! one trigger, add a condition to `PB-010`, or merge them.
+
+use crate::compile::model::{CompiledPlaybook, CompiledTrigger, Status, Test};
+use crate::diagnostics::{Code, Diagnostic};
+
+/// A trigger as text, so identical triggers compare equal whatever their spans.
+fn trigger_key(t: &CompiledTrigger) -> String {
+    match t {
+        CompiledTrigger::Event { kind, source, matchers, .. } => {
+            let mut ms: Vec<String> = matchers
+                .iter()
+                .map(|m| {
+                    let test = match &m.test {
+                        Test::Matches(r) => format!("=~{}", r.as_str()),
+                        Test::NotMatches(r) => format!("!~{}", r.as_str()),
+                        Test::In(v) | Test::NotIn(v) => {
+                            let mut items: Vec<String> = v.iter().map(|s| format!("{s:?}")).collect();
+                            items.sort();
+                            format!("{}{}", if matches!(m.test, Test::In(_)) { "in" } else { "notin" }, items.join(","))
+                        }
+                        other => format!("{other:?}"),
+                    };
+                    format!("{}{}", m.field, test)
+                })
+                .collect();
+            ms.sort();
+            ms.dedup();
+            format!("event {kind:?} {source:?} {}", ms.join(" & "))
+        }
+        CompiledTrigger::Every { period, .. } => format!("every {period}"),
+        CompiledTrigger::Cron { expr, tz, .. } => format!("cron {expr} {tz}"),
+    }
+}
+
+fn triggers_key(pb: &CompiledPlaybook) -> Vec<String> {
+    let mut keys: Vec<String> = pb.triggers.iter().map(trigger_key).collect();
+    keys.sort();
+    keys.dedup();
+    keys
+}
+
+pub(crate) fn check(playbooks: &[CompiledPlaybook], diags: &mut Vec<Diagnostic>) {
+    let live: Vec<&CompiledPlaybook> = playbooks.iter().filter(|p| p.status != Status::Disabled).collect();
+    for pb in &live {
+        let key = triggers_key(pb);
+        let shadow = live.iter().find(|other| {
+            !std::ptr::eq(**other, *pb)
+                && other.condition.is_none()
+                && (other.priority, std::cmp::Reverse(&other.id)) > (pb.priority, std::cmp::Reverse(&pb.id))
+                && triggers_key(other) == key
+        });
+        if let Some(other) = shadow {
+            let mut d = Diagnostic::new(Code::UnreachablePlaybook, format!("`{}` can never decide: `{}` always comes first", pb.id, other.id))
+                .at(&pb.file, pb.ast.id.span, "unreachable");
+            let help = format!(
+                "`{}` has the same triggers, comes first (priority {} vs {}, then id) and has no `when` condition; narrow this trigger, give `{}` a higher `priority` together with a condition on `{}`, or merge them",
+                other.id, other.priority, pb.priority, pb.id, other.id
+            );
+            if std::sync::Arc::ptr_eq(&other.file, &pb.file) {
+                d = d.with_secondary(other.ast.id.span, "decides first");
+            }
+            diags.push(d.with_help(help));
+        }
+    }
+}

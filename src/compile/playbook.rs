@@ -1,0 +1,539 @@
+//! One playbook: identity, triggers, condition and responses.
+
+use super::model::*;
+use super::{Cx, KINDS, SOURCES, call, condition, cron, fields, library};
+use crate::actions;
+use crate::diagnostics::{Code, Diagnostic, Span};
+use crate::dsl::ast::{self, Duration, EntryKind, GuardKind, MatchOp, Spanned, Value, ValueKind, VerifyKind};
+use crate::fix;
+
+/// The shortest period a schedule may have.
+const MIN_SCHEDULE_PERIOD: u64 = 60_000;
+/// Largest regex (compiled size) a matcher may use.
+const REGEX_SIZE_LIMIT: usize = 1 << 20;
+/// Default minimum confidence of an L2 proposal, in percent.
+const DEFAULT_MIN_CONFIDENCE: f64 = 80.0;
+
+/// Compiles `pb`; `None` when it has errors (which are reported).
+pub(super) fn compile(cx: &mut Cx, pb: &ast::Playbook) -> Option<CompiledPlaybook> {
+    let errors_before = cx.diags.iter().filter(|d| d.is_error()).count();
+    let mut once: Vec<(&'static str, Span)> = Vec::new();
+    let mut status = None;
+    let mut owner = None;
+    let mut priority = 0;
+    let mut tags = Vec::new();
+    let mut triggers = Vec::new();
+    let mut condition = None;
+    let mut l1 = None;
+    let mut l2 = None;
+    let mut l3 = None;
+
+    for entry in &pb.entries {
+        let keyword = entry.kind.keyword();
+        if keyword != "on" {
+            if let Some((_, first)) = once.iter().find(|(k, _)| *k == keyword) {
+                cx.push(
+                    Diagnostic::new(Code::DuplicateStatement, format!("`{keyword}` appears twice in `{}`", pb.id.node))
+                        .at(&cx.file, entry.span, "again here")
+                        .with_secondary(*first, "first here")
+                        .with_help(format!("a playbook has at most one `{keyword}`; merge them or remove one")),
+                );
+                continue;
+            }
+            once.push((keyword, entry.span));
+        }
+        match &entry.kind {
+            EntryKind::Status(s) => match Status::parse(&s.node) {
+                Some(st) => status = Some(st),
+                None => cx.push(
+                    Diagnostic::new(Code::InvalidStatus, format!("`{}` is not a playbook status", s.node))
+                        .at(&cx.file, s.span, "unknown status")
+                        .with_help("a status is `active` (decides and acts), `draft` (plans, never applies) or `disabled` (ignored)")
+                        .suggest(&s.node, Status::NAMES),
+                ),
+            },
+            EntryKind::Owner(o) => {
+                if o.node.trim().is_empty() {
+                    cx.push(
+                        Diagnostic::new(Code::MissingOwner, "the owner is empty")
+                            .at(&cx.file, o.span, "empty")
+                            .with_help("name the team or person who answers for it, e.g. `owner \"team:platform\"`"),
+                    );
+                }
+                owner = Some(o.node.clone());
+            }
+            EntryKind::Priority(p) => priority = p.node,
+            EntryKind::Tags(values) => {
+                for v in values {
+                    match &v.kind {
+                        ValueKind::Str(s) => tags.push(s.clone()),
+                        other => cx.push(
+                            Diagnostic::new(Code::ArgumentType, format!("tags are strings, not {}", other.describe()))
+                                .at(&cx.file, v.span, "expected a string")
+                                .with_help("write `tags [\"k8s\", \"pods\"]`"),
+                        ),
+                    }
+                }
+            }
+            EntryKind::Trigger(t) => {
+                if let Some(t) = trigger(cx, t, entry.span) {
+                    triggers.push(t);
+                }
+            }
+            EntryKind::When(src) => condition = condition::compile_condition(cx, src),
+            EntryKind::L1(block) => l1 = l1_response(cx, block),
+            EntryKind::L2(block) => l2 = l2_response(cx, block),
+            EntryKind::L3(block) => l3 = l3_response(cx, block),
+        }
+    }
+
+    let has = |k: &str| once.iter().any(|(kw, _)| *kw == k);
+    if !pb.entries.iter().any(|e| matches!(e.kind, EntryKind::Trigger(_))) {
+        cx.push(
+            Diagnostic::new(Code::MissingTrigger, format!("`{}` has no trigger", pb.id.node))
+                .at(&cx.file, pb.id.span, "never runs")
+                .with_help("add `on <kind> from <source> { ... }` or `on schedule every <duration>`"),
+        );
+    }
+    if !has("l1") && !has("l2") && !has("l3") {
+        cx.push(
+            Diagnostic::new(Code::MissingResponse, format!("`{}` has no response", pb.id.node))
+                .at(&cx.file, pb.id.span, "does nothing")
+                .with_help("add an `l1` block (automated remediation), an `l2` block (a fix for review) or `l3 priority P2` (escalation)"),
+        );
+    }
+    if !has("owner") {
+        cx.push(
+            Diagnostic::new(Code::MissingOwner, format!("`{}` has no owner", pb.id.node))
+                .at(&cx.file, pb.id.span, "whose is it?")
+                .with_help("add `owner \"team:<name>\"`: the owner answers for what the playbook does and is told when it fails"),
+        );
+    }
+
+    let errors_after = cx.diags.iter().filter(|d| d.is_error()).count();
+    if errors_after > errors_before {
+        return None;
+    }
+    Some(CompiledPlaybook {
+        id: pb.id.node.clone(),
+        title: pb.title.node.clone(),
+        docs: pb.docs.text(),
+        status: status.unwrap_or(Status::Draft),
+        owner: owner.unwrap_or_default(),
+        priority,
+        tags,
+        triggers,
+        condition,
+        l1,
+        l2,
+        l3: l3.unwrap_or_default(),
+        file: cx.file.clone(),
+        ast: pb.clone(),
+    })
+}
+
+fn out_of_range(cx: &mut Cx, span: Span, message: String, help: &str) {
+    cx.push(Diagnostic::new(Code::ValueOutOfRange, message).at(&cx.file, span, "out of range").with_help(help.to_string()));
+}
+
+fn positive(cx: &mut Cx, d: &Spanned<Duration>, what: &str) -> bool {
+    if d.node.millis == 0 {
+        out_of_range(cx, d.span, format!("{what} cannot be zero"), "give a duration of at least one second, e.g. `30s` or `15m`");
+        return false;
+    }
+    true
+}
+
+fn trigger(cx: &mut Cx, t: &ast::Trigger, span: Span) -> Option<CompiledTrigger> {
+    match t {
+        ast::Trigger::Every(d) => {
+            if d.node.millis < MIN_SCHEDULE_PERIOD {
+                out_of_range(
+                    cx,
+                    d.span,
+                    format!("a schedule of `every {}` is too frequent", d.node),
+                    "schedules run at most once a minute; use `every 1m` or longer",
+                );
+                return None;
+            }
+            Some(CompiledTrigger::Every { period: d.node, span })
+        }
+        ast::Trigger::Cron { expr, tz } => {
+            let ok = cron::check_expr(cx, expr);
+            let tz_ok = tz.as_ref().is_none_or(|tz| cron::check_tz(cx, tz));
+            (ok && tz_ok).then(|| CompiledTrigger::Cron {
+                expr: expr.node.clone(),
+                tz: tz.as_ref().map(|t| t.node.clone()).unwrap_or_else(|| "UTC".into()),
+                span,
+            })
+        }
+        ast::Trigger::Event { kind, source, matchers } => {
+            let mut ok = true;
+            if !KINDS.contains(&kind.node.as_str()) {
+                cx.push(
+                    Diagnostic::new(Code::UnknownKind, format!("unknown event kind `{}`", kind.node))
+                        .at(&cx.file, kind.span, "not an event kind")
+                        .with_help(format!("event kinds are {}", quote_all(KINDS)))
+                        .suggest(&kind.node, KINDS.iter().copied()),
+                );
+                ok = false;
+            }
+            if let Some(source) = source {
+                if !SOURCES.contains(&source.node.as_str()) {
+                    cx.push(
+                        Diagnostic::new(Code::UnknownSource, format!("unknown event source `{}`", source.node))
+                            .at(&cx.file, source.span, "not a source Sparky receives")
+                            .with_help(format!("sources are {}", quote_all(SOURCES)))
+                            .suggest(&source.node, SOURCES.iter().copied()),
+                    );
+                    ok = false;
+                }
+            }
+            let mut compiled = Vec::new();
+            for m in matchers {
+                match matcher(cx, m) {
+                    Some(c) => compiled.push(c),
+                    None => ok = false,
+                }
+            }
+            ok.then(|| CompiledTrigger::Event {
+                kind: Some(kind.node.clone()).filter(|k| k != "any"),
+                source: source.as_ref().map(|s| s.node.clone()),
+                matchers: compiled,
+                span,
+            })
+        }
+    }
+}
+
+fn quote_all(names: &[&str]) -> String {
+    names.iter().map(|n| format!("`{n}`")).collect::<Vec<_>>().join(", ")
+}
+
+fn scalar(v: &Value) -> Option<Scalar> {
+    match &v.kind {
+        ValueKind::Str(s) => Some(Scalar::Str(s.clone())),
+        ValueKind::Int(n) => Some(Scalar::Int(*n)),
+        ValueKind::Float(f) => Some(Scalar::Float(*f)),
+        ValueKind::Bool(b) => Some(Scalar::Bool(*b)),
+        _ => None,
+    }
+}
+
+fn mismatch(cx: &mut Cx, op: MatchOp, value: &Value, wants: &str, help: &str) {
+    cx.push(
+        Diagnostic::new(
+            Code::OperatorValueMismatch,
+            format!("`{}` compares with {wants}, not {}", op.as_str(), value.kind.describe()),
+        )
+        .at(&cx.file, value.span, format!("expected {wants}"))
+        .with_help(help.to_string()),
+    );
+}
+
+fn matcher(cx: &mut Cx, m: &ast::Matcher) -> Option<CompiledMatcher> {
+    let field = fields::resolve(cx, &m.field);
+    let op = m.op.node;
+    let test = match (op, &m.value) {
+        (MatchOp::Exists, _) => Some(Test::Exists),
+        (MatchOp::Missing, _) => Some(Test::Missing),
+        (_, None) => None,
+        (MatchOp::Eq | MatchOp::Ne, Some(v)) => match scalar(v) {
+            Some(s) if op == MatchOp::Eq => Some(Test::Eq(s)),
+            Some(s) => Some(Test::Ne(s)),
+            None => {
+                let help = match &v.kind {
+                    ValueKind::List(_) => "to match any of several values use `in [..]`",
+                    ValueKind::Path(_) => "matchers compare a field with a literal; quote text, e.g. `\"prod\"`, or compare fields in a `when` condition",
+                    _ => "compare with a string, a number or `true`/`false`",
+                };
+                mismatch(cx, op, v, "a string, number or boolean", help);
+                None
+            }
+        },
+        (MatchOp::Matches | MatchOp::NotMatches, Some(v)) => match &v.kind {
+            ValueKind::Str(pattern) => {
+                match regex::RegexBuilder::new(pattern).size_limit(REGEX_SIZE_LIMIT).build() {
+                    Ok(re) if op == MatchOp::Matches => Some(Test::Matches(re)),
+                    Ok(re) => Some(Test::NotMatches(re)),
+                    Err(e) => {
+                        let why = e.to_string();
+                        let last = why.lines().filter(|l| !l.trim().is_empty()).next_back().unwrap_or("").trim();
+                        let last = last.strip_prefix("error: ").unwrap_or(last);
+                        cx.push(
+                            Diagnostic::new(Code::InvalidRegex, format!("the regular expression `{pattern}` does not compile: {last}"))
+                                .at(&cx.file, v.span, "invalid regular expression")
+                                .with_help("patterns use Rust regex syntax (like RE2: no look-around or back-references); escape `\\` as `\\\\` only if you want a literal backslash"),
+                        );
+                        None
+                    }
+                }
+            }
+            _ => {
+                mismatch(cx, op, v, "a regular expression in a string", "write the pattern in quotes, e.g. `=~ \"^prod-\"`");
+                None
+            }
+        },
+        (MatchOp::Lt | MatchOp::Le | MatchOp::Gt | MatchOp::Ge, Some(v)) => {
+            let n = match &v.kind {
+                ValueKind::Int(n) => Some(*n as f64),
+                ValueKind::Float(f) => Some(*f),
+                _ => None,
+            };
+            match n {
+                Some(n) => Some(match op {
+                    MatchOp::Lt => Test::Lt(n),
+                    MatchOp::Le => Test::Le(n),
+                    MatchOp::Gt => Test::Gt(n),
+                    _ => Test::Ge(n),
+                }),
+                None => {
+                    mismatch(cx, op, v, "a number", "numeric comparisons read the field as a number; write the limit without quotes, e.g. `> 0.9`");
+                    None
+                }
+            }
+        }
+        (MatchOp::In | MatchOp::NotIn, Some(v)) => {
+            let values = match &v.kind {
+                ValueKind::List(items) => {
+                    let mut out = Vec::new();
+                    for item in items {
+                        match scalar(item) {
+                            Some(s) => out.push(s),
+                            None => {
+                                mismatch(cx, op, item, "plain values", "list items are strings, numbers or booleans");
+                                return None;
+                            }
+                        }
+                    }
+                    Some(out)
+                }
+                ValueKind::Path(p) if p.segments.len() == 1 => library::use_list(cx, &p.segments[0], p.span),
+                _ => {
+                    mismatch(cx, op, v, "a list", "write `in [\"a\", \"b\"]` or `in <list name>`");
+                    None
+                }
+            };
+            values.map(|vals| if op == MatchOp::In { Test::In(vals) } else { Test::NotIn(vals) })
+        }
+    };
+    Some(CompiledMatcher { field: field?, test: test?, span: m.span })
+}
+
+fn l1_response(cx: &mut Cx, block: &ast::L1Block) -> Option<L1Response> {
+    let mut guards = Guards::default();
+    let mut ok = true;
+    let mut seen: Vec<(&str, Span)> = Vec::new();
+    for g in &block.guards {
+        let name = match &g.kind {
+            GuardKind::SuccessRate { .. } => "success_rate",
+            GuardKind::BlastRadius { .. } => "blast_radius",
+            GuardKind::Cooldown { .. } => "cooldown",
+            GuardKind::AtMost { .. } => "at_most",
+        };
+        if matches!(name, "success_rate" | "blast_radius") {
+            if let Some((_, first)) = seen.iter().find(|(n, _)| *n == name) {
+                cx.push(
+                    Diagnostic::new(Code::DuplicateStatement, format!("`guard {name}` appears twice"))
+                        .at(&cx.file, g.span, "again here")
+                        .with_secondary(*first, "first here")
+                        .with_help("keep one; the stricter of the two is usually what you meant"),
+                );
+                ok = false;
+                continue;
+            }
+            seen.push((name, g.span));
+        }
+        match &g.kind {
+            GuardKind::SuccessRate { min_percent, window, min_runs } => {
+                if !(min_percent.node > 0.0 && min_percent.node <= 100.0) {
+                    out_of_range(cx, min_percent.span, format!("a success rate of {}% is not possible", min_percent.node), "give a percentage above 0% and at most 100%, e.g. `99%`");
+                    ok = false;
+                }
+                ok &= positive(cx, window, "the success-rate window");
+                if min_runs.node == 0 {
+                    out_of_range(cx, min_runs.span, "the minimum number of runs cannot be zero".into(), "a playbook earns trust over real runs: ask for at least one, e.g. `min 20 runs`");
+                    ok = false;
+                }
+                guards.success_rate = Some((min_percent.node, window.node, min_runs.node));
+            }
+            GuardKind::BlastRadius { max } => {
+                if max.node == 0 {
+                    out_of_range(cx, max.span, "a blast radius of 0 lets no action run".into(), "the blast radius counts what an action touches (pods, replicas, keys); allow at least 1");
+                    ok = false;
+                }
+                guards.blast_radius = Some(max.node);
+            }
+            GuardKind::Cooldown { period, per } => {
+                ok &= positive(cx, period, "a cooldown");
+                let key = match per {
+                    Some(p) => match fields::resolve(cx, p) {
+                        Some(f) => Some(f),
+                        None => {
+                            ok = false;
+                            None
+                        }
+                    },
+                    None => None,
+                };
+                guards.cooldowns.push((period.node, key));
+            }
+            GuardKind::AtMost { count, window } => {
+                if count.node == 0 {
+                    out_of_range(cx, count.span, "`at_most 0` lets no action run".into(), "allow at least one run per window, or set the playbook to `status disabled`");
+                    ok = false;
+                }
+                ok &= positive(cx, window, "the `at_most` window");
+                guards.at_most.push((count.node, window.node));
+            }
+        }
+    }
+
+    let mut actions_out = Vec::new();
+    for c in &block.actions {
+        let Some(spec) = actions::find(&c.name.node) else {
+            let names: Vec<&str> = actions::all().iter().map(|a| a.name).collect();
+            cx.push(
+                Diagnostic::new(Code::UnknownAction, format!("unknown action `{}`", c.name.node))
+                    .at(&cx.file, c.name.span, "no such action")
+                    .with_help(format!("the actions are {}; see docs/actions.md", quote_all(&names)))
+                    .suggest(&c.name.node, names.iter().copied()),
+            );
+            ok = false;
+            continue;
+        };
+        match call::check_args(cx, c, spec.params, &format!("action `{}`", spec.name)) {
+            Some(args) => actions_out.push(ActionCall { action: spec, args, span: c.span }),
+            None => ok = false,
+        }
+    }
+    if block.actions.is_empty() {
+        cx.push(
+            Diagnostic::new(Code::EmptyResponse, "this `l1` block has no `do`")
+                .at(&cx.file, Span::new(block.span.start, block.span.start + 2), "does nothing")
+                .with_help("add the remediation, e.g. `do k8s.delete_pod(namespace = labels.namespace, pod = labels.pod)`, or remove the block"),
+        );
+        ok = false;
+    }
+
+    let mut verify = Vec::new();
+    for v in &block.verify {
+        match &v.kind {
+            VerifyKind::Resolved { within } => {
+                ok &= positive(cx, within, "the verification deadline");
+                verify.push(VerifyStep::Resolved { within: within.node });
+            }
+            VerifyKind::Delivered => verify.push(VerifyStep::Delivered),
+            VerifyKind::When { condition: src, within } => {
+                ok &= positive(cx, within, "the verification deadline");
+                match condition::compile_condition(cx, src) {
+                    Some(c) => verify.push(VerifyStep::When { condition: c, within: within.node }),
+                    None => ok = false,
+                }
+            }
+        }
+    }
+    ok.then(|| L1Response {
+        title: block.title.as_ref().map(|t| t.node.clone()),
+        guards,
+        actions: actions_out,
+        verify,
+        span: block.span,
+    })
+}
+
+fn l2_response(cx: &mut Cx, block: &ast::L2Block) -> Option<L2Response> {
+    let mut ok = true;
+    let mut fixes = Vec::new();
+    for c in &block.fixes {
+        let Some(spec) = fix::find(&c.name.node) else {
+            let names: Vec<&str> = fix::all().iter().map(|g| g.name).collect();
+            cx.push(
+                Diagnostic::new(Code::UnknownFixGenerator, format!("unknown fix generator `{}`", c.name.node))
+                    .at(&cx.file, c.name.span, "no such generator")
+                    .with_help(format!("the fix generators are {}", quote_all(&names)))
+                    .suggest(&c.name.node, names.iter().copied()),
+            );
+            ok = false;
+            continue;
+        };
+        match call::check_args(cx, c, spec.params, &format!("fix generator `{}`", spec.name)) {
+            Some(args) => fixes.push(FixCall { generator: spec, args, span: c.span }),
+            None => ok = false,
+        }
+    }
+    if block.fixes.is_empty() {
+        cx.push(
+            Diagnostic::new(Code::EmptyResponse, "this `l2` block has no `fix`")
+                .at(&cx.file, Span::new(block.span.start, block.span.start + 2), "proposes nothing")
+                .with_help("add the fix to propose, e.g. `fix revert()`, or remove the block"),
+        );
+        ok = false;
+    }
+    if let Some(extra) = block.min_confidence.get(1) {
+        cx.push(
+            Diagnostic::new(Code::DuplicateStatement, "`min_confidence` appears twice in this `l2` block")
+                .at(&cx.file, extra.span, "again here")
+                .with_secondary(block.min_confidence[0].span, "first here")
+                .with_help("keep one"),
+        );
+        ok = false;
+    }
+    let min_confidence = block.min_confidence.first().map(|c| c.node).unwrap_or(DEFAULT_MIN_CONFIDENCE);
+    if let Some(c) = block.min_confidence.first() {
+        if !(c.node > 0.0 && c.node <= 100.0) {
+            out_of_range(cx, c.span, format!("a confidence of {}% is not possible", c.node), "give a percentage above 0% and at most 100%, e.g. `80%`");
+            ok = false;
+        }
+    }
+    ok.then(|| L2Response { title: block.title.as_ref().map(|t| t.node.clone()), fixes, min_confidence, span: block.span })
+}
+
+fn l3_response(cx: &mut Cx, block: &ast::L3Block) -> Option<L3Response> {
+    let mut ok = true;
+    for (name, spans) in [
+        ("priority", block.priority.iter().map(|p| p.span).collect::<Vec<_>>()),
+        ("jira", block.jira.iter().map(|p| p.span).collect()),
+        ("page", block.page.iter().map(|p| p.span).collect()),
+    ] {
+        if spans.len() > 1 {
+            cx.push(
+                Diagnostic::new(Code::DuplicateStatement, format!("`{name}` appears twice in this `l3` block"))
+                    .at(&cx.file, spans[1], "again here")
+                    .with_secondary(spans[0], "first here")
+                    .with_help("keep one"),
+            );
+            ok = false;
+        }
+    }
+    let mut priority = 3;
+    if let Some(p) = block.priority.first() {
+        match p.node[1..].parse::<u8>() {
+            Ok(n @ 1..=4) if p.node.starts_with('P') => priority = n,
+            _ => {
+                cx.push(
+                    Diagnostic::new(Code::InvalidPriority, format!("`{}` is not an escalation priority", p.node))
+                        .at(&cx.file, p.span, "expected `P1`..`P4`")
+                        .with_help("P1 is the most urgent (pages at once), P4 the least")
+                        .suggest(&p.node.to_uppercase(), ["P1", "P2", "P3", "P4"]),
+                );
+                ok = false;
+            }
+        }
+    }
+    if let Some(j) = block.jira.first() {
+        let valid = !j.node.is_empty()
+            && j.node.chars().next().is_some_and(|c| c.is_ascii_uppercase())
+            && j.node.chars().all(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || c == '_');
+        if !valid {
+            out_of_range(cx, j.span, format!("`{}` is not a Jira project key", j.node), "Jira project keys are upper-case letters and digits starting with a letter, e.g. `OPS`");
+            ok = false;
+        }
+    }
+    ok.then(|| L3Response {
+        priority,
+        jira_project: block.jira.first().map(|j| j.node.clone()),
+        page: block.page.first().map(|p| p.node).unwrap_or(true),
+        span: Some(block.span),
+    })
+}

@@ -1,0 +1,150 @@
+//! Rendering diagnostics: for people (miette's graphical report, coloured only when asked) and
+//! for machines (one JSON object, the contract of `sparky check --format json`).
+
+use super::{Diagnostic, Severity};
+use miette::{GraphicalReportHandler, GraphicalTheme, LabeledSpan, NamedSource};
+use serde::Serialize;
+use std::fmt;
+
+/// Output format of `sparky check`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Format {
+    /// miette's report; `colour` only when writing to a terminal.
+    Human { colour: bool },
+    Json,
+}
+
+/// The summary of a check run, in the shape of the JSON contract.
+#[derive(Debug, Serialize)]
+pub struct Report {
+    pub files: usize,
+    pub playbooks: usize,
+    pub errors: usize,
+    pub warnings: usize,
+    pub diagnostics: Vec<JsonDiagnostic>,
+}
+
+/// One diagnostic in the JSON output.
+#[derive(Debug, Serialize)]
+pub struct JsonDiagnostic {
+    pub code: &'static str,
+    pub severity: &'static str,
+    pub message: String,
+    pub file: Option<String>,
+    pub line: Option<usize>,
+    pub column: Option<usize>,
+    pub help: Option<String>,
+}
+
+impl Report {
+    pub fn new(files: usize, playbooks: usize, diags: &[Diagnostic]) -> Self {
+        let errors = diags.iter().filter(|d| d.severity() == Severity::Error).count();
+        Report {
+            files,
+            playbooks,
+            errors,
+            warnings: diags.len() - errors,
+            diagnostics: diags
+                .iter()
+                .map(|d| {
+                    let (line, column) = d.line_col().map(|(l, c)| (Some(l), Some(c))).unwrap_or((None, None));
+                    JsonDiagnostic {
+                        code: d.code.as_str(),
+                        severity: d.severity().as_str(),
+                        message: d.message.clone(),
+                        file: d.file.as_ref().map(|f| f.name.clone()),
+                        line,
+                        column,
+                        help: d.help.clone(),
+                    }
+                })
+                .collect(),
+        }
+    }
+}
+
+/// The JSON object for a run.
+pub fn render_json(report: &Report) -> String {
+    serde_json::to_string_pretty(report).unwrap_or_else(|e| format!("{{\"error\": \"{e}\"}}"))
+}
+
+/// Human-readable rendering of one diagnostic.
+pub fn render_human(diag: &Diagnostic, colour: bool) -> String {
+    let theme = if colour { GraphicalTheme::unicode() } else { GraphicalTheme::unicode_nocolor() };
+    let handler = GraphicalReportHandler::new_themed(theme).with_width(100).with_links(false);
+    let view = View::new(diag);
+    let mut out = String::new();
+    if handler.render_report(&mut out, &view).is_err() {
+        // miette only fails on a broken formatter; fall back to a plain line rather than lose it.
+        out = format!("{}[{}]: {}\n", diag.severity().as_str(), diag.code.as_str(), diag.message);
+    }
+    out
+}
+
+/// Adapts a [`Diagnostic`] to miette's trait for rendering.
+struct View<'a> {
+    diag: &'a Diagnostic,
+    source: Option<NamedSource<String>>,
+}
+
+impl<'a> View<'a> {
+    fn new(diag: &'a Diagnostic) -> Self {
+        let source = diag.file.as_ref().map(|f| NamedSource::new(&f.name, f.text.clone()).with_language("sparky"));
+        View { diag, source }
+    }
+}
+
+impl fmt::Debug for View<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.diag.message)
+    }
+}
+
+impl fmt::Display for View<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match (&self.diag.file, self.diag.primary.is_some()) {
+            // Without a span miette shows no file name, so say it in the message.
+            (Some(file), false) => write!(f, "{}: {}", file.name, self.diag.message),
+            _ => f.write_str(&self.diag.message),
+        }
+    }
+}
+
+impl std::error::Error for View<'_> {}
+
+impl miette::Diagnostic for View<'_> {
+    fn code<'b>(&'b self) -> Option<Box<dyn fmt::Display + 'b>> {
+        Some(Box::new(self.diag.code.as_str()))
+    }
+
+    fn severity(&self) -> Option<miette::Severity> {
+        Some(match self.diag.severity() {
+            Severity::Error => miette::Severity::Error,
+            Severity::Warning => miette::Severity::Warning,
+        })
+    }
+
+    fn help<'b>(&'b self) -> Option<Box<dyn fmt::Display + 'b>> {
+        self.diag.help.as_ref().map(|h| Box::new(h) as Box<dyn fmt::Display>)
+    }
+
+    fn source_code(&self) -> Option<&dyn miette::SourceCode> {
+        if self.diag.primary.is_none() {
+            return None;
+        }
+        self.source.as_ref().map(|s| s as &dyn miette::SourceCode)
+    }
+
+    fn labels(&self) -> Option<Box<dyn Iterator<Item = LabeledSpan> + '_>> {
+        let (span, label) = self.diag.primary.as_ref()?;
+        let mut labels = vec![LabeledSpan::new_primary_with_span(non_empty(label), (span.start, span.len()))];
+        labels.extend(
+            self.diag.secondary.iter().map(|(s, l)| LabeledSpan::new_with_span(non_empty(l), (s.start, s.len()))),
+        );
+        Some(Box::new(labels.into_iter()))
+    }
+}
+
+fn non_empty(label: &str) -> Option<String> {
+    if label.is_empty() { None } else { Some(label.to_string()) }
+}

@@ -1,0 +1,29 @@
+//! Sparky: an operations agent that answers operational events with playbooks.
+//!
+//! The pipeline (see `DESIGN.md` for the whole picture) and where each stage lives:
+//!
+//! | stage      | module            | what it does                                                      |
+//! |------------|-------------------|-------------------------------------------------------------------|
+//! | parse      | [`dsl`]           | `.sparky` text → AST, a span on every node                         |
+//! | compile    | [`compile`]       | names, argument types, rhai conditions compiled once, lints        |
+//! | script     | [`script`]        | the one sandboxed rhai engine; the `kg::` context functions        |
+//! | stdlib     | [`compile::stdlib`] | the standard library (`stdlib/`), embedded in the binary         |
+//! | actions    | [`actions`]       | action metadata: typed parameters, docs, examples (execution later) |
+//! | fix        | [`fix`]           | L2 fix generator metadata (generators come with the L2 issue)      |
+//! | diagnostics| [`diagnostics`]   | one `Diagnostic` type, stable codes, human and JSON rendering      |
+//! | cli        | [`cli`]           | one file per subcommand (`sparky check`)                           |
+//!
+//! Stages still to come, in pipeline order: `event` and `ingest` (normalized events from
+//! webhooks), `graph` (the rule graph and its trigger index), `triage` (`decide()`),
+//! `knowledge`, `analysis`, `escalate`, `store` and `daemon`.
+//!
+//! Dependencies point down the pipeline: `dsl` knows nothing of `compile`, `compile` nothing
+//! of `cli`.
+
+pub mod actions;
+pub mod cli;
+pub mod compile;
+pub mod diagnostics;
+pub mod dsl;
+pub mod fix;
+pub mod script;
