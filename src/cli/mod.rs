@@ -2,6 +2,8 @@
 
 mod check;
 
+pub use check::render as check_output;
+
 use clap::{Parser, Subcommand};
 use std::process::ExitCode;
 

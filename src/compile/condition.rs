@@ -68,8 +68,10 @@ pub(super) fn compile_condition(cx: &mut Cx, src: &RhaiSource) -> Option<Conditi
         return None;
     }
     let env = cx.script?;
+    // A variable, not a constant: rhai folds constants into the AST, which would bake an
+    // empty event into the condition and optimize away the very calls we check.
     let mut scope = Scope::new();
-    scope.push_constant(EVENT_VAR, Map::new());
+    scope.push(EVENT_VAR, Map::new());
     match env.engine.compile_with_scope(&scope, &src.text) {
         Ok(ast) => {
             let ok = check_names(cx, &ast, src);
@@ -187,11 +189,13 @@ pub(super) fn check_names(cx: &mut Cx, ast: &AST, src: &RhaiSource) -> bool {
                 Expr::FnCall(call, pos) | Expr::MethodCall(call, pos) if call.op_token.is_none() => {
                     let ns = call.namespace.to_string();
                     let name = if ns.is_empty() { call.name.to_string() } else { format!("{ns}::{}", call.name) };
+                    // rhai places a qualified call at its last segment; point at the whole name.
+                    let column = pos.position().map(|c| c.saturating_sub(if ns.is_empty() { 0 } else { ns.len() + 2 }));
                     refs.push(Reference::Call {
                         name,
                         args: call.args.len(),
                         line: pos.line(),
-                        column: pos.position(),
+                        column,
                         method: matches!(expr, Expr::MethodCall(..)),
                     });
                 }

@@ -121,7 +121,7 @@ pub fn compile(sources: &[Arc<SourceFile>]) -> Compiled {
 
     // Phase 3: the engine.
     let engine = Arc::new(script::build_engine(Some(&library)));
-    let env = ScriptEnv { known: script::known_functions(&engine, Some(&library)), engine: engine.clone() };
+    let env = ScriptEnv { known: script::known_functions(Some(&library)), engine: engine.clone() };
 
     // Phase 4: playbooks, and the names inside helpers.
     let mut playbooks = Vec::new();

@@ -18,6 +18,7 @@ use rhai::packages::{
 use rhai::{AST, Dynamic, Engine, EvalAltResult, Scope, Shared};
 use std::cell::Cell;
 use std::collections::BTreeMap;
+use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 /// Limits on one evaluation.
@@ -66,20 +67,28 @@ pub struct Library {
     pub lists: BTreeMap<String, Vec<Dynamic>>,
 }
 
+/// The packages a condition may use, built once: they are immutable and shared.
+fn packages() -> &'static [Shared<rhai::Module>] {
+    static PACKAGES: OnceLock<Vec<Shared<rhai::Module>>> = OnceLock::new();
+    PACKAGES.get_or_init(|| {
+        vec![
+            ArithmeticPackage::new().as_shared_module(),
+            LogicPackage::new().as_shared_module(),
+            BasicStringPackage::new().as_shared_module(),
+            MoreStringPackage::new().as_shared_module(),
+            BasicArrayPackage::new().as_shared_module(),
+            BasicMapPackage::new().as_shared_module(),
+            BasicMathPackage::new().as_shared_module(),
+            BasicIteratorPackage::new().as_shared_module(),
+        ]
+    })
+}
+
 /// Builds the sandboxed engine, with `library` (helpers and lists) when given.
 pub fn build_engine(library: Option<&Library>) -> Engine {
     let mut engine = Engine::new_raw();
-    for package in [
-        ArithmeticPackage::new().as_shared_module(),
-        LogicPackage::new().as_shared_module(),
-        BasicStringPackage::new().as_shared_module(),
-        MoreStringPackage::new().as_shared_module(),
-        BasicArrayPackage::new().as_shared_module(),
-        BasicMapPackage::new().as_shared_module(),
-        BasicMathPackage::new().as_shared_module(),
-        BasicIteratorPackage::new().as_shared_module(),
-    ] {
-        engine.register_global_module(package);
+    for package in packages() {
+        engine.register_global_module(package.clone());
     }
     for (symbol, _) in FORBIDDEN {
         engine.disable_symbol(*symbol);
@@ -94,7 +103,10 @@ pub fn build_engine(library: Option<&Library>) -> Engine {
         .set_max_variables(limits::MAX_VARIABLES)
         .set_max_modules(0)
         .set_strict_variables(true)
-        .set_fail_on_invalid_map_property(false);
+        .set_fail_on_invalid_map_property(false)
+        // What the SRE wrote is what is checked and run: the optimizer would drop calls it
+        // proves dead (hiding misspelt names from `check`) for little gain on short conditions.
+        .set_optimization_level(rhai::OptimizationLevel::None);
     engine.on_progress(|ops| {
         if ops % 256 == 0 && DEADLINE.with(|d| d.get().is_some_and(|d| Instant::now() > d)) {
             return Some(Dynamic::from("deadline"));
@@ -195,17 +207,24 @@ fn to_eval_error(e: EvalAltResult) -> EvalError {
     }
 }
 
-/// Function names the engine knows (packages, `kg::`, helpers), with the argument counts each
-/// accepts; the compiler checks condition calls against it.
-pub fn known_functions(engine: &Engine, library: Option<&Library>) -> BTreeMap<String, Vec<usize>> {
-    let mut known: BTreeMap<String, Vec<usize>> = BTreeMap::new();
-    for sig in engine.gen_fn_signatures(true) {
-        // Signatures read `name(a: T, b: U) -> R`, with the namespace for static modules.
-        let Some((name, rest)) = sig.split_once('(') else { continue };
-        let args = rest.split(')').next().unwrap_or("");
-        let arity = if args.trim().is_empty() { 0 } else { args.split(',').count() };
-        known.entry(name.trim().to_string()).or_default().push(arity);
-    }
+/// Function names a condition may call (packages, `kg::`, the library's helpers), with the
+/// argument counts each accepts; the compiler checks condition calls against it.
+pub fn known_functions(library: Option<&Library>) -> BTreeMap<String, Vec<usize>> {
+    // The engine's own functions do not depend on the library: list them once.
+    static BASE: OnceLock<BTreeMap<String, Vec<usize>>> = OnceLock::new();
+    let mut known = BASE
+        .get_or_init(|| {
+            let mut known: BTreeMap<String, Vec<usize>> = BTreeMap::new();
+            for sig in build_engine(None).gen_fn_signatures(true) {
+                // Signatures read `name(a: T, b: U) -> R`, with the namespace for static modules.
+                let Some((name, rest)) = sig.split_once('(') else { continue };
+                let args = rest.split(')').next().unwrap_or("");
+                let arity = if args.trim().is_empty() { 0 } else { args.split(',').count() };
+                known.entry(name.trim().to_string()).or_default().push(arity);
+            }
+            known
+        })
+        .clone();
     if let Some(helpers) = library.and_then(|l| l.helpers.as_ref()) {
         for f in helpers.iter_functions() {
             known.entry(f.name.to_string()).or_default().push(f.params.len());

@@ -1,0 +1,120 @@
+//! `sparky check` as users run it: the real binary, its output and exit status.
+
+use std::path::Path;
+use std::process::{Command, Output};
+
+fn sparky(args: &[&str], dir: Option<&Path>) -> Output {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_sparky"));
+    cmd.args(args).env("NO_COLOR", "1");
+    if let Some(dir) = dir {
+        cmd.current_dir(dir);
+    }
+    cmd.output().expect("the binary runs")
+}
+
+fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+#[test]
+fn shipped_playbooks_check_clean() {
+    let o = sparky(&["check", "playbooks/", "--deny-warnings"], None);
+    assert_eq!(o.status.code(), Some(0), "{}{}", stdout(&o), stderr(&o));
+    assert!(stdout(&o).contains("checked 4 files and 4 playbooks: 0 errors, 0 warnings"), "{}", stdout(&o));
+}
+
+#[test]
+fn default_path_is_playbooks_in_the_working_directory() {
+    let o = sparky(&["check"], None);
+    assert_eq!(o.status.code(), Some(0), "{}", stdout(&o));
+    let empty = tempfile::tempdir().unwrap();
+    let o = sparky(&["check"], Some(empty.path()));
+    assert_eq!(o.status.code(), Some(2));
+    assert!(stderr(&o).contains("cannot read `playbooks`"), "{}", stderr(&o));
+    assert!(stderr(&o).contains("pass the path to your playbooks"), "{}", stderr(&o));
+}
+
+#[test]
+fn json_report_has_the_documented_shape() {
+    let o = sparky(&["check", "--format", "json", "tests/fixtures/check/errors/E101-unknown-action.sparky"], None);
+    assert_eq!(o.status.code(), Some(1));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).expect("one JSON object");
+    assert_eq!(v["files"], 1);
+    assert_eq!(v["playbooks"], 1);
+    assert_eq!(v["errors"], 1);
+    assert_eq!(v["warnings"], 0);
+    let d = &v["diagnostics"][0];
+    for key in ["code", "severity", "message", "file", "line", "column", "help"] {
+        assert!(d.get(key).is_some(), "missing {key}");
+    }
+    assert_eq!(d["code"], "E101");
+    assert_eq!(d["severity"], "error");
+    assert_eq!(d["line"], 10);
+}
+
+#[test]
+fn errors_exit_1_and_warnings_only_with_deny_warnings() {
+    let dir = tempfile::tempdir().unwrap();
+    let warn = dir.path().join("w.sparky");
+    std::fs::write(
+        &warn,
+        "playbook W-1 \"undocumented\" {\n  status active\n  owner \"t\"\n  on alert from alertmanager { labels.alertname == \"X\" }\n  l3 priority P3\n}\n",
+    )
+    .unwrap();
+    let w = warn.to_str().unwrap();
+    let o = sparky(&["check", w], None);
+    assert_eq!(o.status.code(), Some(0), "{}", stdout(&o));
+    assert!(stdout(&o).contains("W308"));
+    let o = sparky(&["check", "--deny-warnings", w], None);
+    assert_eq!(o.status.code(), Some(1));
+}
+
+#[test]
+fn all_problems_in_all_files_are_reported_in_one_run() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("a.sparky"), "playbook A-1 \"a\" {\n  status actve\n  owner \"t\"\n  on alert { labels.x == \"y\" }\n  l3 priority P7\n}\n").unwrap();
+    std::fs::write(dir.path().join("b.sparky"), "playbook B-1 \"b\" {\n  owner \"t\"\n  on alert from alertmanger { labels.x == \"y\" }\n  l3 priority P2\n}\n").unwrap();
+    std::fs::write(dir.path().join("c.sparky"), "playbook C-1 \"c\" {\n  owner \"t\"\n  on alert {\n").unwrap();
+    let o = sparky(&["check", "--format", "json", dir.path().to_str().unwrap()], None);
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    let codes: Vec<&str> = v["diagnostics"].as_array().unwrap().iter().map(|d| d["code"].as_str().unwrap()).collect();
+    for code in ["E106", "E120", "E108", "E003"] {
+        assert!(codes.contains(&code), "{code} missing from {codes:?}");
+    }
+    assert_eq!(v["files"], 3);
+}
+
+#[test]
+fn explain_prints_the_code_page() {
+    let o = sparky(&["check", "--explain", "E101"], None);
+    assert_eq!(o.status.code(), Some(0));
+    assert!(stdout(&o).starts_with("# E101"), "{}", stdout(&o));
+    let o = sparky(&["check", "--explain", "unknownaction"], None);
+    assert!(stdout(&o).starts_with("# E101"));
+    let o = sparky(&["check", "--explain", "E999"], None);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(stderr(&o).contains("`E999` is not a Sparky diagnostic code"));
+}
+
+#[test]
+fn the_command_itself_failing_exits_2() {
+    let o = sparky(&["check", "no/such/dir"], None);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(stderr(&o).contains("cannot read `no/such/dir`: no such file or folder"), "{}", stderr(&o));
+    let o = sparky(&["check", "--no-such-flag"], None);
+    assert_eq!(o.status.code(), Some(2));
+    let o = sparky(&["check", "--format", "xml", "playbooks"], None);
+    assert_eq!(o.status.code(), Some(2));
+}
+
+#[test]
+fn human_output_has_no_colour_off_a_terminal() {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_sparky"));
+    let o = cmd.args(["check", "tests/fixtures/check/errors/E101-unknown-action.sparky"]).env_remove("NO_COLOR").output().unwrap();
+    assert!(!stdout(&o).contains('\u{1b}'), "escape codes in piped output");
+    assert!(stdout(&o).contains("did you mean `k8s.delete_pod`?"));
+}

@@ -1,0 +1,179 @@
+//! The rhai sandbox: hostile conditions are rejected when compiled or bounded when run, and
+//! never hang or panic.
+
+use rhai::{Dynamic, Map, Scope};
+use sparky::compile::{Compiled, compile};
+use sparky::diagnostics::{Code, SourceFile};
+use sparky::script::{self, ContextView, EvalError, NoContext, StaticContext};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+fn playbook_with(condition: &str) -> String {
+    format!(
+        r#"/// Test playbook.
+playbook T-1 "sandbox" {{
+  status active
+  owner "team:test"
+  on alert from alertmanager {{ labels.alertname == "X" }}
+  when {{ {condition} }}
+  l3 priority P3
+}}
+"#
+    )
+}
+
+fn check(text: &str) -> Compiled {
+    compile(&[SourceFile::new("t.sparky", text)])
+}
+
+fn codes(c: &Compiled) -> Vec<&'static str> {
+    c.diagnostics.iter().map(|d| d.code.as_str()).collect()
+}
+
+fn event() -> Dynamic {
+    let mut labels = Map::new();
+    labels.insert("pod".into(), "api-0".into());
+    labels.insert("reason".into(), "CrashLoopBackOff".into());
+    let mut e = Map::new();
+    e.insert("service".into(), "api".into());
+    e.insert("labels".into(), labels.into());
+    e.into()
+}
+
+/// Compiles a condition that passes `check`, and runs it.
+fn run(condition: &str, context: Arc<dyn ContextView>) -> Result<bool, EvalError> {
+    let compiled = check(&playbook_with(condition));
+    assert_eq!(compiled.errors(), 0, "{:?}", compiled.diagnostics.iter().map(|d| &d.message).collect::<Vec<_>>());
+    let cond = compiled.playbooks[0].condition.clone().expect("condition");
+    let mut scope = Scope::new();
+    scope.push_constant("event", event());
+    script::evaluate_bool(&compiled.engine, &cond.ast, &mut scope, &context, script::limits::DEADLINE)
+}
+
+#[test]
+fn forbidden_keywords_are_rejected_at_compile_time() {
+    for (cond, word) in [
+        ("loop { }", "loop"),
+        ("while true { } true", "while"),
+        ("import \"os\" as os; true", "import"),
+        ("eval(\"true\")", "eval"),
+        ("do { } while false; true", "do"),
+    ] {
+        let c = check(&playbook_with(cond));
+        assert!(codes(&c).contains(&"E204"), "{cond}: {:?}", codes(&c));
+        assert!(c.diagnostics.iter().any(|d| d.message.contains(word)), "{cond}");
+    }
+}
+
+#[test]
+fn sleep_and_clock_are_not_available() {
+    for cond in ["sleep(10); true", "timestamp() != ()", "print(\"x\"); true"] {
+        let c = check(&playbook_with(cond));
+        assert!(codes(&c).contains(&"E204") || codes(&c).contains(&"E201"), "{cond}: {:?}", codes(&c));
+        assert!(c.errors() > 0);
+    }
+}
+
+#[test]
+fn unknown_functions_and_variables_are_reported_with_suggestions() {
+    let c = check(&playbook_with("kg::servce(event.service).stateless"));
+    let d = c.diagnostics.iter().find(|d| d.code == Code::UnknownFunction).expect("E202");
+    assert!(d.help.as_deref().unwrap_or("").contains("kg::service"), "{:?}", d.help);
+    let c = check(&playbook_with("evnt.service == \"api\""));
+    let d = c.diagnostics.iter().find(|d| d.code == Code::UnknownVariable).expect("E203");
+    assert!(d.help.as_deref().unwrap_or("").contains("`event`"));
+}
+
+#[test]
+fn rhai_errors_point_into_the_sparky_file() {
+    let text = playbook_with("event.service ==");
+    let c = check(&text);
+    let d = c.diagnostics.iter().find(|d| d.code == Code::ConditionSyntax).expect("E201");
+    let (line, _) = d.line_col().unwrap();
+    assert_eq!(line, 6, "the `when` line");
+    let multi = "/// T\nplaybook T-2 \"x\" {\n  status active\n  owner \"t\"\n  on alert { labels.a == \"b\" }\n  when {\n    event.service == \"a\"\n      && kg::nope(1)\n  }\n  l3 priority P3\n}\n";
+    let c = check(multi);
+    let d = c.diagnostics.iter().find(|d| d.code == Code::UnknownFunction).expect("E202");
+    assert_eq!(d.line_col(), Some((8, 10)));
+}
+
+#[test]
+fn infinite_recursion_is_bounded() {
+    let lib = "fn forever(n) { forever(n + 1) }\n";
+    let pb = playbook_with("forever(1) == 1");
+    let compiled = compile(&[SourceFile::new("lib.sparky", lib), SourceFile::new("t.sparky", pb)]);
+    assert_eq!(compiled.errors(), 0, "{:?}", compiled.diagnostics.iter().map(|d| &d.message).collect::<Vec<_>>());
+    let cond = compiled.playbooks[0].condition.clone().unwrap();
+    let mut scope = Scope::new();
+    scope.push_constant("event", event());
+    let ctx: Arc<dyn ContextView> = Arc::new(NoContext);
+    let err = script::evaluate_bool(&compiled.engine, &cond.ast, &mut scope, &ctx, script::limits::DEADLINE).unwrap_err();
+    assert!(matches!(err, EvalError::Limit(_)), "{err:?}");
+}
+
+#[test]
+fn long_loops_hit_the_operation_limit_or_the_deadline() {
+    let started = Instant::now();
+    let err = run("let n = 0; for i in 0..100000000 { n += 1; } n > 0", Arc::new(NoContext)).unwrap_err();
+    assert!(matches!(err, EvalError::Limit(_) | EvalError::Deadline), "{err:?}");
+    assert!(started.elapsed() < Duration::from_secs(5));
+}
+
+#[test]
+fn the_wall_clock_deadline_stops_slow_work() {
+    // Each operation here is slow (string building), so the deadline trips before the
+    // operation limit does when the deadline is tiny.
+    let compiled = check(&playbook_with("let s = \"\"; for i in 0..100000 { s = `${i}`; } s != \"\""));
+    let cond = compiled.playbooks[0].condition.clone().unwrap();
+    let mut scope = Scope::new();
+    scope.push_constant("event", event());
+    let ctx: Arc<dyn ContextView> = Arc::new(NoContext);
+    let err = script::evaluate_bool(&compiled.engine, &cond.ast, &mut scope, &ctx, Duration::from_nanos(1)).unwrap_err();
+    assert_eq!(err, EvalError::Deadline);
+}
+
+#[test]
+fn huge_strings_are_bounded() {
+    let err = run("let s = \"x\"; s.pad(1048576, 'x'); s.len() > 0", Arc::new(NoContext)).unwrap_err();
+    assert!(matches!(err, EvalError::Limit(_)), "{err:?}");
+    // A 1 MB literal is refused when compiled, as the condition source is too large.
+    let c = check(&playbook_with(&format!("\"{}\" != \"\"", "x".repeat(1 << 20))));
+    assert!(codes(&c).contains(&"E204"), "{:?}", codes(&c));
+}
+
+#[test]
+fn deep_nesting_is_refused_not_overflowed() {
+    let c = check(&playbook_with(&format!("{}true{}", "(".repeat(60), ")".repeat(60))));
+    assert!(c.errors() > 0);
+    let c = check(&playbook_with(&format!("{}1{}", "-(".repeat(200), ")".repeat(200))));
+    assert!(c.errors() > 0);
+}
+
+#[test]
+fn conditions_must_return_booleans() {
+    assert_eq!(run("42", Arc::new(NoContext)), Err(EvalError::NotBoolean("an i64".into())));
+}
+
+#[test]
+fn pb001_condition_reads_the_knowledge_snapshot() {
+    let text = std::fs::read_to_string("playbooks/PB-001-stateless-pod-restart.sparky").unwrap();
+    let compiled = compile(&[SourceFile::new("PB-001.sparky", text)]);
+    let cond = compiled.playbooks[0].condition.clone().unwrap();
+    let eval = |ctx: StaticContext| {
+        let mut scope = Scope::new();
+        scope.push_constant("event", event());
+        let ctx: Arc<dyn ContextView> = Arc::new(ctx);
+        script::evaluate_bool(&compiled.engine, &cond.ast, &mut scope, &ctx, script::limits::DEADLINE).unwrap()
+    };
+    let now = 1_800_000_000_000;
+    let mut stateless = Map::new();
+    stateless.insert("stateless".into(), true.into());
+    let mut ctx = StaticContext { now_ms: now, ..Default::default() };
+    assert!(!eval(ctx.clone()), "an unknown service is not known to be stateless");
+    ctx.services.insert("api".into(), stateless);
+    assert!(eval(ctx.clone()), "stateless, benign reason, no recent deploy");
+    ctx.deploys.push(("api".into(), now - 10 * 60_000, Map::new()));
+    assert!(!eval(ctx.clone()), "deployed 10 minutes ago");
+    ctx.deploys[0].1 = now - 45 * 60_000;
+    assert!(eval(ctx), "deployed 45 minutes ago");
+}
