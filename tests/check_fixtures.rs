@@ -51,7 +51,12 @@ fn expected_code(path: &Path) -> Code {
 #[test]
 fn ok_fixtures_have_no_diagnostics() {
     let n = run_group("ok", |path, c| {
-        assert!(c.diagnostics.is_empty(), "{}: {:#?}", path.display(), c.diagnostics.iter().map(|d| &d.message).collect::<Vec<_>>());
+        assert!(
+            c.diagnostics.is_empty(),
+            "{}: {:#?}",
+            path.display(),
+            c.diagnostics.iter().map(|d| &d.message).collect::<Vec<_>>()
+        );
     });
     assert!(n > 0);
 }
@@ -76,7 +81,13 @@ fn warning_fixtures_produce_their_code_and_no_error() {
     run_group("warnings", |path, c| {
         let code = expected_code(path);
         assert_eq!(code.severity(), Severity::Warning, "{}", path.display());
-        assert_eq!(c.errors(), 0, "{}: {:?}", path.display(), c.diagnostics.iter().map(|d| &d.message).collect::<Vec<_>>());
+        assert_eq!(
+            c.errors(),
+            0,
+            "{}: {:?}",
+            path.display(),
+            c.diagnostics.iter().map(|d| &d.message).collect::<Vec<_>>()
+        );
         assert!(c.diagnostics.iter().any(|d| d.code == code), "{} should produce {}", path.display(), code.as_str());
     });
 }
@@ -88,11 +99,19 @@ fn every_code_has_a_fixture_and_a_page_whose_example_is_a_fixture() {
         let fixtures: Vec<&PathBuf> = all.iter().filter(|p| expected_code(p) == *code).collect();
         assert!(!fixtures.is_empty(), "{} has no fixture", code.as_str());
         let page = code.page();
-        assert!(page.starts_with(&format!("# {}", code.as_str())), "docs/codes/{}.md must start with its code", code.as_str());
-        let example = sparky_block(page).unwrap_or_else(|| panic!("docs/codes/{}.md has no ```sparky example", code.as_str()));
+        assert!(
+            page.starts_with(&format!("# {}", code.as_str())),
+            "docs/codes/{}.md must start with its code",
+            code.as_str()
+        );
+        let example =
+            sparky_block(page).unwrap_or_else(|| panic!("docs/codes/{}.md has no ```sparky example", code.as_str()));
         let matches = fixtures.iter().any(|f| {
             let texts: Vec<String> = if f.is_dir() {
-                std::fs::read_dir(f).unwrap().map(|e| std::fs::read_to_string(e.unwrap().path()).unwrap_or_default()).collect()
+                std::fs::read_dir(f)
+                    .unwrap()
+                    .map(|e| std::fs::read_to_string(e.unwrap().path()).unwrap_or_default())
+                    .collect()
             } else {
                 vec![String::from_utf8_lossy(&std::fs::read(f).unwrap()).into_owned()]
             };

@@ -76,8 +76,16 @@ fn errors_exit_1_and_warnings_only_with_deny_warnings() {
 #[test]
 fn all_problems_in_all_files_are_reported_in_one_run() {
     let dir = tempfile::tempdir().unwrap();
-    std::fs::write(dir.path().join("a.sparky"), "playbook A-1 \"a\" {\n  status actve\n  owner \"t\"\n  on alert { labels.x == \"y\" }\n  l3 priority P7\n}\n").unwrap();
-    std::fs::write(dir.path().join("b.sparky"), "playbook B-1 \"b\" {\n  owner \"t\"\n  on alert from alertmanger { labels.x == \"y\" }\n  l3 priority P2\n}\n").unwrap();
+    std::fs::write(
+        dir.path().join("a.sparky"),
+        "playbook A-1 \"a\" {\n  status actve\n  owner \"t\"\n  on alert { labels.x == \"y\" }\n  l3 priority P7\n}\n",
+    )
+    .unwrap();
+    std::fs::write(
+        dir.path().join("b.sparky"),
+        "playbook B-1 \"b\" {\n  owner \"t\"\n  on alert from alertmanger { labels.x == \"y\" }\n  l3 priority P2\n}\n",
+    )
+    .unwrap();
     std::fs::write(dir.path().join("c.sparky"), "playbook C-1 \"c\" {\n  owner \"t\"\n  on alert {\n").unwrap();
     let o = sparky(&["check", "--format", "json", dir.path().to_str().unwrap()], None);
     let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
@@ -114,7 +122,11 @@ fn the_command_itself_failing_exits_2() {
 #[test]
 fn human_output_has_no_colour_off_a_terminal() {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_sparky"));
-    let o = cmd.args(["check", "tests/fixtures/check/errors/E101-unknown-action.sparky"]).env_remove("NO_COLOR").output().unwrap();
+    let o = cmd
+        .args(["check", "tests/fixtures/check/errors/E101-unknown-action.sparky"])
+        .env_remove("NO_COLOR")
+        .output()
+        .unwrap();
     assert!(!stdout(&o).contains('\u{1b}'), "escape codes in piped output");
     assert!(stdout(&o).contains("did you mean `k8s.delete_pod`?"));
 }

@@ -107,7 +107,8 @@ fn infinite_recursion_is_bounded() {
     let mut scope = Scope::new();
     scope.push_constant("event", event());
     let ctx: Arc<dyn ContextView> = Arc::new(NoContext);
-    let err = script::evaluate_bool(&compiled.engine, &cond.ast, &mut scope, &ctx, script::limits::DEADLINE).unwrap_err();
+    let err =
+        script::evaluate_bool(&compiled.engine, &cond.ast, &mut scope, &ctx, script::limits::DEADLINE).unwrap_err();
     assert!(matches!(err, EvalError::Limit(_)), "{err:?}");
 }
 
@@ -128,7 +129,8 @@ fn the_wall_clock_deadline_stops_slow_work() {
     let mut scope = Scope::new();
     scope.push_constant("event", event());
     let ctx: Arc<dyn ContextView> = Arc::new(NoContext);
-    let err = script::evaluate_bool(&compiled.engine, &cond.ast, &mut scope, &ctx, Duration::from_nanos(1)).unwrap_err();
+    let err =
+        script::evaluate_bool(&compiled.engine, &cond.ast, &mut scope, &ctx, Duration::from_nanos(1)).unwrap_err();
     assert_eq!(err, EvalError::Deadline);
 }
 

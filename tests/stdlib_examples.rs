@@ -62,7 +62,15 @@ fn every_helper_has_examples_and_they_hold() {
 #[test]
 fn stdlib_lists_are_visible_to_conditions() {
     let compiled = compile(&[]);
-    let ast = compiled.engine.compile("\"CrashLoopBackOff\" in lists::benign_crash_reasons && !(\"OOMKilled\" in lists::benign_crash_reasons)").unwrap();
+    let ast = compiled
+        .engine
+        .compile(
+            "\"CrashLoopBackOff\" in lists::benign_crash_reasons && !(\"OOMKilled\" in lists::benign_crash_reasons)",
+        )
+        .unwrap();
     let ctx: Arc<dyn ContextView> = Arc::new(NoContext);
-    assert_eq!(script::evaluate_bool(&compiled.engine, &ast, &mut Scope::new(), &ctx, script::limits::DEADLINE), Ok(true));
+    assert_eq!(
+        script::evaluate_bool(&compiled.engine, &ast, &mut Scope::new(), &ctx, script::limits::DEADLINE),
+        Ok(true)
+    );
 }

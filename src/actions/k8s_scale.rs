@@ -57,7 +57,5 @@ pub(super) static SPEC: ActionSpec = ActionSpec {
             doc: "Floor for scaling down; 1 when left out.",
         },
     ],
-    examples: &[
-        "k8s.scale(namespace = labels.namespace, deployment = labels.deployment, step = 2, max_replicas = 20)",
-    ],
+    examples: &["k8s.scale(namespace = labels.namespace, deployment = labels.deployment, step = 2, max_replicas = 20)"],
 };

@@ -9,6 +9,7 @@ mod k8s_delete_pod;
 mod k8s_scale;
 mod notify_token_owners;
 mod redis_delete_keys;
+pub mod reference;
 
 /// The type of a parameter, as written in a playbook.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

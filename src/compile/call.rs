@@ -60,16 +60,31 @@ pub(super) fn check_args(
         } else {
             format!("{what} needs the parameters {}", quote_all(&missing))
         };
-        let help = missing
-            .iter()
-            .filter_map(|m| params.iter().find(|p| p.name == *m))
-            .map(|p| format!("`{}`: {}", p.name, p.doc))
-            .collect::<Vec<_>>()
-            .join(" ");
-        cx.push(Diagnostic::new(Code::MissingParameter, message).at(&cx.file, call.name.span, "called here").with_help(help));
+        let specs: Vec<&ParamSpec> = missing.iter().filter_map(|m| params.iter().find(|p| p.name == *m)).collect();
+        let add = specs.iter().map(|p| format!("`{} = <{}>`", p.name, p.ty.describe())).collect::<Vec<_>>().join(", ");
+        let docs = specs.iter().map(|p| format!("`{}`: {}", p.name, doc_phrase(p.doc))).collect::<Vec<_>>().join("; ");
+        let help = format!("add {add} to the call ({docs})");
+        cx.push(
+            Diagnostic::new(Code::MissingParameter, message)
+                .at(&cx.file, call.name.span, "called here")
+                .with_help(help),
+        );
         ok = false;
     }
     ok.then_some(out)
+}
+
+/// A parameter's doc (a sentence) as a phrase inside a help line: "Ceiling: the ..." becomes
+/// "ceiling: the ...", without the final period.
+fn doc_phrase(doc: &str) -> String {
+    let doc = doc.trim_end_matches('.');
+    let mut chars = doc.chars();
+    match (chars.next(), chars.next()) {
+        (Some(first), Some(second)) if first.is_uppercase() && second.is_lowercase() => {
+            first.to_lowercase().collect::<String>() + &doc[first.len_utf8()..]
+        }
+        _ => doc.to_string(),
+    }
 }
 
 fn quote_all(names: &[&str]) -> String {
@@ -78,14 +93,16 @@ fn quote_all(names: &[&str]) -> String {
 
 /// Converts one argument value to its parameter's type.
 fn typed(cx: &mut Cx, param: &ParamSpec, value: &Value, what: &str) -> Option<ArgValue> {
-    let mismatch = |cx: &mut Cx, extra: &str| {
+    // What to do first, then what the parameter is for.
+    let mismatch = |cx: &mut Cx, todo: &str| {
+        let doc = format!("`{}`: {}", param.name, doc_phrase(param.doc));
         cx.push(
             Diagnostic::new(
                 Code::ArgumentType,
                 format!("`{}` of {what} takes {}, not {}", param.name, param.ty.describe(), value.kind.describe()),
             )
             .at(&cx.file, value.span, format!("expected {}", param.ty.describe()))
-            .with_help(format!("{}{extra}", param.doc)),
+            .with_help(if todo.is_empty() { doc } else { format!("{todo} ({doc})") }),
         );
         None
     };
@@ -131,12 +148,18 @@ fn typed(cx: &mut Cx, param: &ParamSpec, value: &Value, what: &str) -> Option<Ar
             let mut out = Vec::new();
             for item in items {
                 match &item.kind {
-                    ValueKind::Str(s) => out.push(ArgValue::Template(vec![super::model::TemplatePart::Text(s.clone())])),
+                    ValueKind::Str(s) => {
+                        out.push(ArgValue::Template(vec![super::model::TemplatePart::Text(s.clone())]))
+                    }
                     _ => {
                         cx.push(
                             Diagnostic::new(
                                 Code::ArgumentType,
-                                format!("`{}` of {what} takes a list of strings; this item is {}", param.name, item.kind.describe()),
+                                format!(
+                                    "`{}` of {what} takes a list of strings; this item is {}",
+                                    param.name,
+                                    item.kind.describe()
+                                ),
                             )
                             .at(&cx.file, item.span, "expected a string")
                             .with_help(param.doc),
@@ -156,7 +179,11 @@ fn typed(cx: &mut Cx, param: &ParamSpec, value: &Value, what: &str) -> Option<Ar
                         cx.push(
                             Diagnostic::new(
                                 Code::ArgumentType,
-                                format!("`{}` of {what} takes a list of durations; this item is {}", param.name, item.kind.describe()),
+                                format!(
+                                    "`{}` of {what} takes a list of durations; this item is {}",
+                                    param.name,
+                                    item.kind.describe()
+                                ),
                             )
                             .at(&cx.file, item.span, "expected a duration such as `7d`")
                             .with_help(param.doc),
@@ -167,10 +194,12 @@ fn typed(cx: &mut Cx, param: &ParamSpec, value: &Value, what: &str) -> Option<Ar
             }
             Some(ArgValue::List(out))
         }
-        (ParamType::Int, ValueKind::Float(_)) => mismatch(cx, " Write a whole number."),
-        (ParamType::Duration, ValueKind::Int(_)) => mismatch(cx, " Give the unit, e.g. `15m` or `1h`."),
+        (ParamType::Int, ValueKind::Float(_)) => mismatch(cx, "write a whole number"),
+        (ParamType::Duration, ValueKind::Int(n)) => {
+            mismatch(cx, &format!("give the unit, e.g. `{} = {n}s` or `{} = {n}m`", param.name, param.name))
+        }
         (ParamType::Number | ParamType::Int, ValueKind::Str(s)) if s.trim().parse::<f64>().is_ok() => {
-            mismatch(cx, " Leave out the quotes.")
+            mismatch(cx, &format!("leave out the quotes: `{} = {}`", param.name, s.trim()))
         }
         _ => mismatch(cx, ""),
     }

@@ -19,10 +19,12 @@ const FORBIDDEN_CALLS: &[(&str, &str)] = &[
     ("timestamp", "conditions cannot read the clock; use `kg::deployed_within` and the event's times"),
 ];
 
-/// The engine helpers are compiled with before the library exists (phase 2).
+/// The engine helpers are compiled with before the library exists (phase 2). It knows the
+/// `lists` namespace, empty, so that a helper may use `lists::<name>`: rhai checks only that
+/// the namespace exists, and `check_names` checks the list once every list is known.
 fn bare_engine() -> &'static rhai::Engine {
     static ENGINE: OnceLock<rhai::Engine> = OnceLock::new();
-    ENGINE.get_or_init(|| script::build_engine(None))
+    ENGINE.get_or_init(|| script::build_engine(Some(&script::Library::default())))
 }
 
 fn too_long(cx: &mut Cx, src: &RhaiSource, what: &str) -> bool {
@@ -92,8 +94,7 @@ fn span_at(src: &RhaiSource, line: Option<usize>, column: Option<usize>, len: us
     let mut offset = 0;
     for (i, l) in src.text.split('\n').enumerate() {
         if i + 1 == line {
-            let col_byte =
-                l.char_indices().nth(column.saturating_sub(1)).map(|(b, _)| b).unwrap_or(l.len());
+            let col_byte = l.char_indices().nth(column.saturating_sub(1)).map(|(b, _)| b).unwrap_or(l.len());
             let start = src.span.start + offset + col_byte;
             let end = l[col_byte..].char_indices().nth(len).map(|(b, _)| b).unwrap_or(l.len() - col_byte);
             return Span::new(start, start + end.max(if col_byte < l.len() { 1 } else { 0 }));
@@ -142,13 +143,27 @@ fn report_parse_error(cx: &mut Cx, src: &RhaiSource, err: &ParseError, in_helper
                 "conditions may nest {} levels; split it with `let` or a helper",
                 limits::MAX_EXPR_DEPTH
             )),
-        ParseErrorType::LiteralTooLarge(what, max) => {
-            Diagnostic::new(Code::ForbiddenInCondition, format!("a {} is larger than the limit of {max}", what.to_lowercase()))
-                .at(&cx.file, span, "too large")
-                .with_help("conditions hold small literals; put data in a `list`")
+        ParseErrorType::LiteralTooLarge(what, max) => Diagnostic::new(
+            Code::ForbiddenInCondition,
+            format!("a {} is larger than the limit of {max}", what.to_lowercase()),
+        )
+        .at(&cx.file, span, "too large")
+        .with_help("conditions hold small literals; put data in a `list`"),
+        ParseErrorType::UnexpectedEOF => {
+            // rhai points past the end; the culprit is the last thing written.
+            let body = src.text.trim_end();
+            let last = body.char_indices().next_back().map(|(i, c)| (i, i + c.len_utf8())).unwrap_or((0, 0));
+            let what = if in_helper { "helper" } else { "condition" };
+            Diagnostic::new(Code::ConditionSyntax, format!("the {what} ends before its expression is complete"))
+                .at(&cx.file, Span::new(src.span.start + last.0, src.span.start + last.1), "incomplete after this")
+                .with_help("finish the expression, or remove the operator or bracket left at its end")
         }
         other => {
-            let message = lowercase_first(&other.to_string());
+            let mut message = lowercase_first(&other.to_string());
+            if message.matches('\'').count().is_multiple_of(2) {
+                // rhai quotes names with `'`; ours are in backticks.
+                message = message.replace('\'', "`");
+            }
             Diagnostic::new(Code::ConditionSyntax, format!("invalid rhai: {}", message.trim_end_matches('.')))
                 .at(&cx.file, span, "here")
                 .with_help(if in_helper {
@@ -235,15 +250,14 @@ pub(super) fn check_names(cx: &mut Cx, ast: &AST, src: &RhaiSource) -> bool {
                     Some(arities) => {
                         let ours = name.starts_with("kg::") || library::is_helper(cx, &name);
                         if ours && !arities.contains(&arity) {
-                            let expected =
-                                arities.iter().map(|a| a.to_string()).collect::<Vec<_>>().join(" or ");
+                            let expected = arities.iter().map(|a| a.to_string()).collect::<Vec<_>>().join(" or ");
                             cx.push(
                                 Diagnostic::new(
                                     Code::WrongArgumentCount,
                                     format!("`{name}` takes {expected} argument{}, not {arity}", plural(arities)),
                                 )
                                 .at(&cx.file, span, "called here")
-                                .with_help(signature_help(&name)),
+                                .with_help(signature_help(cx, &name)),
                             );
                             ok = false;
                         }
@@ -300,7 +314,12 @@ fn plural(arities: &[usize]) -> &'static str {
     if arities == [1] { "" } else { "s" }
 }
 
-fn signature_help(name: &str) -> String {
+fn signature_help(cx: &Cx, name: &str) -> String {
+    if let Some(h) = cx.lib.helpers.get(name) {
+        let head = h.source.text.split('{').next().unwrap_or("").trim();
+        let (line, _) = h.def.file.line_col(h.def.span.start);
+        return format!("it is defined as `{head}` in `{}` at line {line}", h.def.file.name);
+    }
     match name {
         "kg::service" => "write `kg::service(event.service)`".into(),
         "kg::deployed_within" => "write `kg::deployed_within(event.service, \"30m\")`".into(),

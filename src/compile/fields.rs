@@ -46,10 +46,7 @@ fn resolve_segments(cx: &mut Cx, segs: &[String], span: Span, written: &str) -> 
                 cx.push(
                     Diagnostic::new(Code::UnknownField, format!("`{written}` goes deeper than a {head} key"))
                         .at(&cx.file, span, "labels and annotations are flat")
-                        .with_help(format!(
-                            "for a key that contains dots write `{head}[\"{}\"]`",
-                            rest.join(".")
-                        )),
+                        .with_help(format!("for a key that contains dots write `{head}[\"{}\"]`", rest.join("."))),
                 );
                 return None;
             }

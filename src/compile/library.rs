@@ -72,8 +72,11 @@ fn definition(cx: &Cx, span: Span, stdlib: bool) -> Definition {
 }
 
 fn duplicate(cx: &mut Cx, what: &str, name: &str, span: Span, first: &Definition) {
-    let mut d = Diagnostic::new(Code::DuplicateName, format!("the {what} `{name}` is defined twice"))
-        .at(&cx.file, span, "defined again here");
+    let mut d = Diagnostic::new(Code::DuplicateName, format!("the {what} `{name}` is defined twice")).at(
+        &cx.file,
+        span,
+        "defined again here",
+    );
     d = if Arc::ptr_eq(&first.file, &cx.file) {
         d.with_secondary(first.span, "first defined here")
     } else {
@@ -95,7 +98,12 @@ pub(super) fn collect(cx: &mut Cx, file: &File, stdlib: bool) {
             Item::List(list) => {
                 let name = &list.name.node;
                 if let Some(first) = cx.lib.lists.get(name) {
-                    let first = Definition { file: first.def.file.clone(), span: first.def.span, stdlib: first.def.stdlib, used: Cell::new(false) };
+                    let first = Definition {
+                        file: first.def.file.clone(),
+                        span: first.def.span,
+                        stdlib: first.def.stdlib,
+                        used: Cell::new(false),
+                    };
                     duplicate(cx, "list", name, list.name.span, &first);
                     continue;
                 }
@@ -109,7 +117,10 @@ pub(super) fn collect(cx: &mut Cx, file: &File, stdlib: bool) {
                         other => cx.push(
                             Diagnostic::new(
                                 Code::ArgumentType,
-                                format!("items of the list `{name}` must be strings, numbers or booleans, not {}", other.describe()),
+                                format!(
+                                    "items of the list `{name}` must be strings, numbers or booleans, not {}",
+                                    other.describe()
+                                ),
                             )
                             .at(&cx.file, v.span, "not a plain value")
                             .with_help("lists hold plain values; quote names, e.g. `\"CrashLoopBackOff\"`"),
@@ -122,16 +133,18 @@ pub(super) fn collect(cx: &mut Cx, file: &File, stdlib: bool) {
             Item::Helper(helper) => {
                 let name = &helper.name.node;
                 if let Some(first) = cx.lib.helpers.get(name) {
-                    let first = Definition { file: first.def.file.clone(), span: first.def.span, stdlib: first.def.stdlib, used: Cell::new(false) };
+                    let first = Definition {
+                        file: first.def.file.clone(),
+                        span: first.def.span,
+                        stdlib: first.def.stdlib,
+                        used: Cell::new(false),
+                    };
                     duplicate(cx, "helper", name, helper.name.span, &first);
                     continue;
                 }
                 if let Some(ast) = condition::compile_helper(cx, &helper.source) {
                     let def = definition(cx, helper.name.span, stdlib);
-                    cx.lib.helpers.insert(
-                        name.clone(),
-                        HelperEntry { ast, source: helper.source.clone(), def },
-                    );
+                    cx.lib.helpers.insert(name.clone(), HelperEntry { ast, source: helper.source.clone(), def });
                 }
             }
             Item::Playbook(_) => {}

@@ -34,8 +34,18 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 /// Event sources Sparky knows how to receive.
-pub const SOURCES: &[&str] =
-    &["alertmanager", "argocd", "cloudevents", "datadog", "generic", "github", "grafana", "kubernetes", "pagerduty", "sparky"];
+pub const SOURCES: &[&str] = &[
+    "alertmanager",
+    "argocd",
+    "cloudevents",
+    "datadog",
+    "generic",
+    "github",
+    "grafana",
+    "kubernetes",
+    "pagerduty",
+    "sparky",
+];
 
 /// Event kinds a trigger may name (`any` matches every kind).
 pub const KINDS: &[&str] = &["alert", "any", "change", "deploy", "incident", "k8s_event", "schedule"];
@@ -133,10 +143,13 @@ pub fn compile(sources: &[Arc<SourceFile>]) -> Compiled {
             let dsl::ast::Item::Playbook(pb) = item else { continue };
             if let Some(first) = seen_playbook {
                 cx.push(
-                    Diagnostic::new(Code::SeveralPlaybooksInFile, format!("`{}` is a second playbook in this file", pb.id.node))
-                        .at(file, pb.id.span, "second playbook")
-                        .with_secondary(first.id.span, "first playbook")
-                        .with_help("put each playbook in its own file: the file is the playbook's document"),
+                    Diagnostic::new(
+                        Code::SeveralPlaybooksInFile,
+                        format!("`{}` is a second playbook in this file", pb.id.node),
+                    )
+                    .at(file, pb.id.span, "second playbook")
+                    .with_secondary(first.id.span, "first playbook")
+                    .with_help("put each playbook in its own file: the file is the playbook's document"),
                 );
             }
             seen_playbook.get_or_insert(pb);

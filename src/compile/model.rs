@@ -108,9 +108,21 @@ pub struct CompiledMatcher {
 #[derive(Debug, Clone)]
 pub enum CompiledTrigger {
     /// `kind: None` for `on any`; `source: None` when no `from`.
-    Event { kind: Option<String>, source: Option<String>, matchers: Vec<CompiledMatcher>, span: Span },
-    Every { period: Duration, span: Span },
-    Cron { expr: String, tz: String, span: Span },
+    Event {
+        kind: Option<String>,
+        source: Option<String>,
+        matchers: Vec<CompiledMatcher>,
+        span: Span,
+    },
+    Every {
+        period: Duration,
+        span: Span,
+    },
+    Cron {
+        expr: String,
+        tz: String,
+        span: Span,
+    },
 }
 
 /// A compiled rhai condition.

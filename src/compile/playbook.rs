@@ -133,12 +133,19 @@ pub(super) fn compile(cx: &mut Cx, pb: &ast::Playbook) -> Option<CompiledPlayboo
 }
 
 fn out_of_range(cx: &mut Cx, span: Span, message: String, help: &str) {
-    cx.push(Diagnostic::new(Code::ValueOutOfRange, message).at(&cx.file, span, "out of range").with_help(help.to_string()));
+    cx.push(
+        Diagnostic::new(Code::ValueOutOfRange, message).at(&cx.file, span, "out of range").with_help(help.to_string()),
+    );
 }
 
 fn positive(cx: &mut Cx, d: &Spanned<Duration>, what: &str) -> bool {
     if d.node.millis == 0 {
-        out_of_range(cx, d.span, format!("{what} cannot be zero"), "give a duration of at least one second, e.g. `30s` or `15m`");
+        out_of_range(
+            cx,
+            d.span,
+            format!("{what} cannot be zero"),
+            "give a duration of at least one second, e.g. `30s` or `15m`",
+        );
         return false;
     }
     true
@@ -178,16 +185,16 @@ fn trigger(cx: &mut Cx, t: &ast::Trigger, span: Span) -> Option<CompiledTrigger>
                 );
                 ok = false;
             }
-            if let Some(source) = source {
-                if !SOURCES.contains(&source.node.as_str()) {
-                    cx.push(
-                        Diagnostic::new(Code::UnknownSource, format!("unknown event source `{}`", source.node))
-                            .at(&cx.file, source.span, "not a source Sparky receives")
-                            .with_help(format!("sources are {}", quote_all(SOURCES)))
-                            .suggest(&source.node, SOURCES.iter().copied()),
-                    );
-                    ok = false;
-                }
+            if let Some(source) = source
+                && !SOURCES.contains(&source.node.as_str())
+            {
+                cx.push(
+                    Diagnostic::new(Code::UnknownSource, format!("unknown event source `{}`", source.node))
+                        .at(&cx.file, source.span, "not a source Sparky receives")
+                        .with_help(format!("sources are {}", quote_all(SOURCES)))
+                        .suggest(&source.node, SOURCES.iter().copied()),
+                );
+                ok = false;
             }
             let mut compiled = Vec::new();
             for m in matchers {
@@ -244,7 +251,9 @@ fn matcher(cx: &mut Cx, m: &ast::Matcher) -> Option<CompiledMatcher> {
             None => {
                 let help = match &v.kind {
                     ValueKind::List(_) => "to match any of several values use `in [..]`",
-                    ValueKind::Path(_) => "matchers compare a field with a literal; quote text, e.g. `\"prod\"`, or compare fields in a `when` condition",
+                    ValueKind::Path(_) => {
+                        "matchers compare a field with a literal; quote text, e.g. `\"prod\"`, or compare fields in a `when` condition"
+                    }
                     _ => "compare with a string, a number or `true`/`false`",
                 };
                 mismatch(cx, op, v, "a string, number or boolean", help);
@@ -252,25 +261,29 @@ fn matcher(cx: &mut Cx, m: &ast::Matcher) -> Option<CompiledMatcher> {
             }
         },
         (MatchOp::Matches | MatchOp::NotMatches, Some(v)) => match &v.kind {
-            ValueKind::Str(pattern) => {
-                match regex::RegexBuilder::new(pattern).size_limit(REGEX_SIZE_LIMIT).build() {
-                    Ok(re) if op == MatchOp::Matches => Some(Test::Matches(re)),
-                    Ok(re) => Some(Test::NotMatches(re)),
-                    Err(e) => {
-                        let why = e.to_string();
-                        let last = why.lines().filter(|l| !l.trim().is_empty()).next_back().unwrap_or("").trim();
-                        let last = last.strip_prefix("error: ").unwrap_or(last);
-                        cx.push(
+            ValueKind::Str(pattern) => match regex::RegexBuilder::new(pattern).size_limit(REGEX_SIZE_LIMIT).build() {
+                Ok(re) if op == MatchOp::Matches => Some(Test::Matches(re)),
+                Ok(re) => Some(Test::NotMatches(re)),
+                Err(e) => {
+                    let why = e.to_string();
+                    let last = why.lines().rfind(|l| !l.trim().is_empty()).unwrap_or("").trim();
+                    let last = last.strip_prefix("error: ").unwrap_or(last);
+                    cx.push(
                             Diagnostic::new(Code::InvalidRegex, format!("the regular expression `{pattern}` does not compile: {last}"))
                                 .at(&cx.file, v.span, "invalid regular expression")
-                                .with_help("patterns use Rust regex syntax (like RE2: no look-around or back-references); escape `\\` as `\\\\` only if you want a literal backslash"),
+                                .with_help("patterns use Rust regex syntax (like RE2, without look-around or back-references); check the brackets, and write `\\(` or `\\.` for a literal `(` or `.`"),
                         );
-                        None
-                    }
+                    None
                 }
-            }
+            },
             _ => {
-                mismatch(cx, op, v, "a regular expression in a string", "write the pattern in quotes, e.g. `=~ \"^prod-\"`");
+                mismatch(
+                    cx,
+                    op,
+                    v,
+                    "a regular expression in a string",
+                    "write the pattern in quotes, e.g. `=~ \"^prod-\"`",
+                );
                 None
             }
         },
@@ -288,7 +301,13 @@ fn matcher(cx: &mut Cx, m: &ast::Matcher) -> Option<CompiledMatcher> {
                     _ => Test::Ge(n),
                 }),
                 None => {
-                    mismatch(cx, op, v, "a number", "numeric comparisons read the field as a number; write the limit without quotes, e.g. `> 0.9`");
+                    mismatch(
+                        cx,
+                        op,
+                        v,
+                        "a number",
+                        "numeric comparisons read the field as a number; write the limit without quotes, e.g. `> 0.9`",
+                    );
                     None
                 }
             }
@@ -347,19 +366,34 @@ fn l1_response(cx: &mut Cx, block: &ast::L1Block) -> Option<L1Response> {
         match &g.kind {
             GuardKind::SuccessRate { min_percent, window, min_runs } => {
                 if !(min_percent.node > 0.0 && min_percent.node <= 100.0) {
-                    out_of_range(cx, min_percent.span, format!("a success rate of {}% is not possible", min_percent.node), "give a percentage above 0% and at most 100%, e.g. `99%`");
+                    out_of_range(
+                        cx,
+                        min_percent.span,
+                        format!("a success rate of {}% is not possible", min_percent.node),
+                        "give a percentage above 0% and at most 100%, e.g. `99%`",
+                    );
                     ok = false;
                 }
                 ok &= positive(cx, window, "the success-rate window");
                 if min_runs.node == 0 {
-                    out_of_range(cx, min_runs.span, "the minimum number of runs cannot be zero".into(), "a playbook earns trust over real runs: ask for at least one, e.g. `min 20 runs`");
+                    out_of_range(
+                        cx,
+                        min_runs.span,
+                        "the minimum number of runs cannot be zero".into(),
+                        "a playbook earns trust over real runs: ask for at least one, e.g. `min 20 runs`",
+                    );
                     ok = false;
                 }
                 guards.success_rate = Some((min_percent.node, window.node, min_runs.node));
             }
             GuardKind::BlastRadius { max } => {
                 if max.node == 0 {
-                    out_of_range(cx, max.span, "a blast radius of 0 lets no action run".into(), "the blast radius counts what an action touches (pods, replicas, keys); allow at least 1");
+                    out_of_range(
+                        cx,
+                        max.span,
+                        "a blast radius of 0 lets no action run".into(),
+                        "the blast radius counts what an action touches (pods, replicas, keys); allow at least 1",
+                    );
                     ok = false;
                 }
                 guards.blast_radius = Some(max.node);
@@ -380,7 +414,12 @@ fn l1_response(cx: &mut Cx, block: &ast::L1Block) -> Option<L1Response> {
             }
             GuardKind::AtMost { count, window } => {
                 if count.node == 0 {
-                    out_of_range(cx, count.span, "`at_most 0` lets no action run".into(), "allow at least one run per window, or set the playbook to `status disabled`");
+                    out_of_range(
+                        cx,
+                        count.span,
+                        "`at_most 0` lets no action run".into(),
+                        "allow at least one run per window, or set the playbook to `status disabled`",
+                    );
                     ok = false;
                 }
                 ok &= positive(cx, window, "the `at_most` window");
@@ -480,13 +519,23 @@ fn l2_response(cx: &mut Cx, block: &ast::L2Block) -> Option<L2Response> {
         ok = false;
     }
     let min_confidence = block.min_confidence.first().map(|c| c.node).unwrap_or(DEFAULT_MIN_CONFIDENCE);
-    if let Some(c) = block.min_confidence.first() {
-        if !(c.node > 0.0 && c.node <= 100.0) {
-            out_of_range(cx, c.span, format!("a confidence of {}% is not possible", c.node), "give a percentage above 0% and at most 100%, e.g. `80%`");
-            ok = false;
-        }
+    if let Some(c) = block.min_confidence.first()
+        && !(c.node > 0.0 && c.node <= 100.0)
+    {
+        out_of_range(
+            cx,
+            c.span,
+            format!("a confidence of {}% is not possible", c.node),
+            "give a percentage above 0% and at most 100%, e.g. `80%`",
+        );
+        ok = false;
     }
-    ok.then(|| L2Response { title: block.title.as_ref().map(|t| t.node.clone()), fixes, min_confidence, span: block.span })
+    ok.then(|| L2Response {
+        title: block.title.as_ref().map(|t| t.node.clone()),
+        fixes,
+        min_confidence,
+        span: block.span,
+    })
 }
 
 fn l3_response(cx: &mut Cx, block: &ast::L3Block) -> Option<L3Response> {
@@ -511,11 +560,17 @@ fn l3_response(cx: &mut Cx, block: &ast::L3Block) -> Option<L3Response> {
         match p.node[1..].parse::<u8>() {
             Ok(n @ 1..=4) if p.node.starts_with('P') => priority = n,
             _ => {
+                // "did you mean" would offer `P1` for `P5`; say the range instead, or the case.
+                let upper = p.node.to_uppercase();
+                let help = if matches!(upper.as_str(), "P1" | "P2" | "P3" | "P4") {
+                    format!("write it with a capital P: `{upper}`")
+                } else {
+                    "priorities run from `P1` (the most urgent, pages at once) to `P4` (the least urgent)".to_string()
+                };
                 cx.push(
                     Diagnostic::new(Code::InvalidPriority, format!("`{}` is not an escalation priority", p.node))
                         .at(&cx.file, p.span, "expected `P1`..`P4`")
-                        .with_help("P1 is the most urgent (pages at once), P4 the least")
-                        .suggest(&p.node.to_uppercase(), ["P1", "P2", "P3", "P4"]),
+                        .with_help(help),
                 );
                 ok = false;
             }
@@ -526,7 +581,12 @@ fn l3_response(cx: &mut Cx, block: &ast::L3Block) -> Option<L3Response> {
             && j.node.chars().next().is_some_and(|c| c.is_ascii_uppercase())
             && j.node.chars().all(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || c == '_');
         if !valid {
-            out_of_range(cx, j.span, format!("`{}` is not a Jira project key", j.node), "Jira project keys are upper-case letters and digits starting with a letter, e.g. `OPS`");
+            out_of_range(
+                cx,
+                j.span,
+                format!("`{}` is not a Jira project key", j.node),
+                "Jira project keys are upper-case letters and digits starting with a letter, e.g. `OPS`",
+            );
             ok = false;
         }
     }

@@ -33,14 +33,7 @@ pub struct Diagnostic {
 impl Diagnostic {
     /// A new diagnostic with a code and message; add the place with [`Diagnostic::at`].
     pub fn new(code: Code, message: impl Into<String>) -> Self {
-        Diagnostic {
-            code,
-            message: message.into(),
-            file: None,
-            primary: None,
-            secondary: Vec::new(),
-            help: None,
-        }
+        Diagnostic { code, message: message.into(), file: None, primary: None, secondary: Vec::new(), help: None }
     }
 
     /// Points the diagnostic at `span` in `file`, with a label.

@@ -10,7 +10,9 @@ use std::fmt;
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Format {
     /// miette's report; `colour` only when writing to a terminal.
-    Human { colour: bool },
+    Human {
+        colour: bool,
+    },
     Json,
 }
 
@@ -129,9 +131,7 @@ impl miette::Diagnostic for View<'_> {
     }
 
     fn source_code(&self) -> Option<&dyn miette::SourceCode> {
-        if self.diag.primary.is_none() {
-            return None;
-        }
+        self.diag.primary.as_ref()?;
         self.source.as_ref().map(|s| s as &dyn miette::SourceCode)
     }
 

@@ -7,7 +7,7 @@ use crate::diagnostics::{Code, Diagnostic, SourceFile, Span};
 use pest::Parser;
 use pest::iterators::Pair;
 use std::num::NonZeroUsize;
-use std::sync::{Arc, Once};
+use std::sync::{Arc, Mutex, Once};
 
 /// Brackets nested deeper than this are refused before parsing: the parser and the AST
 /// builder recurse, and no real playbook comes close.
@@ -20,10 +20,7 @@ const PEST_CALL_LIMIT: usize = 20_000_000;
 /// while reading it (a syntax error stops the file; bad values inside it do not).
 pub fn parse_file(file: &Arc<SourceFile>) -> (Option<File>, Vec<Diagnostic>) {
     static INIT: Once = Once::new();
-    INIT.call_once(|| {
-        pest::set_call_limit(NonZeroUsize::new(PEST_CALL_LIMIT));
-        pest::set_error_detail(true);
-    });
+    INIT.call_once(|| pest::set_call_limit(NonZeroUsize::new(PEST_CALL_LIMIT)));
 
     if let Some(at) = file.invalid_utf8_at {
         let diag = Diagnostic::new(Code::InvalidUtf8, "this file is not valid UTF-8 text")
@@ -36,7 +33,7 @@ pub fn parse_file(file: &Arc<SourceFile>) -> (Option<File>, Vec<Diagnostic>) {
     }
     let pairs = match SparkyParser::parse(Rule::file, &file.text) {
         Ok(pairs) => pairs,
-        Err(err) => return (None, vec![syntax_error::to_diagnostic(file, &err)]),
+        Err(_) => return (None, vec![syntax_error::to_diagnostic(file, &parse_error_in_detail(&file.text))]),
     };
     let mut builder = Builder { file: file.clone(), diags: Vec::new() };
     let mut items = Vec::new();
@@ -50,6 +47,22 @@ pub fn parse_file(file: &Arc<SourceFile>) -> (Option<File>, Vec<Diagnostic>) {
     (Some(File { items }), builder.diags)
 }
 
+/// Parses `text`, known to be invalid, again with pest's error detail (the tokens it expected
+/// and the rules it was in) to explain the error in words. Detail tracking slows every parse,
+/// so it is on only here; the switch is global to pest, hence the lock: concurrent error
+/// parses must not turn it off under each other.
+fn parse_error_in_detail(text: &str) -> pest::error::Error<Rule> {
+    static DETAIL: Mutex<()> = Mutex::new(());
+    let _guard = DETAIL.lock().unwrap_or_else(|p| p.into_inner());
+    pest::set_error_detail(true);
+    let result = SparkyParser::parse(Rule::file, text);
+    pest::set_error_detail(false);
+    match result {
+        Err(e) => e,
+        Ok(_) => unreachable!("pest parses the same text the same way"),
+    }
+}
+
 /// Refuses absurd nesting of `{`, `[` and `(` before the recursive parser sees it.
 fn check_nesting(file: &Arc<SourceFile>) -> Option<Diagnostic> {
     let mut depth = 0usize;
@@ -59,9 +72,12 @@ fn check_nesting(file: &Arc<SourceFile>) -> Option<Diagnostic> {
                 depth += 1;
                 if depth > MAX_NESTING {
                     return Some(
-                        Diagnostic::new(Code::UnexpectedInput, format!("brackets are nested more than {MAX_NESTING} deep"))
-                            .at(file, Span::new(i, i + 1), "too deep here")
-                            .with_help("split the expression or the list into smaller pieces"),
+                        Diagnostic::new(
+                            Code::UnexpectedInput,
+                            format!("brackets are nested more than {MAX_NESTING} deep"),
+                        )
+                        .at(file, Span::new(i, i + 1), "too deep here")
+                        .with_help("split the expression or the list into smaller pieces"),
                     );
                 }
             }

@@ -26,8 +26,11 @@ pub(crate) fn check(parsed: &[(Arc<SourceFile>, File, bool)], diags: &mut Vec<Di
                     first.insert(&pb.id.node, (file, pb.id.span));
                 }
                 Some((first_file, first_span)) => {
-                    let mut d = Diagnostic::new(Code::DuplicatePlaybookId, format!("the playbook id `{}` is used twice", pb.id.node))
-                        .at(file, pb.id.span, "used again here");
+                    let mut d = Diagnostic::new(
+                        Code::DuplicatePlaybookId,
+                        format!("the playbook id `{}` is used twice", pb.id.node),
+                    )
+                    .at(file, pb.id.span, "used again here");
                     d = if Arc::ptr_eq(first_file, file) {
                         d.with_secondary(*first_span, "first used here")
                             .with_help("give each playbook its own id; ids name playbooks in decisions, run history and the audit log")

@@ -11,7 +11,7 @@
 
 use super::l1_keyword;
 use crate::compile::model::{CompiledPlaybook, CompiledTrigger};
-use crate::diagnostics::{Code, Diagnostic};
+use crate::diagnostics::{Code, Diagnostic, Span};
 
 pub(crate) fn check(pb: &CompiledPlaybook) -> Option<Diagnostic> {
     pb.l1.as_ref()?;
@@ -19,15 +19,22 @@ pub(crate) fn check(pb: &CompiledPlaybook) -> Option<Diagnostic> {
         return None;
     }
     let span = pb.triggers.iter().find_map(|t| match t {
-        CompiledTrigger::Event { matchers, span, kind, .. } if matchers.is_empty() && kind.as_deref() != Some("schedule") => {
-            Some(*span)
+        CompiledTrigger::Event { matchers, span, kind, .. }
+            if matchers.is_empty() && kind.as_deref() != Some("schedule") =>
+        {
+            // The trigger's span runs on over the blank lines after it.
+            let written = pb.file.slice(*span).trim_end().len();
+            Some(Span::new(span.start, span.start + written))
         }
         _ => None,
     })?;
     Some(
-        Diagnostic::new(Code::L1OnUnfilteredTrigger, format!("the `l1` response of `{}` runs on every event of its kind", pb.id))
-            .at(&pb.file, span, "no matcher narrows this trigger")
-            .with_secondary(l1_keyword(pb)?, "this remediation would run for all of them")
-            .with_help("add matchers, e.g. `{ labels.alertname == \"KubePodCrashLooping\" }`, or a `when` condition"),
+        Diagnostic::new(
+            Code::L1OnUnfilteredTrigger,
+            format!("the `l1` response of `{}` runs on every event of its kind", pb.id),
+        )
+        .at(&pb.file, span, "no matcher narrows this trigger")
+        .with_secondary(l1_keyword(pb)?, "this remediation would run for all of them")
+        .with_help("add matchers, e.g. `{ labels.alertname == \"KubePodCrashLooping\" }`, or a `when` condition"),
     )
 }

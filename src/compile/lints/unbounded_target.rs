@@ -42,10 +42,10 @@ pub(crate) fn check(pb: &CompiledPlaybook) -> Vec<Diagnostic> {
                     format!("`{}` of `{}` does not depend on the event", param.name, call.action.name),
                 )
                 .at(&pb.file, span, "the same target whatever fired")
-                .with_help(format!(
-                    "bind the target to the event that proved it broken, e.g. `{} = labels.{}` or a template such as `\"{{labels.{}}}\"`",
-                    param.name, param.name, param.name
-                )),
+                .with_help(match call.action.examples.first() {
+                    Some(example) => format!("bind the target to the event that proved it broken, as in `{example}`"),
+                    None => format!("bind `{}` to the event that proved it broken, e.g. `labels.<name>` or a template such as `\"{{labels.<name>}}\"`", param.name),
+                }),
             );
         }
     }

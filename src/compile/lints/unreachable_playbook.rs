@@ -61,11 +61,19 @@ pub(crate) fn check(playbooks: &[CompiledPlaybook], diags: &mut Vec<Diagnostic>)
                 && triggers_key(other) == key
         });
         if let Some(other) = shadow {
-            let mut d = Diagnostic::new(Code::UnreachablePlaybook, format!("`{}` can never decide: `{}` always comes first", pb.id, other.id))
-                .at(&pb.file, pb.ast.id.span, "unreachable");
+            let mut d = Diagnostic::new(
+                Code::UnreachablePlaybook,
+                format!("`{}` can never decide: `{}` always comes first", pb.id, other.id),
+            )
+            .at(&pb.file, pb.ast.id.span, "unreachable");
+            let why = if other.priority == pb.priority {
+                format!("both have priority {}, and `{}` sorts first by id", pb.priority, other.id)
+            } else {
+                format!("its priority is {}, this one's {}", other.priority, pb.priority)
+            };
             let help = format!(
-                "`{}` has the same triggers, comes first (priority {} vs {}, then id) and has no `when` condition; narrow this trigger, give `{}` a higher `priority` together with a condition on `{}`, or merge them",
-                other.id, other.priority, pb.priority, pb.id, other.id
+                "`{}` has the same triggers and no `when` condition, and it decides first ({why}), so it takes every event `{}` would match; narrow one of the triggers, add a `when` condition to `{}`, or merge the two",
+                other.id, pb.id, other.id
             );
             if std::sync::Arc::ptr_eq(&other.file, &pb.file) {
                 d = d.with_secondary(other.ast.id.span, "decides first");

@@ -1,0 +1,48 @@
+//! `docs/actions.md`, generated from the actions' metadata so the two never disagree. A test
+//! fails when the committed page is stale; `SPARKY_UPDATE_DOCS=1 cargo test` rewrites it.
+
+use super::{ParamSource, all};
+use std::fmt::Write;
+
+/// The reference page of every action, in Markdown.
+pub fn markdown() -> String {
+    let mut out = String::from(
+        "# Actions\n\n\
+         <!-- Generated from src/actions/*.rs by `sparky::actions::reference::markdown`. Do not edit: \
+         run `SPARKY_UPDATE_DOCS=1 cargo test --test docs_generated` after changing an action. -->\n\n\
+         What an `l1` block can `do`. `sparky check` validates every call against this list: the \
+         action's name (E101), its parameters (E102, E103, E123) and their types (E104). A \
+         parameter marked *literal* must be written in the playbook (bounds are reviewed code, \
+         never set by the alert); a *target* parameter should come from the event (W306).\n\n",
+    );
+    for a in all() {
+        let _ = writeln!(out, "## `{}`\n\n{}\n", a.name, a.summary);
+        let _ = writeln!(out, "- changes the world: {}", if a.mutating { "yes" } else { "no" });
+        let _ = writeln!(out, "- blast radius: {}\n", a.blast_radius);
+        out.push_str("| parameter | type | required | notes | description |\n|---|---|---|---|---|\n");
+        for p in a.params {
+            let mut notes = Vec::new();
+            if p.source == ParamSource::Literal {
+                notes.push("literal");
+            }
+            if p.target {
+                notes.push("target");
+            }
+            let _ = writeln!(
+                out,
+                "| `{}` | {} | {} | {} | {} |",
+                p.name,
+                p.ty.describe(),
+                if p.required { "yes" } else { "no" },
+                notes.join(", "),
+                p.doc.replace('|', "\\|")
+            );
+        }
+        out.push_str("\nExample:\n\n```text\n");
+        for e in a.examples {
+            let _ = writeln!(out, "do {e}");
+        }
+        out.push_str("```\n\n");
+    }
+    out
+}
