@@ -110,6 +110,30 @@ fn typed(cx: &mut Cx, param: &ParamSpec, value: &Value, what: &str) -> Option<Ar
         let is_list_param = matches!(param.ty, ParamType::StrList | ParamType::DurationList);
         if is_list_param && path.segments.len() == 1 {
             let items = super::library::use_list(cx, &path.segments[0], path.span)?;
+            // Named lists hold strings, numbers and booleans, never durations.
+            let fits =
+                param.ty == ParamType::StrList && items.iter().all(|s| matches!(s, super::model::Scalar::Str(_)));
+            if !fits {
+                cx.push(
+                    Diagnostic::new(
+                        Code::ArgumentType,
+                        format!(
+                            "`{}` of {what} takes {}; the list `{}` {}",
+                            param.name,
+                            param.ty.describe(),
+                            path.segments[0],
+                            if param.ty == ParamType::DurationList {
+                                "cannot hold durations"
+                            } else {
+                                "holds values that are not strings"
+                            }
+                        ),
+                    )
+                    .at(&cx.file, value.span, format!("expected {}", param.ty.describe()))
+                    .with_help(format!("write the values in place, e.g. {}", example_of(param.ty))),
+                );
+                return None;
+            }
             return Some(ArgValue::List(items.iter().map(|s| scalar_to_arg(s.clone())).collect()));
         }
         if param.source == ParamSource::Literal {
@@ -212,5 +236,12 @@ fn scalar_to_arg(s: super::model::Scalar) -> ArgValue {
         Scalar::Int(n) => ArgValue::Int(n),
         Scalar::Float(f) => ArgValue::Float(f),
         Scalar::Bool(b) => ArgValue::Bool(b),
+    }
+}
+
+fn example_of(ty: ParamType) -> &'static str {
+    match ty {
+        ParamType::DurationList => "`[30d, 14d, 7d, 1d]`",
+        _ => "`[\"slack\", \"email\"]`",
     }
 }

@@ -189,9 +189,30 @@ fn lowercase_first(s: &str) -> String {
 
 /// One name a condition refers to.
 enum Reference {
-    Call { name: String, args: usize, line: Option<usize>, column: Option<usize>, method: bool },
-    Qualified { namespace: String, name: String, line: Option<usize>, column: Option<usize> },
+    Call {
+        name: String,
+        args: usize,
+        line: Option<usize>,
+        column: Option<usize>,
+        method: bool,
+    },
+    Qualified {
+        namespace: String,
+        name: String,
+        line: Option<usize>,
+        column: Option<usize>,
+    },
+    /// A literal window given to a `kg::` function, e.g. `"30m"`.
+    Window {
+        function: String,
+        text: String,
+        line: Option<usize>,
+        column: Option<usize>,
+    },
 }
+
+/// `kg::` functions whose second argument is a window such as `"30m"`.
+const WINDOW_FUNCTIONS: &[&str] = &["kg::deployed_within", "kg::recent_deploys", "kg::history"];
 
 /// Checks every function and qualified variable in `ast` against what the engine knows.
 /// Returns whether all names were found.
@@ -206,6 +227,16 @@ pub(super) fn check_names(cx: &mut Cx, ast: &AST, src: &RhaiSource) -> bool {
                     let name = if ns.is_empty() { call.name.to_string() } else { format!("{ns}::{}", call.name) };
                     // rhai places a qualified call at its last segment; point at the whole name.
                     let column = pos.position().map(|c| c.saturating_sub(if ns.is_empty() { 0 } else { ns.len() + 2 }));
+                    if WINDOW_FUNCTIONS.contains(&name.as_str())
+                        && let Some(Expr::StringConstant(text, wpos)) = call.args.get(1)
+                    {
+                        refs.push(Reference::Window {
+                            function: name.clone(),
+                            text: text.to_string(),
+                            line: wpos.line(),
+                            column: wpos.position(),
+                        });
+                    }
                     refs.push(Reference::Call {
                         name,
                         args: call.args.len(),
@@ -279,6 +310,17 @@ pub(super) fn check_names(cx: &mut Cx, ast: &AST, src: &RhaiSource) -> bool {
                         );
                         ok = false;
                     }
+                }
+            }
+            Reference::Window { function, text, line, column } => {
+                if crate::dsl::parse_duration(&text).is_none() {
+                    let span = span_at(src, line, column, text.chars().count() + 2);
+                    cx.push(
+                        Diagnostic::new(Code::InvalidWindow, format!("`{text}` is not a duration"))
+                            .at(&cx.file, span, format!("the window of `{function}`"))
+                            .with_help("write a window such as `\"30m\"`, `\"2h\"` or `\"7d\"` (units `ms`, `s`, `m`, `h`, `d`, `w`)"),
+                    );
+                    ok = false;
                 }
             }
             Reference::Qualified { namespace, name, line, column } => {

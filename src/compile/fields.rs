@@ -111,7 +111,7 @@ pub(super) fn template(cx: &mut Cx, text: &str, string_span: Span) -> Option<Vec
                 literal.push('}');
             }
             '{' => {
-                let Some(close) = text[i..].find('}') else {
+                let Some(close) = placeholder_end(&text[i + 1..]).map(|n| n + 1) else {
                     cx.push(
                         Diagnostic::new(Code::ArgumentType, "this `{` starts a placeholder that is never closed")
                             .at(&cx.file, at(i, i + 1), "unclosed placeholder")
@@ -120,13 +120,23 @@ pub(super) fn template(cx: &mut Cx, text: &str, string_span: Span) -> Option<Vec
                     return None;
                 };
                 let inner = &text[i + 1..i + close];
-                let segs: Vec<String> = inner.trim().split('.').map(str::to_string).collect();
                 if !literal.is_empty() {
                     parts.push(TemplatePart::Text(std::mem::take(&mut literal)));
                 }
-                match resolve_segments(cx, &segs, at(i, i + close + 1), inner.trim()) {
-                    Some(f) => parts.push(TemplatePart::Field(f)),
-                    None => ok = false,
+                let span = at(i, i + close + 1);
+                match crate::dsl::parse_field_path(inner.trim()) {
+                    Some(segs) => match resolve_segments(cx, &segs, span, inner.trim()) {
+                        Some(f) => parts.push(TemplatePart::Field(f)),
+                        None => ok = false,
+                    },
+                    None => {
+                        cx.push(
+                            Diagnostic::new(Code::UnknownField, format!("`{{{inner}}}` is not an event field"))
+                                .at(&cx.file, span, "not a field")
+                                .with_help("a placeholder names one event field, e.g. `{labels.pod}` or `{labels[\"app.kubernetes.io/name\"]}`; write `{{` and `}}` for literal braces"),
+                        );
+                        ok = false;
+                    }
                 }
                 for _ in 0..inner.chars().count() + 1 {
                     chars.next();
@@ -139,4 +149,24 @@ pub(super) fn template(cx: &mut Cx, text: &str, string_span: Span) -> Option<Vec
         parts.push(TemplatePart::Text(literal));
     }
     ok.then_some(parts)
+}
+
+/// The offset of the `}` closing a placeholder, in the text after its `{`; braces inside a
+/// quoted key (`{labels["a}b"]}`) do not count.
+fn placeholder_end(rest: &str) -> Option<usize> {
+    let mut quoted = false;
+    let mut escaped = false;
+    for (i, c) in rest.char_indices() {
+        match c {
+            '\\' if quoted && !escaped => {
+                escaped = true;
+                continue;
+            }
+            '"' if !escaped => quoted = !quoted,
+            '}' if !quoted => return Some(i),
+            _ => {}
+        }
+        escaped = false;
+    }
+    None
 }

@@ -140,12 +140,7 @@ fn out_of_range(cx: &mut Cx, span: Span, message: String, help: &str) {
 
 fn positive(cx: &mut Cx, d: &Spanned<Duration>, what: &str) -> bool {
     if d.node.millis == 0 {
-        out_of_range(
-            cx,
-            d.span,
-            format!("{what} cannot be zero"),
-            "give a duration of at least one second, e.g. `30s` or `15m`",
-        );
+        out_of_range(cx, d.span, format!("{what} cannot be zero"), "give a positive duration, e.g. `30s` or `15m`");
         return false;
     }
     true
@@ -173,6 +168,14 @@ fn trigger(cx: &mut Cx, t: &ast::Trigger, span: Span) -> Option<CompiledTrigger>
                 tz: tz.as_ref().map(|t| t.node.clone()).unwrap_or_else(|| "UTC".into()),
                 span,
             })
+        }
+        ast::Trigger::Event { kind, .. } if kind.node == "schedule" => {
+            cx.push(
+                Diagnostic::new(Code::UnknownKind, "`on schedule` needs `every <duration>` or `cron \"<expression>\"`")
+                    .at(&cx.file, kind.span, "incomplete schedule")
+                    .with_help("write `on schedule every 1h`, or `on schedule cron \"0 9 * * MON-FRI\" tz \"UTC\"`"),
+            );
+            None
         }
         ast::Trigger::Event { kind, source, matchers } => {
             let mut ok = true;

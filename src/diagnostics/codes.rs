@@ -107,6 +107,7 @@ codes! {
     UnknownVariable = "E203", Error, "a condition uses a variable that does not exist";
     ForbiddenInCondition = "E204", Error, "a condition uses something the sandbox forbids (`import`, `eval`, ...)";
     WrongArgumentCount = "E205", Error, "a condition calls a known function with the wrong number of arguments";
+    InvalidWindow = "E206", Error, "a `kg::` function is given a window that is not a duration";
 
     // W3xx: lints
     L1WithoutRateLimit = "W301", Warning, "an L1 response has neither a `cooldown` nor an `at_most` guard";

@@ -9,4 +9,4 @@ mod grammar;
 mod parse;
 mod syntax_error;
 
-pub use parse::{parse_duration, parse_file};
+pub use parse::{parse_duration, parse_field_path, parse_file};

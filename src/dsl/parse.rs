@@ -47,6 +47,23 @@ pub fn parse_file(file: &Arc<SourceFile>) -> (Option<File>, Vec<Diagnostic>) {
     (Some(File { items }), builder.diags)
 }
 
+/// Parses a whole string as a field path (`labels.pod`, `labels["app.kubernetes.io/name"]`),
+/// for `{...}` placeholders in templates. `None` when it is not exactly one path.
+pub fn parse_field_path(text: &str) -> Option<Vec<String>> {
+    let pair = SparkyParser::parse(Rule::field_path, text).ok()?.next()?;
+    if pair.as_span().end() != text.len() {
+        return None;
+    }
+    Some(
+        pair.into_inner()
+            .map(|p| match p.as_rule() {
+                Rule::string => unescape(first(p).as_str()),
+                _ => p.as_str().to_string(),
+            })
+            .collect(),
+    )
+}
+
 /// Parses `text`, known to be invalid, again with pest's error detail (the tokens it expected
 /// and the rules it was in) to explain the error in words. Detail tracking slows every parse,
 /// so it is on only here; the switch is global to pest, hence the lock: concurrent error
@@ -216,7 +233,11 @@ impl Builder {
                 let n = match p.as_str().parse::<i64>() {
                     Ok(n) => n,
                     Err(_) => {
-                        self.out_of_range(s, "the priority", "use a priority between 0 and 1000000");
+                        self.out_of_range(
+                            s,
+                            "the priority",
+                            "priorities are whole numbers such as `10` or `100`; higher decides first",
+                        );
                         0
                     }
                 };
@@ -464,7 +485,9 @@ impl Builder {
         if millis.is_none() {
             self.out_of_range(sp, &format!("the duration `{}`", pair.as_str()), "use a duration below 100 years");
         }
-        Spanned::new(Duration { millis: millis.unwrap_or(0) }, sp)
+        // The error is reported here; the largest value keeps later checks ("cannot be zero")
+        // from adding a second, misleading one.
+        Spanned::new(Duration { millis: millis.unwrap_or(u64::MAX) }, sp)
     }
 
     fn percent(&mut self, pair: Pair<'_, Rule>) -> Spanned<f64> {

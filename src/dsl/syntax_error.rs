@@ -49,6 +49,9 @@ pub(super) fn to_diagnostic(file: &Arc<SourceFile>, err: &Error<Rule>) -> Diagno
     if let Some(d) = unterminated_string(file, rule_pos) {
         return d;
     }
+    if let Some(d) = misplaced_doc_comment(file, rule_pos) {
+        return d;
+    }
     // pest reports where the failing rule started; the farthest point it reached, where it
     // wanted a `,` or a `=`, is where the text went wrong. Inside a token (a duration `15`
     // without its unit) spaces are not expected there, and the token's start is the place.
@@ -449,4 +452,21 @@ fn unterminated_string(file: &Arc<SourceFile>, pos: usize) -> Option<Diagnostic>
 /// The offset of the last `{` with no matching `}`, outside strings and comments.
 fn last_unclosed_brace(text: &str) -> Option<usize> {
     open_brackets(text).into_iter().rev().find(|(b, _)| *b == b'{').map(|(_, at)| at)
+}
+
+/// `///` where a statement was expected: documentation belongs above an item.
+fn misplaced_doc_comment(file: &Arc<SourceFile>, pos: usize) -> Option<Diagnostic> {
+    let rest = &file.text[pos..];
+    if !rest.starts_with("///") {
+        return None;
+    }
+    let end = pos + rest.find('\n').unwrap_or(rest.len());
+    Some(
+        Diagnostic::new(
+            Code::UnexpectedInput,
+            "a `///` documentation comment can only come before a `playbook`, `list` or `fn`",
+        )
+        .at(file, Span::new(pos, end.min(pos + 3)), "documentation in the wrong place")
+        .with_help("move it above `playbook` (it documents the whole playbook), or write `//` for an ordinary comment"),
+    )
 }
