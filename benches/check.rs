@@ -16,8 +16,9 @@ use std::time::Duration;
 fn playbook(i: usize) -> String {
     let action = match i % 3 {
         0 => "k8s.delete_pod(namespace = labels.namespace, pod = labels.pod)".to_string(),
-        1 => "k8s.scale(namespace = labels.namespace, deployment = labels.deployment, step = 2, max_replicas = 20)"
-            .to_string(),
+        1 => {
+            "k8s.scale(namespace = labels.namespace, name = labels.deployment, step = 2, max_replicas = 20)".to_string()
+        }
         _ => format!("redis.delete_keys(pattern = \"tenant{i}:{{labels.user_id}}:*\", max_keys = 500)"),
     };
     format!(

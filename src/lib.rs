@@ -4,6 +4,8 @@
 //!
 //! | stage      | module            | what it does                                                      |
 //! |------------|-------------------|-------------------------------------------------------------------|
+//! | event      | [`event`]         | the normalized event every source is turned into                    |
+//! | ingest     | [`ingest`]        | webhook payloads → events, one file per source (Alertmanager)       |
 //! | parse      | [`dsl`]           | `.sparky` text → AST, a span on every node                         |
 //! | compile    | [`compile`]       | names, argument types, rhai conditions compiled once, lints        |
 //! | script     | [`script`]        | the one sandboxed rhai engine; the `kg::` context functions        |
@@ -13,8 +15,8 @@
 //! | diagnostics| [`diagnostics`]   | one `Diagnostic` type, stable codes, human and JSON rendering      |
 //! | cli        | [`cli`]           | one file per subcommand (`sparky check`)                           |
 //!
-//! Stages still to come, in pipeline order: `event` and `ingest` (normalized events from
-//! webhooks), `graph` (the rule graph and its trigger index), `triage` (`decide()`),
+//! Stages still to come, in pipeline order: the other webhook sources of `ingest`, `graph`
+//! (the rule graph and its trigger index), `triage` (`decide()`),
 //! `knowledge`, `analysis`, `escalate`, `store` and `daemon`.
 //!
 //! Dependencies point down the pipeline: `dsl` knows nothing of `compile`, `compile` nothing
@@ -25,5 +27,7 @@ pub mod cli;
 pub mod compile;
 pub mod diagnostics;
 pub mod dsl;
+pub mod event;
 pub mod fix;
+pub mod ingest;
 pub mod script;

@@ -106,7 +106,7 @@ fn every_code_has_a_fixture_and_a_page_whose_example_is_a_fixture() {
         );
         let example =
             sparky_block(page).unwrap_or_else(|| panic!("docs/codes/{}.md has no ```sparky example", code.as_str()));
-        let matches = fixtures.iter().any(|f| {
+        let matching = fixtures.iter().find(|f| {
             let texts: Vec<String> = if f.is_dir() {
                 std::fs::read_dir(f)
                     .unwrap()
@@ -117,8 +117,31 @@ fn every_code_has_a_fixture_and_a_page_whose_example_is_a_fixture() {
             };
             texts.iter().any(|t| t.trim() == example.trim())
         });
-        assert!(matches, "the example in docs/codes/{}.md is not the text of one of its fixtures", code.as_str());
+        let fixture = matching
+            .unwrap_or_else(|| panic!("the example in docs/codes/{}.md is not the text of one of its fixtures", code.as_str()));
+        // The output shown on the page is what `check` prints for that fixture today.
+        let compiled = compile(&read_sources(std::slice::from_ref(*fixture)).unwrap());
+        let human = check_output(&compiled, Format::Human { colour: false });
+        let page_path = format!("docs/codes/{}.md", code.as_str());
+        let shown = output_block(page).unwrap_or_else(|| panic!("{page_path} shows no output after `reports:`"));
+        if shown.trim_end() != human.trim_end() {
+            if std::env::var_os("SPARKY_UPDATE_DOCS").is_some() {
+                let updated = page.replacen(&shown, human.trim_end(), 1);
+                std::fs::write(&page_path, updated).unwrap();
+            } else {
+                panic!(
+                    "{page_path} shows an output that `check` no longer prints; run `SPARKY_UPDATE_DOCS=1 cargo test --test check_fixtures` (then rebuild, as pages are embedded)\n--- page ---\n{shown}\n--- check ---\n{human}"
+                );
+            }
+        }
     }
+}
+
+/// The ```text block following "reports:" on a code page.
+fn output_block(page: &str) -> Option<String> {
+    let start = page.find("reports:\n\n```text\n")? + "reports:\n\n```text\n".len();
+    let end = page[start..].find("\n```")? + start;
+    Some(page[start..end].to_string())
 }
 
 /// The first ```sparky block of a Markdown page.

@@ -14,6 +14,7 @@ pub(super) static SPEC: ActionSpec = ActionSpec {
             required: true,
             source: ParamSource::Any,
             target: true,
+            choices: &[],
             doc: "Namespace of the pod, usually `labels.namespace`.",
         },
         ParamSpec {
@@ -22,6 +23,7 @@ pub(super) static SPEC: ActionSpec = ActionSpec {
             required: true,
             source: ParamSource::Any,
             target: true,
+            choices: &[],
             doc: "Name of the pod, usually `labels.pod`.",
         },
         ParamSpec {
@@ -30,6 +32,7 @@ pub(super) static SPEC: ActionSpec = ActionSpec {
             required: false,
             source: ParamSource::Literal,
             target: false,
+            choices: &[],
             doc: "How long the pod may take to stop; the pod's own setting when left out.",
         },
     ],

@@ -1,10 +1,15 @@
-//! `k8s.scale`: raise (or lower) a workload's replicas by a bounded step, never past a ceiling.
+//! `k8s.scale`: add replicas to a workload by a bounded step, never past a ceiling.
+//!
+//! A workload managed by a HorizontalPodAutoscaler cannot be scaled by setting its replicas:
+//! the autoscaler sets them back within seconds. For those, scale the autoscaler itself
+//! (`kind = "HorizontalPodAutoscaler"`): the step and the ceiling then apply to its
+//! `maxReplicas`, and the autoscaler does the rest.
 
 use super::{ActionSpec, ParamSource, ParamSpec, ParamType};
 
 pub(super) static SPEC: ActionSpec = ActionSpec {
     name: "k8s.scale",
-    summary: "Change a Deployment's or StatefulSet's replicas by `step`, staying within `min_replicas..max_replicas`.",
+    summary: "Change a workload's replicas (or an autoscaler's `maxReplicas`) by `step`, within `min_replicas..max_replicas`.",
     mutating: true,
     blast_radius: "the number of replicas added or removed (`step`)",
     params: &[
@@ -14,15 +19,8 @@ pub(super) static SPEC: ActionSpec = ActionSpec {
             required: true,
             source: ParamSource::Any,
             target: true,
+            choices: &[],
             doc: "Namespace of the workload.",
-        },
-        ParamSpec {
-            name: "deployment",
-            ty: ParamType::Str,
-            required: true,
-            source: ParamSource::Any,
-            target: true,
-            doc: "Name of the Deployment (or StatefulSet with `kind = \"StatefulSet\"`).",
         },
         ParamSpec {
             name: "kind",
@@ -30,7 +28,17 @@ pub(super) static SPEC: ActionSpec = ActionSpec {
             required: false,
             source: ParamSource::Literal,
             target: false,
-            doc: "`Deployment` (default) or `StatefulSet`.",
+            choices: &["Deployment", "StatefulSet", "HorizontalPodAutoscaler"],
+            doc: "What to scale: `Deployment` (default), `StatefulSet`, or `HorizontalPodAutoscaler` (raises its `maxReplicas`).",
+        },
+        ParamSpec {
+            name: "name",
+            ty: ParamType::Str,
+            required: true,
+            source: ParamSource::Any,
+            target: true,
+            choices: &[],
+            doc: "Name of the workload or autoscaler, e.g. `labels.deployment` or `labels.horizontalpodautoscaler`.",
         },
         ParamSpec {
             name: "step",
@@ -38,6 +46,7 @@ pub(super) static SPEC: ActionSpec = ActionSpec {
             required: true,
             source: ParamSource::Literal,
             target: false,
+            choices: &[],
             doc: "Replicas to add (negative to remove) in one run.",
         },
         ParamSpec {
@@ -46,7 +55,8 @@ pub(super) static SPEC: ActionSpec = ActionSpec {
             required: true,
             source: ParamSource::Literal,
             target: false,
-            doc: "Ceiling: the action never sets more replicas than this.",
+            choices: &[],
+            doc: "Ceiling: the action never sets more replicas (or a higher `maxReplicas`) than this.",
         },
         ParamSpec {
             name: "min_replicas",
@@ -54,8 +64,12 @@ pub(super) static SPEC: ActionSpec = ActionSpec {
             required: false,
             source: ParamSource::Literal,
             target: false,
+            choices: &[],
             doc: "Floor for scaling down; 1 when left out.",
         },
     ],
-    examples: &["k8s.scale(namespace = labels.namespace, deployment = labels.deployment, step = 2, max_replicas = 20)"],
+    examples: &[
+        "k8s.scale(namespace = labels.namespace, name = labels.deployment, step = 2, max_replicas = 20)",
+        "k8s.scale(kind = \"HorizontalPodAutoscaler\", namespace = labels.namespace, name = labels.horizontalpodautoscaler, step = 4, max_replicas = 40)",
+    ],
 };

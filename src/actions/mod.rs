@@ -61,6 +61,8 @@ pub struct ParamSpec {
     pub source: ParamSource,
     /// The parameter names what the action touches: it must be bound by the event (W306).
     pub target: bool,
+    /// The values a string parameter may take; empty means any.
+    pub choices: &'static [&'static str],
     pub doc: &'static str,
 }
 

@@ -14,6 +14,7 @@ pub(super) static SPEC: ActionSpec = ActionSpec {
             required: true,
             source: ParamSource::Literal,
             target: false,
+            choices: &[],
             doc: "Tokens expiring within this span are reported.",
         },
         ParamSpec {
@@ -22,6 +23,7 @@ pub(super) static SPEC: ActionSpec = ActionSpec {
             required: false,
             source: ParamSource::Literal,
             target: false,
+            choices: &[],
             doc: "Time-before-expiry marks at which an owner hears again, e.g. `[30d, 14d, 7d, 1d]`.",
         },
         ParamSpec {
@@ -30,6 +32,7 @@ pub(super) static SPEC: ActionSpec = ActionSpec {
             required: false,
             source: ParamSource::Literal,
             target: false,
+            choices: &[],
             doc: "Destinations: `slack`, `email`, `jira`; `[\"slack\"]` when left out.",
         },
     ],

@@ -14,6 +14,7 @@ pub(super) static SPEC: ActionSpec = ActionSpec {
             required: true,
             source: ParamSource::Any,
             target: true,
+            choices: &[],
             doc: "A Redis glob pattern; bind it to the event, e.g. `\"user:{labels.user_id}:*\"`.",
         },
         ParamSpec {
@@ -22,6 +23,7 @@ pub(super) static SPEC: ActionSpec = ActionSpec {
             required: true,
             source: ParamSource::Literal,
             target: false,
+            choices: &[],
             doc: "The most keys one run may delete; the run stops and escalates beyond it.",
         },
         ParamSpec {
@@ -30,6 +32,7 @@ pub(super) static SPEC: ActionSpec = ActionSpec {
             required: false,
             source: ParamSource::Literal,
             target: false,
+            choices: &[],
             doc: "Name of the Redis instance in the configuration; `default` when left out.",
         },
     ],

@@ -156,6 +156,19 @@ fn typed(cx: &mut Cx, param: &ParamSpec, value: &Value, what: &str) -> Option<Ar
         return fields::resolve(cx, path).map(ArgValue::Field);
     }
     match (param.ty, &value.kind) {
+        (ParamType::Str, ValueKind::Str(s)) if !param.choices.is_empty() && !param.choices.contains(&s.as_str()) => {
+            cx.push(
+                Diagnostic::new(Code::ArgumentType, format!("`{s}` is not a valid `{}` for {what}", param.name))
+                    .at(&cx.file, value.span, "not one of the choices")
+                    .with_help(format!(
+                        "`{}` is one of {}",
+                        param.name,
+                        param.choices.iter().map(|c| format!("`\"{c}\"`")).collect::<Vec<_>>().join(", ")
+                    ))
+                    .suggest(s, param.choices.iter().copied()),
+            );
+            None
+        }
         (ParamType::Str, ValueKind::Str(s)) => {
             if param.source == ParamSource::Literal {
                 Some(ArgValue::Template(vec![super::model::TemplatePart::Text(s.clone())]))

@@ -21,7 +21,7 @@ impl GeneratorSpec {
 }
 
 const fn param(name: &'static str, ty: ParamType, required: bool, doc: &'static str) -> ParamSpec {
-    ParamSpec { name, ty, required, source: ParamSource::Literal, target: false, doc }
+    ParamSpec { name, ty, required, source: ParamSource::Literal, target: false, choices: &[], doc }
 }
 
 static GENERATORS: &[GeneratorSpec] = &[
