@@ -117,8 +117,9 @@ fn every_code_has_a_fixture_and_a_page_whose_example_is_a_fixture() {
             };
             texts.iter().any(|t| t.trim() == example.trim())
         });
-        let fixture = matching
-            .unwrap_or_else(|| panic!("the example in docs/codes/{}.md is not the text of one of its fixtures", code.as_str()));
+        let fixture = matching.unwrap_or_else(|| {
+            panic!("the example in docs/codes/{}.md is not the text of one of its fixtures", code.as_str())
+        });
         // The output shown on the page is what `check` prints for that fixture today.
         let compiled = compile(&read_sources(std::slice::from_ref(*fixture)).unwrap());
         let human = check_output(&compiled, Format::Human { colour: false });

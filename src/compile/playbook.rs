@@ -32,12 +32,8 @@ pub(super) fn compile(cx: &mut Cx, pb: &ast::Playbook) -> Option<CompiledPlayboo
         let keyword = entry.kind.keyword();
         if keyword != "on" {
             if let Some((_, first)) = once.iter().find(|(k, _)| *k == keyword) {
-                cx.push(
-                    Diagnostic::new(Code::DuplicateStatement, format!("`{keyword}` appears twice in `{}`", pb.id.node))
-                        .at(&cx.file, entry.span, "again here")
-                        .with_secondary(*first, "first here")
-                        .with_help(format!("a playbook has at most one `{keyword}`; merge them or remove one")),
-                );
+                let help = format!("a playbook has at most one `{keyword}`; merge them or remove one");
+                duplicate(cx, format!("`{keyword}` appears twice in `{}`", pb.id.node), entry.span, *first, &help);
                 continue;
             }
             once.push((keyword, entry.span));
@@ -135,6 +131,16 @@ pub(super) fn compile(cx: &mut Cx, pb: &ast::Playbook) -> Option<CompiledPlayboo
 fn out_of_range(cx: &mut Cx, span: Span, message: String, help: &str) {
     cx.push(
         Diagnostic::new(Code::ValueOutOfRange, message).at(&cx.file, span, "out of range").with_help(help.to_string()),
+    );
+}
+
+/// A statement that may appear once, seen `again` after its `first` place.
+fn duplicate(cx: &mut Cx, message: String, again: Span, first: Span, help: &str) {
+    cx.push(
+        Diagnostic::new(Code::DuplicateStatement, message)
+            .at(&cx.file, again, "again here")
+            .with_secondary(first, "first here")
+            .with_help(help.to_string()),
     );
 }
 
@@ -355,12 +361,8 @@ fn l1_response(cx: &mut Cx, block: &ast::L1Block) -> Option<L1Response> {
         };
         if matches!(name, "success_rate" | "blast_radius") {
             if let Some((_, first)) = seen.iter().find(|(n, _)| *n == name) {
-                cx.push(
-                    Diagnostic::new(Code::DuplicateStatement, format!("`guard {name}` appears twice"))
-                        .at(&cx.file, g.span, "again here")
-                        .with_secondary(*first, "first here")
-                        .with_help("keep one; the stricter of the two is usually what you meant"),
-                );
+                let help = "keep one; the stricter of the two is usually what you meant";
+                duplicate(cx, format!("`guard {name}` appears twice"), g.span, *first, help);
                 ok = false;
                 continue;
             }
@@ -513,12 +515,8 @@ fn l2_response(cx: &mut Cx, block: &ast::L2Block) -> Option<L2Response> {
         ok = false;
     }
     if let Some(extra) = block.min_confidence.get(1) {
-        cx.push(
-            Diagnostic::new(Code::DuplicateStatement, "`min_confidence` appears twice in this `l2` block")
-                .at(&cx.file, extra.span, "again here")
-                .with_secondary(block.min_confidence[0].span, "first here")
-                .with_help("keep one"),
-        );
+        let message = "`min_confidence` appears twice in this `l2` block".to_string();
+        duplicate(cx, message, extra.span, block.min_confidence[0].span, "keep one");
         ok = false;
     }
     let min_confidence = block.min_confidence.first().map(|c| c.node).unwrap_or(DEFAULT_MIN_CONFIDENCE);
@@ -549,12 +547,7 @@ fn l3_response(cx: &mut Cx, block: &ast::L3Block) -> Option<L3Response> {
         ("page", block.page.iter().map(|p| p.span).collect()),
     ] {
         if spans.len() > 1 {
-            cx.push(
-                Diagnostic::new(Code::DuplicateStatement, format!("`{name}` appears twice in this `l3` block"))
-                    .at(&cx.file, spans[1], "again here")
-                    .with_secondary(spans[0], "first here")
-                    .with_help("keep one"),
-            );
+            duplicate(cx, format!("`{name}` appears twice in this `l3` block"), spans[1], spans[0], "keep one");
             ok = false;
         }
     }
