@@ -9,15 +9,15 @@
 //! | parse      | [`dsl`]           | `.sparky` text → AST, a span on every node                         |
 //! | compile    | [`compile`]       | names, argument types, rhai conditions compiled once, lints        |
 //! | script     | [`script`]        | the one sandboxed rhai engine; the `kg::` context functions        |
+//! | graph      | [`graph`]         | the immutable rule graph: playbooks in triage order, trigger index   |
 //! | stdlib     | [`compile::stdlib`] | the standard library (`stdlib/`), embedded in the binary         |
 //! | actions    | [`actions`]       | action metadata: typed parameters, docs, examples (execution later) |
 //! | fix        | [`fix`]           | L2 fix generator metadata (generators come with the L2 issue)      |
 //! | diagnostics| [`diagnostics`]   | one `Diagnostic` type, stable codes, human and JSON rendering      |
 //! | cli        | [`cli`]           | one file per subcommand (`sparky check`)                           |
 //!
-//! Stages still to come, in pipeline order: the other webhook sources of `ingest`, `graph`
-//! (the rule graph and its trigger index), `triage` (`decide()`),
-//! `knowledge`, `analysis`, `escalate`, `store` and `daemon`.
+//! Stages still to come, in pipeline order: the other webhook sources of `ingest`, `triage`
+//! (`decide()`), `knowledge`, `analysis`, `escalate`, `store` and `daemon`.
 //!
 //! Dependencies point down the pipeline: `dsl` knows nothing of `compile`, `compile` nothing
 //! of `cli`.
@@ -29,5 +29,6 @@ pub mod diagnostics;
 pub mod dsl;
 pub mod event;
 pub mod fix;
+pub mod graph;
 pub mod ingest;
 pub mod script;

@@ -61,6 +61,9 @@ pub struct Compiled {
     /// The engine conditions were compiled with, holding the library; evaluate with it.
     pub engine: Arc<rhai::Engine>,
     pub library: Library,
+    /// A content hash of every source (the standard library's too) and of Sparky's version:
+    /// the same hash means the same rules.
+    pub ruleset_hash: String,
     /// Every problem, sorted by file and position.
     pub diagnostics: Vec<Diagnostic>,
 }
@@ -166,5 +169,22 @@ pub fn compile(sources: &[Arc<SourceFile>]) -> Compiled {
     lints::run(&playbooks, &parsed, &lib, &mut diags);
 
     diagnostics::sort(&mut diags);
-    Compiled { files: sources.len(), playbooks, playbooks_seen, engine, library, diagnostics: diags }
+    let ruleset_hash = ruleset_hash(stdlib_files.iter().chain(sources));
+    Compiled { files: sources.len(), playbooks, playbooks_seen, engine, library, ruleset_hash, diagnostics: diags }
+}
+
+/// The hash of the sources, in name order so that the order they were given in does not matter.
+fn ruleset_hash<'a>(files: impl Iterator<Item = &'a Arc<SourceFile>>) -> String {
+    use sha2::{Digest, Sha256};
+    let mut files: Vec<&Arc<SourceFile>> = files.collect();
+    files.sort_by(|a, b| a.name.cmp(&b.name));
+    let mut h = Sha256::new();
+    h.update(env!("CARGO_PKG_VERSION").as_bytes());
+    for f in files {
+        for part in [f.name.as_bytes(), f.text.as_bytes()] {
+            h.update((part.len() as u64).to_le_bytes());
+            h.update(part);
+        }
+    }
+    h.finalize().iter().take(16).map(|b| format!("{b:02x}")).collect()
 }
