@@ -38,7 +38,7 @@ playbook GEN-{i:04} "generated {i}" {{
 
   when {{
     kg::service(event.service).stateless
-      && event.labels.reason in lists::benign_crash_reasons
+      && kg::pod(event.labels.namespace, event.labels.pod).last_termination_reason in lists::benign_crash_reasons
       && !kg::deployed_within(event.service, "30m")
   }}
 

@@ -65,7 +65,7 @@ fn stdlib_lists_are_visible_to_conditions() {
     let ast = compiled
         .engine
         .compile(
-            "\"CrashLoopBackOff\" in lists::benign_crash_reasons && !(\"OOMKilled\" in lists::benign_crash_reasons)",
+            "\"Error\" in lists::benign_crash_reasons && !(\"OOMKilled\" in lists::benign_crash_reasons) && !(\"CrashLoopBackOff\" in lists::benign_crash_reasons)",
         )
         .unwrap();
     let ctx: Arc<dyn ContextView> = Arc::new(NoContext);

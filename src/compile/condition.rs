@@ -169,7 +169,7 @@ fn report_parse_error(cx: &mut Cx, src: &RhaiSource, err: &ParseError, in_helper
                 .with_help(if in_helper {
                     "a helper reads `fn name(params) { <rhai> }`; see the rhai book for the syntax"
                 } else {
-                    "a condition is a rhai expression, e.g. `event.labels.reason in lists::benign_crash_reasons`"
+                    "a condition is a rhai expression, e.g. `event.severity in lists::urgent_severities`"
                 })
         }
     };
@@ -368,6 +368,7 @@ fn signature_help(cx: &Cx, name: &str) -> String {
         "kg::recent_deploys" => "write `kg::recent_deploys(event.service, \"24h\")`".into(),
         "kg::downstream" | "kg::upstream" => format!("write `{name}(event.service)`"),
         "kg::history" => "write `kg::history(event.fingerprint, \"30d\")`".into(),
+        "kg::pod" => "write `kg::pod(event.labels.namespace, event.labels.pod)`".into(),
         _ => format!("see the definition of `{name}` for its parameters"),
     }
 }

@@ -123,7 +123,7 @@ pub(super) fn collect(cx: &mut Cx, file: &File, stdlib: bool) {
                                 ),
                             )
                             .at(&cx.file, v.span, "not a plain value")
-                            .with_help("lists hold plain values; quote names, e.g. `\"CrashLoopBackOff\"`"),
+                            .with_help("lists hold plain values; quote names, e.g. `\"OOMKilled\"`"),
                         ),
                     }
                 }
@@ -140,6 +140,21 @@ pub(super) fn collect(cx: &mut Cx, file: &File, stdlib: bool) {
                         used: Cell::new(false),
                     };
                     duplicate(cx, "helper", name, helper.name.span, &first);
+                    continue;
+                }
+                // A helper named like a built-in would replace it everywhere, `in` included
+                // (it calls `contains`): a library file could then change what every condition
+                // means, silently.
+                if crate::script::known_functions(None).contains_key(name.as_str()) {
+                    cx.push(
+                        Diagnostic::new(Code::DuplicateName, format!("the helper `{name}` has the name of a built-in function"))
+                            .at(&cx.file, helper.name.span, "already defined by rhai")
+                            .with_help(if name == "contains" {
+                                "defining it would change what `in` means in every condition; give the helper its own name".to_string()
+                            } else {
+                                format!("defining it would change every condition that calls `{name}`; give the helper its own name")
+                            }),
+                    );
                     continue;
                 }
                 if let Some(ast) = condition::compile_helper(cx, &helper.source) {

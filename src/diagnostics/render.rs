@@ -70,17 +70,53 @@ pub fn render_json(report: &Report) -> String {
     serde_json::to_string_pretty(report).unwrap_or_else(|e| format!("{{\"error\": \"{e}\"}}"))
 }
 
+/// Lines longer than this are not shown as a snippet: miette lays snippets out with
+/// formatting widths that overflow on very long lines, and nobody reads such a line anyway.
+const MAX_SNIPPET_LINE: usize = 1000;
+
 /// Human-readable rendering of one diagnostic.
 pub fn render_human(diag: &Diagnostic, colour: bool) -> String {
     let theme = if colour { GraphicalTheme::unicode() } else { GraphicalTheme::unicode_nocolor() };
     let handler = GraphicalReportHandler::new_themed(theme).with_width(100).with_links(false);
     let view = View::new(diag);
     let mut out = String::new();
-    if handler.render_report(&mut out, &view).is_err() {
-        // miette only fails on a broken formatter; fall back to a plain line rather than lose it.
-        out = format!("{}[{}]: {}\n", diag.severity().as_str(), diag.code.as_str(), diag.message);
+    // A renderer bug must never cost the user their diagnostics: fall back to one plain line.
+    let rendered = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| handler.render_report(&mut out, &view)));
+    if !matches!(rendered, Ok(Ok(()))) {
+        out = plain(diag);
     }
     out
+}
+
+/// `error[E101]: message` with `--> file:line:column` and the help, without a snippet.
+fn plain(diag: &Diagnostic) -> String {
+    let mut out = format!("{}[{}]: {}\n", diag.severity().as_str(), diag.code.as_str(), diag.message);
+    if let Some(file) = &diag.file {
+        match diag.line_col() {
+            Some((l, c)) => out.push_str(&format!("  --> {}:{l}:{c}\n", file.name)),
+            None => out.push_str(&format!("  --> {}\n", file.name)),
+        }
+    }
+    if let Some(help) = &diag.help {
+        out.push_str(&format!("  help: {help}\n"));
+    }
+    out
+}
+
+/// Whether every span of `diag` sits on a line short enough to show.
+fn snippet_fits(diag: &Diagnostic) -> bool {
+    let Some(file) = &diag.file else { return true };
+    // Bytes, not chars: a span may end inside a character (a bad byte of a non-UTF-8 file).
+    let line_len = |offset: usize| {
+        let bytes = file.text.as_bytes();
+        let offset = offset.min(bytes.len());
+        let start = bytes[..offset].iter().rposition(|b| *b == b'\n').map(|i| i + 1).unwrap_or(0);
+        let end = bytes[offset..].iter().position(|b| *b == b'\n').map(|i| offset + i).unwrap_or(bytes.len());
+        end - start
+    };
+    diag.primary.iter().chain(&diag.secondary).all(|(span, _)| {
+        line_len(span.start) <= MAX_SNIPPET_LINE && line_len(span.end) <= MAX_SNIPPET_LINE && span.len() <= 64 * 1024
+    })
 }
 
 /// Adapts a [`Diagnostic`] to miette's trait for rendering.
@@ -91,7 +127,11 @@ struct View<'a> {
 
 impl<'a> View<'a> {
     fn new(diag: &'a Diagnostic) -> Self {
-        let source = diag.file.as_ref().map(|f| NamedSource::new(&f.name, f.text.clone()).with_language("sparky"));
+        let source = diag
+            .file
+            .as_ref()
+            .filter(|_| snippet_fits(diag))
+            .map(|f| NamedSource::new(&f.name, f.text.clone()).with_language("sparky"));
         View { diag, source }
     }
 }
@@ -104,9 +144,10 @@ impl fmt::Debug for View<'_> {
 
 impl fmt::Display for View<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match (&self.diag.file, self.diag.primary.is_some()) {
-            // Without a span miette shows no file name, so say it in the message.
-            (Some(file), false) => write!(f, "{}: {}", file.name, self.diag.message),
+        // Without a snippet miette shows no file name: say where in the message.
+        match (&self.diag.file, self.diag.line_col(), self.source.is_some()) {
+            (Some(file), None, _) => write!(f, "{}: {}", file.name, self.diag.message),
+            (Some(file), Some((line, col)), false) => write!(f, "{}:{line}:{col}: {}", file.name, self.diag.message),
             _ => f.write_str(&self.diag.message),
         }
     }
@@ -136,6 +177,7 @@ impl miette::Diagnostic for View<'_> {
     }
 
     fn labels(&self) -> Option<Box<dyn Iterator<Item = LabeledSpan> + '_>> {
+        self.source.as_ref()?;
         let (span, label) = self.diag.primary.as_ref()?;
         let mut labels = vec![LabeledSpan::new_primary_with_span(non_empty(label), (span.start, span.len()))];
         labels.extend(

@@ -24,6 +24,23 @@ pub trait ContextView: Send + Sync {
     fn upstream(&self, service: &str) -> Array;
     /// Past incidents with this fingerprint within the window, newest first.
     fn history(&self, fingerprint: &str, window_ms: u64) -> Array;
+    /// The state of a pod: at least `namespace`, `name`, `known`, `last_termination_reason`
+    /// (why its container last stopped: `Error`, `OOMKilled`, ...), `restarts`, `owner_kind`.
+    fn pod(&self, namespace: &str, pod: &str) -> Map {
+        unknown_pod(namespace, pod)
+    }
+}
+
+/// The pod map for a pod nobody described: nothing about it may be assumed.
+pub fn unknown_pod(namespace: &str, pod: &str) -> Map {
+    let mut m = Map::new();
+    m.insert("namespace".into(), namespace.into());
+    m.insert("name".into(), pod.into());
+    m.insert("known".into(), false.into());
+    m.insert("last_termination_reason".into(), "".into());
+    m.insert("restarts".into(), (0 as rhai::INT).into());
+    m.insert("owner_kind".into(), "".into());
+    m
 }
 
 /// The service map for a service nobody described.
@@ -74,6 +91,8 @@ pub struct StaticContext {
     pub depends_on: Vec<(String, String)>,
     /// `(fingerprint, at_ms, details)`.
     pub incidents: Vec<(String, i64, Map)>,
+    /// `(namespace, pod)` → what is known of the pod, over [`unknown_pod`]'s defaults.
+    pub pods: HashMap<(String, String), Map>,
 }
 
 impl StaticContext {
@@ -111,6 +130,14 @@ impl StaticContext {
 }
 
 impl ContextView for StaticContext {
+    fn pod(&self, namespace: &str, pod: &str) -> Map {
+        let mut full = unknown_pod(namespace, pod);
+        if let Some(known) = self.pods.get(&(namespace.to_string(), pod.to_string())) {
+            full.insert("known".into(), true.into());
+            full.extend(known.clone());
+        }
+        full
+    }
     fn service(&self, service: &str) -> Map {
         match self.services.get(service) {
             Some(m) => {

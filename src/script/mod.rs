@@ -90,6 +90,7 @@ pub fn build_engine(library: Option<&Library>) -> Engine {
     for package in packages() {
         engine.register_global_module(package.clone());
     }
+    guard_amplifying_functions(&mut engine);
     for (symbol, _) in FORBIDDEN {
         engine.disable_symbol(*symbol);
     }
@@ -129,6 +130,31 @@ pub fn build_engine(library: Option<&Library>) -> Engine {
         engine.register_static_module("lists", lists.into());
     }
     engine
+}
+
+/// rhai checks a string's size only after a native function has built it, so a `replace`
+/// of every character by a long string could allocate gigabytes before the check. These
+/// versions, registered over the package's, compute the size first and refuse beforehand.
+fn guard_amplifying_functions(engine: &mut Engine) {
+    fn too_large() -> Box<EvalAltResult> {
+        Box::new(EvalAltResult::ErrorDataTooLarge("Length of string".into(), rhai::Position::NONE))
+    }
+    fn checked_replace(s: &mut rhai::ImmutableString, find: &str, sub: &str) -> Result<(), Box<EvalAltResult>> {
+        let count = s.matches(find).count();
+        let grown = s.len().saturating_add(count.saturating_mul(sub.len())).saturating_sub(count * find.len());
+        if grown > limits::MAX_STRING_SIZE {
+            return Err(too_large());
+        }
+        *s = s.replace(find, sub).into();
+        Ok(())
+    }
+    engine.register_fn("replace", checked_replace);
+    engine.register_fn("replace", |s: &mut rhai::ImmutableString, find: char, sub: &str| {
+        checked_replace(s, find.encode_utf8(&mut [0; 4]), sub)
+    });
+    engine.register_fn("replace", |s: &mut rhai::ImmutableString, find: &str, sub: char| {
+        checked_replace(s, find, sub.encode_utf8(&mut [0; 4]))
+    });
 }
 
 thread_local! {
