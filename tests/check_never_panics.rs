@@ -4,6 +4,8 @@
 use proptest::prelude::*;
 use sparky::compile::compile;
 use sparky::diagnostics::SourceFile;
+use std::sync::mpsc::{self, RecvTimeoutError};
+use std::time::{Duration, Instant};
 
 /// The shipped playbooks, the stdlib and some fixtures: real text to mutate.
 fn corpus() -> Vec<Vec<u8>> {
@@ -148,13 +150,22 @@ proptest! {
     }
 }
 
+/// Random bytes, up to 2 KiB most of the time and up to 64 KiB sometimes.
+fn random_bytes() -> impl Strategy<Value = Vec<u8>> {
+    prop_oneof![9 => 0usize..2048, 1 => 0usize..65_536].prop_flat_map(|len| proptest::collection::vec(any::<u8>(), len))
+}
+
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 2_000, failure_persistence: None, ..ProptestConfig::default() })]
+    #![proptest_config(ProptestConfig { cases: 5_000, failure_persistence: None, ..ProptestConfig::default() })]
 
     #[test]
-    fn random_bytes_never_panic(bytes in proptest::collection::vec(any::<u8>(), 0..2048)) {
+    fn random_bytes_never_panic(bytes in random_bytes()) {
         check_bytes(&bytes);
     }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 2_000, failure_persistence: None, ..ProptestConfig::default() })]
 
     #[test]
     fn random_text_never_panics(text in "\\PC{0,512}") {
@@ -167,9 +178,21 @@ fn corpus_cached() -> &'static [Vec<u8>] {
     CORPUS.get_or_init(corpus)
 }
 
+/// A valid playbook with this title and this `do` line.
+fn playbook(title: &str, action: &str) -> String {
+    format!(
+        "/// Restarts a crash-looping pod.\nplaybook PB-001 \"{title}\" {{\n  status active\n  owner \"team:platform\"\n  on alert from alertmanager {{\n    labels.alertname == \"KubePodCrashLooping\"\n  }}\n  l1 \"delete the pod\" {{\n    guard cooldown 15m per labels.pod\n{action}\n    verify resolved within 10m\n  }}\n}}\n"
+    )
+}
+
+const DELETE_POD: &str = "    do k8s.delete_pod(namespace = labels.namespace, pod = labels.pod)";
+
+/// How long one pathological input may take, in a debug build: a hang fails the test.
+const TIME_LIMIT: Duration = Duration::from_secs(20);
+
 #[test]
 fn pathological_inputs_finish() {
-    for text in [
+    let inputs = [
         "[".repeat(100_000),
         "{".repeat(100_000),
         format!("playbook A \"x\" {{ tags [{}] }}", "\"a\",".repeat(50_000)),
@@ -177,7 +200,31 @@ fn pathological_inputs_finish() {
         "\"".repeat(100_000),
         format!("playbook A \"x\" {{ when {{ {} }} }}", "(".repeat(10_000)),
         "///\n".repeat(50_000),
-    ] {
-        check_bytes(text.as_bytes());
+        // Lines longer than 65,535 columns, where an error's column no longer fits in 16 bits.
+        format!("{}x", " ".repeat(70_000)),
+        playbook(&"t".repeat(100_000), DELETE_POD),
+        playbook("Long line", &format!("{}do k8s.delete_pdo(namespace = labels.namespace)", " ".repeat(70_000))),
+    ];
+    for (i, text) in inputs.into_iter().enumerate() {
+        let preview: String = text.chars().take(40).collect();
+        let (done, finished) = mpsc::channel();
+        let start = Instant::now();
+        let worker = std::thread::spawn(move || {
+            check_bytes(text.as_bytes());
+            let _ = done.send(());
+        });
+        match finished.recv_timeout(TIME_LIMIT) {
+            Ok(()) => worker.join().unwrap(),
+            // The worker panicked: fail with its message.
+            Err(RecvTimeoutError::Disconnected) => match worker.join() {
+                Err(panic) => std::panic::resume_unwind(panic),
+                Ok(()) => unreachable!("the worker ends by sending"),
+            },
+            Err(RecvTimeoutError::Timeout) => {
+                panic!("input {i} ({preview:?}...) did not finish within {TIME_LIMIT:?}")
+            }
+        }
+        let took = start.elapsed();
+        assert!(took <= TIME_LIMIT, "input {i} ({preview:?}...) took {took:?}, more than {TIME_LIMIT:?}");
     }
 }

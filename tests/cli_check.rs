@@ -130,3 +130,54 @@ fn human_output_has_no_colour_off_a_terminal() {
     assert!(!stdout(&o).contains('\u{1b}'), "escape codes in piped output");
     assert!(stdout(&o).contains("did you mean `k8s.delete_pod`?"));
 }
+
+/// A playbook that checks with one warning (W308, no documentation), naming its file.
+const UNDOCUMENTED: &str = "playbook W-1 \"undocumented\" {\n  status active\n  owner \"t\"\n  on alert from alertmanager { labels.alertname == \"X\" }\n  l3 priority P3\n}\n";
+
+#[test]
+fn a_folder_without_playbooks_is_an_error_but_a_named_file_is_read_whatever_its_name() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("notes.txt"), UNDOCUMENTED).unwrap();
+    std::fs::create_dir(dir.path().join("empty")).unwrap();
+    let o = sparky(&["check", dir.path().to_str().unwrap()], None);
+    assert_eq!(o.status.code(), Some(2), "{}{}", stdout(&o), stderr(&o));
+    assert!(stderr(&o).contains("no `.sparky` files in `"), "{}", stderr(&o));
+    assert!(stderr(&o).contains("is this the folder with your playbooks?"), "{}", stderr(&o));
+
+    let o = sparky(&["check", "--format", "json", dir.path().join("notes.txt").to_str().unwrap()], None);
+    assert_eq!(o.status.code(), Some(0), "{}{}", stdout(&o), stderr(&o));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(v["files"], 1);
+    assert_eq!(v["playbooks"], 1);
+}
+
+#[test]
+fn a_symlink_loop_does_not_stop_the_check() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("a.sparky"), UNDOCUMENTED).unwrap();
+    std::os::unix::fs::symlink(".", dir.path().join("loop")).unwrap();
+    let o = sparky(&["check", "--format", "json", dir.path().to_str().unwrap()], None);
+    assert_eq!(o.status.code(), Some(0), "{}{}", stdout(&o), stderr(&o));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(v["files"], 1);
+    assert_eq!(v["playbooks"], 1);
+}
+
+#[test]
+fn a_file_reachable_twice_is_read_once_under_its_first_path() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("a.sparky"), UNDOCUMENTED).unwrap();
+    // Both sorted after `a.sparky`: a symlink to it beside it, and one in a subfolder.
+    std::os::unix::fs::symlink("a.sparky", dir.path().join("b.sparky")).unwrap();
+    std::fs::create_dir(dir.path().join("sub")).unwrap();
+    std::os::unix::fs::symlink("../a.sparky", dir.path().join("sub/c.sparky")).unwrap();
+    let o = sparky(&["check", "--format", "json", dir.path().to_str().unwrap()], None);
+    assert_eq!(o.status.code(), Some(0), "{}{}", stdout(&o), stderr(&o));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(v["files"], 1, "{v}");
+    assert_eq!(v["playbooks"], 1, "{v}");
+    let diagnostics = v["diagnostics"].as_array().unwrap();
+    assert!(diagnostics.iter().all(|d| d["code"] != "E105"), "{v}");
+    let file = diagnostics[0]["file"].as_str().unwrap();
+    assert!(file.ends_with("a.sparky"), "{file}");
+}

@@ -13,8 +13,9 @@ pub(super) static SPEC: ActionSpec = ActionSpec {
             ty: ParamType::Str,
             required: true,
             source: ParamSource::Any,
-            target: true,
+            target: false,
             choices: &[],
+            range: None,
             doc: "Namespace of the pod, usually `labels.namespace`.",
         },
         ParamSpec {
@@ -24,6 +25,7 @@ pub(super) static SPEC: ActionSpec = ActionSpec {
             source: ParamSource::Any,
             target: true,
             choices: &[],
+            range: None,
             doc: "Name of the pod, usually `labels.pod`.",
         },
         ParamSpec {
@@ -33,6 +35,7 @@ pub(super) static SPEC: ActionSpec = ActionSpec {
             source: ParamSource::Literal,
             target: false,
             choices: &[],
+            range: None,
             doc: "How long the pod may take to stop; the pod's own setting when left out.",
         },
     ],

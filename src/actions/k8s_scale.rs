@@ -18,8 +18,9 @@ pub(super) static SPEC: ActionSpec = ActionSpec {
             ty: ParamType::Str,
             required: true,
             source: ParamSource::Any,
-            target: true,
+            target: false,
             choices: &[],
+            range: None,
             doc: "Namespace of the workload.",
         },
         ParamSpec {
@@ -29,6 +30,7 @@ pub(super) static SPEC: ActionSpec = ActionSpec {
             source: ParamSource::Literal,
             target: false,
             choices: &["Deployment", "StatefulSet", "HorizontalPodAutoscaler"],
+            range: None,
             doc: "What to scale: `Deployment` (default), `StatefulSet`, or `HorizontalPodAutoscaler` (raises its `maxReplicas`).",
         },
         ParamSpec {
@@ -38,6 +40,7 @@ pub(super) static SPEC: ActionSpec = ActionSpec {
             source: ParamSource::Any,
             target: true,
             choices: &[],
+            range: None,
             doc: "Name of the workload or autoscaler, e.g. `labels.deployment` or `labels.horizontalpodautoscaler`.",
         },
         ParamSpec {
@@ -47,6 +50,7 @@ pub(super) static SPEC: ActionSpec = ActionSpec {
             source: ParamSource::Literal,
             target: false,
             choices: &[],
+            range: Some((-10.0, 10.0)),
             doc: "Replicas to add (negative to remove) in one run.",
         },
         ParamSpec {
@@ -56,6 +60,7 @@ pub(super) static SPEC: ActionSpec = ActionSpec {
             source: ParamSource::Literal,
             target: false,
             choices: &[],
+            range: Some((1.0, 1000.0)),
             doc: "Ceiling: the action never sets more replicas (or a higher `maxReplicas`) than this.",
         },
         ParamSpec {
@@ -65,6 +70,7 @@ pub(super) static SPEC: ActionSpec = ActionSpec {
             source: ParamSource::Literal,
             target: false,
             choices: &[],
+            range: Some((0.0, 1000.0)),
             doc: "Floor for scaling down; 1 when left out.",
         },
     ],

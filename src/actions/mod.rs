@@ -63,6 +63,8 @@ pub struct ParamSpec {
     pub target: bool,
     /// The values a string parameter may take; empty means any.
     pub choices: &'static [&'static str],
+    /// The smallest and largest value a number parameter may take, both included.
+    pub range: Option<(f64, f64)>,
     pub doc: &'static str,
 }
 
@@ -80,12 +82,6 @@ pub struct ActionSpec {
     pub params: &'static [ParamSpec],
     /// Calls as a playbook writes them.
     pub examples: &'static [&'static str],
-}
-
-impl ActionSpec {
-    pub fn param(&self, name: &str) -> Option<&'static ParamSpec> {
-        self.params.iter().find(|p| p.name == name)
-    }
 }
 
 /// Every action, sorted by name.

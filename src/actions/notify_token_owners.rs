@@ -15,6 +15,7 @@ pub(super) static SPEC: ActionSpec = ActionSpec {
             source: ParamSource::Literal,
             target: false,
             choices: &[],
+            range: None,
             doc: "Tokens expiring within this span are reported.",
         },
         ParamSpec {
@@ -24,6 +25,7 @@ pub(super) static SPEC: ActionSpec = ActionSpec {
             source: ParamSource::Literal,
             target: false,
             choices: &[],
+            range: None,
             doc: "Time-before-expiry marks at which an owner hears again, e.g. `[30d, 14d, 7d, 1d]`.",
         },
         ParamSpec {
@@ -33,6 +35,7 @@ pub(super) static SPEC: ActionSpec = ActionSpec {
             source: ParamSource::Literal,
             target: false,
             choices: &[],
+            range: None,
             doc: "Destinations: `slack`, `email`, `jira`; `[\"slack\"]` when left out.",
         },
     ],

@@ -15,6 +15,7 @@ pub(super) static SPEC: ActionSpec = ActionSpec {
             source: ParamSource::Any,
             target: true,
             choices: &[],
+            range: None,
             doc: "A Redis glob pattern; bind it to the event, e.g. `\"user:{labels.user_id}:*\"`.",
         },
         ParamSpec {
@@ -24,6 +25,7 @@ pub(super) static SPEC: ActionSpec = ActionSpec {
             source: ParamSource::Literal,
             target: false,
             choices: &[],
+            range: Some((1.0, 1_000_000.0)),
             doc: "The most keys one run may delete; the run stops and escalates beyond it.",
         },
         ParamSpec {
@@ -33,6 +35,7 @@ pub(super) static SPEC: ActionSpec = ActionSpec {
             source: ParamSource::Literal,
             target: false,
             choices: &[],
+            range: None,
             doc: "Name of the Redis instance in the configuration; `default` when left out.",
         },
     ],

@@ -23,10 +23,19 @@ pub fn markdown() -> String {
         for p in a.params {
             let mut notes = Vec::new();
             if p.source == ParamSource::Literal {
-                notes.push("literal");
+                notes.push("literal".to_string());
             }
             if p.target {
-                notes.push("target");
+                notes.push("target".to_string());
+            }
+            if let Some((lo, hi)) = p.range {
+                notes.push(format!("{lo} to {hi}"));
+            }
+            if !p.choices.is_empty() {
+                notes.push(format!(
+                    "one of {}",
+                    p.choices.iter().map(|c| format!("`{c}`")).collect::<Vec<_>>().join(", ")
+                ));
             }
             let _ = writeln!(
                 out,

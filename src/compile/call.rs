@@ -176,9 +176,11 @@ fn typed(cx: &mut Cx, param: &ParamSpec, value: &Value, what: &str) -> Option<Ar
                 fields::template(cx, s, value.span).map(ArgValue::Template)
             }
         }
-        (ParamType::Int, ValueKind::Int(n)) => Some(ArgValue::Int(*n)),
-        (ParamType::Number, ValueKind::Int(n)) => Some(ArgValue::Float(*n as f64)),
-        (ParamType::Number, ValueKind::Float(n)) => Some(ArgValue::Float(*n)),
+        (ParamType::Int, ValueKind::Int(n)) => in_range(cx, param, *n as f64, value, what).then_some(ArgValue::Int(*n)),
+        (ParamType::Number, ValueKind::Int(n)) => {
+            in_range(cx, param, *n as f64, value, what).then_some(ArgValue::Float(*n as f64))
+        }
+        (ParamType::Number, ValueKind::Float(n)) => in_range(cx, param, *n, value, what).then_some(ArgValue::Float(*n)),
         (ParamType::Bool, ValueKind::Bool(b)) => Some(ArgValue::Bool(*b)),
         (ParamType::Duration, ValueKind::Duration(d)) => Some(ArgValue::Duration(*d)),
         (ParamType::StrList, ValueKind::List(items)) => {
@@ -257,4 +259,21 @@ fn example_of(ty: ParamType) -> &'static str {
         ParamType::DurationList => "`[30d, 14d, 7d, 1d]`",
         _ => "`[\"slack\", \"email\"]`",
     }
+}
+
+/// Whether `n` is within the parameter's range; reports it when not.
+fn in_range(cx: &mut Cx, param: &ParamSpec, n: f64, value: &Value, what: &str) -> bool {
+    let Some((lo, hi)) = param.range else { return true };
+    if (lo..=hi).contains(&n) {
+        return true;
+    }
+    cx.push(
+        Diagnostic::new(
+            Code::ValueOutOfRange,
+            format!("`{}` of {what} must be between {lo} and {hi}, not {n}", param.name),
+        )
+        .at(&cx.file, value.span, "out of range")
+        .with_help(format!("{} Sparky refuses bounds outside this range so that one run stays small", param.doc)),
+    );
+    false
 }

@@ -202,6 +202,12 @@ enum Reference {
         line: Option<usize>,
         column: Option<usize>,
     },
+    /// The first property read from `event` (`event.service` → `service`).
+    EventField {
+        name: String,
+        line: Option<usize>,
+        column: Option<usize>,
+    },
     /// A literal window given to a `kg::` function, e.g. `"30m"`.
     Window {
         function: String,
@@ -244,6 +250,15 @@ pub(super) fn check_names(cx: &mut Cx, ast: &AST, src: &RhaiSource) -> bool {
                         column,
                         method: matches!(expr, Expr::MethodCall(..)),
                     });
+                }
+                Expr::Dot(chain, _, _) if matches!(&chain.lhs, Expr::Variable(v, ..) if v.2.is_empty() && v.1 == EVENT_VAR) => {
+                    let first = match &chain.rhs {
+                        Expr::Dot(inner, ..) | Expr::Index(inner, ..) => &inner.lhs,
+                        other => other,
+                    };
+                    if let Expr::Property(p, pos) = first {
+                        refs.push(Reference::EventField { name: p.2.to_string(), line: pos.line(), column: pos.position() });
+                    }
                 }
                 Expr::Variable(v, _, pos) if !v.2.is_empty() => refs.push(Reference::Qualified {
                     namespace: v.2.to_string(),
@@ -299,6 +314,8 @@ pub(super) fn check_names(cx: &mut Cx, ast: &AST, src: &RhaiSource) -> bool {
                             .keys()
                             .map(String::as_str)
                             .filter(|k| k.contains("::") == name.contains("::"))
+                            // Operators are functions too; never suggest `!` for a name.
+                            .filter(|k| k.chars().all(|c| c.is_alphanumeric() || c == '_' || c == ':'))
                             .collect();
                         cx.push(
                             Diagnostic::new(Code::UnknownFunction, format!("unknown function `{name}`"))
@@ -310,6 +327,22 @@ pub(super) fn check_names(cx: &mut Cx, ast: &AST, src: &RhaiSource) -> bool {
                         );
                         ok = false;
                     }
+                }
+            }
+            Reference::EventField { name, line, column } => {
+                let known = super::TOP_FIELDS.iter().chain(super::MAP_FIELDS).chain(&["links"]);
+                if !known.clone().any(|f| *f == name) {
+                    let span = span_at(src, line, column, name.chars().count());
+                    cx.push(
+                        Diagnostic::new(Code::UnknownField, format!("the event has no field `{name}`"))
+                            .at(&cx.file, span, "not a field of the event")
+                            .with_help(format!(
+                                "labels are read as `event.labels.{name}`; the event's fields are {}, `labels`, `annotations`, `links` and `payload` (docs/events.md)",
+                                super::TOP_FIELDS.iter().map(|f| format!("`{f}`")).collect::<Vec<_>>().join(", ")
+                            ))
+                            .suggest(&name, known.copied()),
+                    );
+                    ok = false;
                 }
             }
             Reference::Window { function, text, line, column } => {

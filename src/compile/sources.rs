@@ -1,10 +1,13 @@
 //! Reading playbook files from disk: files or folders, `*.sparky`, in a stable order.
 
 use crate::diagnostics::SourceFile;
+use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-/// Reads every `.sparky` file under `paths`, sorted within each folder.
+/// Reads every `.sparky` file under `paths`, sorted within each folder, each file once. A
+/// folder holding no `.sparky` file is an error; a file named in `paths` is read whatever its
+/// extension.
 pub fn read_sources(paths: &[PathBuf]) -> Result<Vec<Arc<SourceFile>>, String> {
     let mut files = Vec::new();
     for path in paths {
@@ -17,11 +20,24 @@ pub fn read_sources(paths: &[PathBuf]) -> Result<Vec<Arc<SourceFile>>, String> {
             format!("cannot read `{}`: {}{hint}", path.display(), io_reason(&e))
         })?;
         if meta.is_dir() {
-            collect_dir(path, &mut files, 0)?;
+            let mut found = Vec::new();
+            collect_dir(path, &mut found, &mut HashSet::new(), 0)?;
+            if found.is_empty() {
+                return Err(format!(
+                    "no `.sparky` files in `{}`; is this the folder with your playbooks?",
+                    path.display()
+                ));
+            }
+            files.extend(found);
         } else {
+            // A file named on the command line is read whatever its extension.
             files.push(path.clone());
         }
     }
+    // A file reachable twice (through a symlink, or named twice) is read once, under the
+    // first path it was found by.
+    let mut seen = HashSet::new();
+    files.retain(|f| seen.insert(std::fs::canonicalize(f).unwrap_or_else(|_| f.clone())));
     let mut sources = Vec::new();
     for f in files {
         let bytes = std::fs::read(&f).map_err(|e| format!("cannot read `{}`: {}", f.display(), io_reason(&e)))?;
@@ -40,9 +56,16 @@ pub fn read_sources(paths: &[PathBuf]) -> Result<Vec<Arc<SourceFile>>, String> {
     Ok(sources)
 }
 
-fn collect_dir(dir: &Path, out: &mut Vec<PathBuf>, depth: usize) -> Result<(), String> {
+/// Collects the `.sparky` files under `dir`, skipping hidden entries and folders already
+/// visited (a symlink back up the tree).
+fn collect_dir(dir: &Path, out: &mut Vec<PathBuf>, visited: &mut HashSet<PathBuf>, depth: usize) -> Result<(), String> {
+    if let Ok(canonical) = std::fs::canonicalize(dir)
+        && !visited.insert(canonical)
+    {
+        return Ok(());
+    }
     if depth > 32 {
-        return Err(format!("`{}` is nested more than 32 folders deep; is there a symlink loop?", dir.display()));
+        return Err(format!("`{}` is nested more than 32 folders deep", dir.display()));
     }
     let mut entries: Vec<PathBuf> = std::fs::read_dir(dir)
         .map_err(|e| format!("cannot read the folder `{}`: {}", dir.display(), io_reason(&e)))?
@@ -55,7 +78,7 @@ fn collect_dir(dir: &Path, out: &mut Vec<PathBuf>, depth: usize) -> Result<(), S
             continue;
         }
         if p.is_dir() {
-            collect_dir(&p, out, depth + 1)?;
+            collect_dir(&p, out, visited, depth + 1)?;
         } else if p.extension().is_some_and(|e| e == "sparky") {
             out.push(p);
         }

@@ -71,17 +71,6 @@ impl SourceFile {
         (line + 1, col + 1)
     }
 
-    /// The byte offset of a 1-based line and column (in characters); clamped to the file.
-    pub fn offset_of(&self, line: usize, col: usize) -> usize {
-        let Some(&start) = self.line_starts.get(line.saturating_sub(1)) else {
-            return self.text.len();
-        };
-        let rest = &self.text[start..];
-        let line_text = rest.split('\n').next().unwrap_or("");
-        let within = line_text.char_indices().nth(col.saturating_sub(1)).map(|(i, _)| i).unwrap_or(line_text.len());
-        start + within
-    }
-
     /// The text of a span.
     pub fn slice(&self, span: Span) -> &str {
         self.text.get(span.start..span.end).unwrap_or("")
@@ -93,13 +82,10 @@ mod tests {
     use super::*;
 
     #[test]
-    fn line_col_round_trips() {
+    fn line_col_counts_lines_and_characters() {
         let f = SourceFile::new("x", "ab\ncdé\nf");
         assert_eq!(f.line_col(0), (1, 1));
         assert_eq!(f.line_col(3), (2, 1));
         assert_eq!(f.line_col(7), (2, 4));
-        assert_eq!(f.offset_of(2, 3), 5);
-        assert_eq!(f.offset_of(3, 1), 8);
-        assert_eq!(f.offset_of(9, 1), f.text.len());
     }
 }

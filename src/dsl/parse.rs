@@ -82,9 +82,31 @@ fn parse_error_in_detail(text: &str) -> pest::error::Error<Rule> {
 
 /// Refuses absurd nesting of `{`, `[` and `(` before the recursive parser sees it.
 fn check_nesting(file: &Arc<SourceFile>) -> Option<Diagnostic> {
+    // Brackets inside strings and comments nest nothing. The scan reads strings and comments
+    // as the grammar does, or errs on the side of counting.
+    let bytes = file.text.as_bytes();
     let mut depth = 0usize;
-    for (i, b) in file.text.bytes().enumerate() {
-        match b {
+    let mut i = 0;
+    while i < bytes.len() {
+        match bytes[i] {
+            b'"' => {
+                i += 1;
+                while i < bytes.len() && bytes[i] != b'"' && bytes[i] != b'\n' {
+                    i += if bytes[i] == b'\\' { 2 } else { 1 };
+                }
+            }
+            b'/' if bytes.get(i + 1) == Some(&b'/') => {
+                while i < bytes.len() && bytes[i] != b'\n' {
+                    i += 1;
+                }
+            }
+            b'/' if bytes.get(i + 1) == Some(&b'*') => {
+                i += 2;
+                while i < bytes.len() && !(bytes[i] == b'*' && bytes.get(i + 1) == Some(&b'/')) {
+                    i += 1;
+                }
+                i += 1;
+            }
             b'{' | b'[' | b'(' => {
                 depth += 1;
                 if depth > MAX_NESTING {
@@ -101,6 +123,7 @@ fn check_nesting(file: &Arc<SourceFile>) -> Option<Diagnostic> {
             b'}' | b']' | b')' => depth = depth.saturating_sub(1),
             _ => {}
         }
+        i += 1;
     }
     None
 }
@@ -502,7 +525,8 @@ impl Builder {
             Ok(n) => n,
             Err(_) => {
                 self.out_of_range(sp, &format!("the number `{}`", pair.as_str()), "numbers must fit in 64 bits");
-                0
+                // Reported here; the largest value keeps later checks ("cannot be zero") quiet.
+                u64::MAX
             }
         };
         Spanned::new(n, sp)

@@ -52,6 +52,9 @@ pub(super) fn to_diagnostic(file: &Arc<SourceFile>, err: &Error<Rule>) -> Diagno
     if let Some(d) = misplaced_doc_comment(file, rule_pos) {
         return d;
     }
+    if let Some(d) = doc_comment_documents_nothing(file, rule_pos) {
+        return d;
+    }
     // pest reports where the failing rule started; the farthest point it reached, where it
     // wanted a `,` or a `=`, is where the text went wrong. Inside a token (a duration `15`
     // without its unit) spaces are not expected there, and the token's start is the place.
@@ -468,5 +471,38 @@ fn misplaced_doc_comment(file: &Arc<SourceFile>, pos: usize) -> Option<Diagnosti
         )
         .at(file, Span::new(pos, end.min(pos + 3)), "documentation in the wrong place")
         .with_help("move it above `playbook` (it documents the whole playbook), or write `//` for an ordinary comment"),
+    )
+}
+
+/// `///` lines at the end of the file, with nothing after them but blank lines and ordinary
+/// comments: documentation of nothing.
+fn doc_comment_documents_nothing(file: &Arc<SourceFile>, pos: usize) -> Option<Diagnostic> {
+    let text = &file.text;
+    // The `///` lines of the file's tail, found from its end: (start of the first, end of the last).
+    let mut docs: Option<(usize, usize)> = None;
+    let mut end = text.len();
+    while end > 0 {
+        let start = text[..end].trim_end_matches(['\n', '\r']).rfind('\n').map(|i| i + 1).unwrap_or(0);
+        let line = &text[start..end];
+        let trimmed = line.trim();
+        if trimmed.starts_with("///") {
+            let from = start + (line.len() - line.trim_start().len());
+            let to = start + line.trim_end().len();
+            docs = Some((from, docs.map_or(to, |(_, to)| to)));
+        } else if !(trimmed.is_empty() || trimmed.starts_with("//")) {
+            break;
+        }
+        end = start;
+    }
+    let (from, to) = docs?;
+    if pos < text[..from].trim_end().len() || last_unclosed_brace(&text[..from]).is_some() {
+        return None;
+    }
+    Some(
+        Diagnostic::new(Code::UnexpectedInput, "this `///` documentation comment documents nothing")
+            .at(file, Span::new(from, to), "nothing follows it")
+            .with_help(
+                "put the `playbook`, `list` or `fn` it documents right below it, or write `//` for an ordinary comment",
+            ),
     )
 }

@@ -14,14 +14,8 @@ pub struct GeneratorSpec {
     pub params: &'static [ParamSpec],
 }
 
-impl GeneratorSpec {
-    pub fn param(&self, name: &str) -> Option<&'static ParamSpec> {
-        self.params.iter().find(|p| p.name == name)
-    }
-}
-
 const fn param(name: &'static str, ty: ParamType, required: bool, doc: &'static str) -> ParamSpec {
-    ParamSpec { name, ty, required, source: ParamSource::Literal, target: false, choices: &[], doc }
+    ParamSpec { name, ty, required, source: ParamSource::Literal, target: false, choices: &[], range: None, doc }
 }
 
 static GENERATORS: &[GeneratorSpec] = &[

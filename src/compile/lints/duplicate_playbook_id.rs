@@ -25,22 +25,19 @@ pub(crate) fn check(parsed: &[(Arc<SourceFile>, File, bool)], diags: &mut Vec<Di
                 None => {
                     first.insert(&pb.id.node, (file, pb.id.span));
                 }
+                // Two playbooks in one file are already E113, which says more.
+                Some((first_file, _)) if Arc::ptr_eq(first_file, file) => {}
                 Some((first_file, first_span)) => {
-                    let mut d = Diagnostic::new(
+                    let (line, _) = first_file.line_col(first_span.start);
+                    let d = Diagnostic::new(
                         Code::DuplicatePlaybookId,
                         format!("the playbook id `{}` is used twice", pb.id.node),
                     )
-                    .at(file, pb.id.span, "used again here");
-                    d = if Arc::ptr_eq(first_file, file) {
-                        d.with_secondary(*first_span, "first used here")
-                            .with_help("give each playbook its own id; ids name playbooks in decisions, run history and the audit log")
-                    } else {
-                        let (line, _) = first_file.line_col(first_span.start);
-                        d.with_help(format!(
-                            "`{}` line {line} already uses it; give each playbook its own id: ids name playbooks in decisions, run history and the audit log",
-                            first_file.name
-                        ))
-                    };
+                    .at(file, pb.id.span, "used again here")
+                    .with_help(format!(
+                        "`{}` line {line} already uses it; give each playbook its own id: ids name playbooks in decisions, run history and the audit log",
+                        first_file.name
+                    ));
                     diags.push(d);
                 }
             }

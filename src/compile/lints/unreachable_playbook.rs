@@ -13,6 +13,8 @@
 
 use crate::compile::model::{CompiledPlaybook, CompiledTrigger, Status, Test};
 use crate::diagnostics::{Code, Diagnostic};
+use std::cmp::Reverse;
+use std::collections::HashMap;
 
 /// A trigger as text, so identical triggers compare equal whatever their spans.
 fn trigger_key(t: &CompiledTrigger) -> String {
@@ -50,16 +52,30 @@ fn triggers_key(pb: &CompiledPlaybook) -> Vec<String> {
     keys
 }
 
+/// Where a playbook stands in triage order: the greater decides first (higher priority,
+/// then the smaller id).
+fn rank(pb: &CompiledPlaybook) -> (i64, Reverse<&str>) {
+    (pb.priority, Reverse(pb.id.as_str()))
+}
+
 pub(crate) fn check(playbooks: &[CompiledPlaybook], diags: &mut Vec<Diagnostic>) {
     let live: Vec<&CompiledPlaybook> = playbooks.iter().filter(|p| p.status != Status::Disabled).collect();
-    for pb in &live {
-        let key = triggers_key(pb);
-        let shadow = live.iter().find(|other| {
-            !std::ptr::eq(**other, *pb)
-                && other.condition.is_none()
-                && (other.priority, std::cmp::Reverse(&other.id)) > (pb.priority, std::cmp::Reverse(&pb.id))
-                && triggers_key(other) == key
-        });
+    let keys: Vec<Vec<String>> = live.iter().map(|pb| triggers_key(pb)).collect();
+    // For each set of triggers, the playbook without a condition that decides first; on a tie
+    // (the same priority and id), the first one read. Every playbook it decides before is
+    // unreachable.
+    let mut first: HashMap<&[String], &CompiledPlaybook> = HashMap::new();
+    for (pb, key) in live.iter().zip(&keys) {
+        if pb.condition.is_some() {
+            continue;
+        }
+        let slot = first.entry(key.as_slice()).or_insert(pb);
+        if rank(pb) > rank(slot) {
+            *slot = pb;
+        }
+    }
+    for (pb, key) in live.iter().zip(&keys) {
+        let shadow = first.get(key.as_slice()).copied().filter(|other| rank(other) > rank(pb));
         if let Some(other) = shadow {
             let mut d = Diagnostic::new(
                 Code::UnreachablePlaybook,
