@@ -5,6 +5,7 @@
 //! say them. Nothing here knows about actions, fields or rhai: that is the compiler's job.
 
 pub mod ast;
+mod brackets;
 mod grammar;
 mod parse;
 mod syntax_error;

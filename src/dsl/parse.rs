@@ -82,48 +82,20 @@ fn parse_error_in_detail(text: &str) -> pest::error::Error<Rule> {
 
 /// Refuses absurd nesting of `{`, `[` and `(` before the recursive parser sees it.
 fn check_nesting(file: &Arc<SourceFile>) -> Option<Diagnostic> {
-    // Brackets inside strings and comments nest nothing. The scan reads strings and comments
-    // as the grammar does, or errs on the side of counting.
-    let bytes = file.text.as_bytes();
     let mut depth = 0usize;
-    let mut i = 0;
-    while i < bytes.len() {
-        match bytes[i] {
-            b'"' => {
-                i += 1;
-                while i < bytes.len() && bytes[i] != b'"' && bytes[i] != b'\n' {
-                    i += if bytes[i] == b'\\' { 2 } else { 1 };
-                }
-            }
-            b'/' if bytes.get(i + 1) == Some(&b'/') => {
-                while i < bytes.len() && bytes[i] != b'\n' {
-                    i += 1;
-                }
-            }
-            b'/' if bytes.get(i + 1) == Some(&b'*') => {
-                i += 2;
-                while i < bytes.len() && !(bytes[i] == b'*' && bytes.get(i + 1) == Some(&b'/')) {
-                    i += 1;
-                }
-                i += 1;
-            }
-            b'{' | b'[' | b'(' => {
-                depth += 1;
-                if depth > MAX_NESTING {
-                    return Some(
-                        Diagnostic::new(
-                            Code::UnexpectedInput,
-                            format!("brackets are nested more than {MAX_NESTING} deep"),
-                        )
-                        .at(file, Span::new(i, i + 1), "too deep here")
-                        .with_help("split the expression or the list into smaller pieces"),
-                    );
-                }
-            }
-            b'}' | b']' | b')' => depth = depth.saturating_sub(1),
-            _ => {}
+    for (b, i) in super::brackets::brackets(&file.text) {
+        if !super::brackets::is_open(b) {
+            depth = depth.saturating_sub(1);
+            continue;
         }
-        i += 1;
+        depth += 1;
+        if depth > MAX_NESTING {
+            return Some(
+                Diagnostic::new(Code::UnexpectedInput, format!("brackets are nested more than {MAX_NESTING} deep"))
+                    .at(file, Span::new(i, i + 1), "too deep here")
+                    .with_help("split the expression or the list into smaller pieces"),
+            );
+        }
     }
     None
 }

@@ -350,29 +350,13 @@ fn context_at(text: &str, pos: usize) -> Option<Context> {
 
 /// The brackets open at the end of `text` (outside strings and comments), innermost last.
 fn open_brackets(text: &str) -> Vec<(u8, usize)> {
-    let bytes = text.as_bytes();
     let mut stack = Vec::new();
-    let mut i = 0;
-    while i < bytes.len() {
-        match bytes[i] {
-            b'"' => {
-                i += 1;
-                while i < bytes.len() && bytes[i] != b'"' && bytes[i] != b'\n' {
-                    i += if bytes[i] == b'\\' { 2 } else { 1 };
-                }
-            }
-            b'/' if bytes.get(i + 1) == Some(&b'/') => {
-                while i < bytes.len() && bytes[i] != b'\n' {
-                    i += 1;
-                }
-            }
-            b'{' | b'[' | b'(' => stack.push((bytes[i], i)),
-            b'}' | b']' | b')' => {
-                stack.pop();
-            }
-            _ => {}
+    for (b, i) in super::brackets::brackets(text) {
+        if super::brackets::is_open(b) {
+            stack.push((b, i));
+        } else {
+            stack.pop();
         }
-        i += 1;
     }
     stack
 }
