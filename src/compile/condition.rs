@@ -76,7 +76,7 @@ pub(super) fn compile_condition(cx: &mut Cx, src: &RhaiSource) -> Option<Conditi
     scope.push(EVENT_VAR, Map::new());
     match env.engine.compile_with_scope(&scope, &src.text) {
         Ok(ast) => {
-            let ok = check_names(cx, &ast, src);
+            let ok = check_names(cx, &ast, src, None);
             ok.then(|| Condition { ast: Arc::new(ast), source: src.clone() })
         }
         Err(e) => {
@@ -222,7 +222,8 @@ const WINDOW_FUNCTIONS: &[&str] = &["kg::deployed_within", "kg::recent_deploys",
 
 /// Checks every function and qualified variable in `ast` against what the engine knows.
 /// Returns whether all names were found.
-pub(super) fn check_names(cx: &mut Cx, ast: &AST, src: &RhaiSource) -> bool {
+/// `inside` names the helper being checked: its calls to itself do not make it used.
+pub(super) fn check_names(cx: &mut Cx, ast: &AST, src: &RhaiSource, inside: Option<&str>) -> bool {
     let Some(env) = cx.script else { return true };
     let mut refs = Vec::new();
     ast.walk(&mut |path: &[ASTNode]| {
@@ -290,7 +291,9 @@ pub(super) fn check_names(cx: &mut Cx, ast: &AST, src: &RhaiSource) -> bool {
                     ok = false;
                     continue;
                 }
-                library::mark_helper_used(cx, &name);
+                if inside != Some(name.as_str()) {
+                    library::mark_helper_used(cx, &name);
+                }
                 let arity = if method { args + 1 } else { args };
                 match env.known.get(&name) {
                     Some(arities) => {

@@ -169,15 +169,15 @@ pub(super) fn collect(cx: &mut Cx, file: &File, stdlib: bool) {
 
 /// Phase 4: checks the names called inside the helpers defined in `cx.file`.
 pub(super) fn check_helper_names(cx: &mut Cx) {
-    let mine: Vec<(rhai::AST, crate::dsl::ast::RhaiSource)> = cx
+    let mine: Vec<(String, rhai::AST, crate::dsl::ast::RhaiSource)> = cx
         .lib
         .helpers
-        .values()
-        .filter(|h| Arc::ptr_eq(&h.def.file, &cx.file))
-        .map(|h| (h.ast.clone(), h.source.clone()))
+        .iter()
+        .filter(|(_, h)| Arc::ptr_eq(&h.def.file, &cx.file))
+        .map(|(name, h)| (name.clone(), h.ast.clone(), h.source.clone()))
         .collect();
-    for (ast, source) in mine {
-        condition::check_names(cx, &ast, &source);
+    for (name, ast, source) in mine {
+        condition::check_names(cx, &ast, &source, Some(&name));
     }
 }
 

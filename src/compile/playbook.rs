@@ -342,7 +342,23 @@ fn matcher(cx: &mut Cx, m: &ast::Matcher) -> Option<CompiledMatcher> {
                     None
                 }
             };
-            values.map(|vals| if op == MatchOp::In { Test::In(vals) } else { Test::NotIn(vals) })
+            match values {
+                Some(vals) if vals.is_empty() => {
+                    let always = if op == MatchOp::In { "never holds" } else { "always holds" };
+                    cx.push(
+                        Diagnostic::new(
+                            Code::OperatorValueMismatch,
+                            format!("`{} []` {always}: the list is empty", op.as_str()),
+                        )
+                        .at(&cx.file, v.span, "empty list")
+                        .with_help("give the values to match, or remove the matcher"),
+                    );
+                    None
+                }
+                Some(vals) if op == MatchOp::In => Some(Test::In(vals)),
+                Some(vals) => Some(Test::NotIn(vals)),
+                None => None,
+            }
         }
     };
     Some(CompiledMatcher { field: field?, test: test?, span: m.span })
