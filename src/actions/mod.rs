@@ -68,6 +68,36 @@ pub struct ParamSpec {
     pub doc: &'static str,
 }
 
+impl ParamSpec {
+    /// A required parameter that takes literals, templates and event fields; narrow it with
+    /// the methods below.
+    pub const fn new(name: &'static str, ty: ParamType, doc: &'static str) -> Self {
+        ParamSpec { name, ty, required: true, source: ParamSource::Any, target: false, choices: &[], range: None, doc }
+    }
+
+    pub const fn optional(self) -> Self {
+        ParamSpec { required: false, ..self }
+    }
+
+    /// Only a literal: for bounds and ceilings.
+    pub const fn literal(self) -> Self {
+        ParamSpec { source: ParamSource::Literal, ..self }
+    }
+
+    /// Names what the action touches (W306 wants it bound by the event).
+    pub const fn target(self) -> Self {
+        ParamSpec { target: true, ..self }
+    }
+
+    pub const fn choices(self, choices: &'static [&'static str]) -> Self {
+        ParamSpec { choices, ..self }
+    }
+
+    pub const fn range(self, min: f64, max: f64) -> Self {
+        ParamSpec { range: Some((min, max)), ..self }
+    }
+}
+
 /// The metadata of one action.
 #[derive(Debug)]
 pub struct ActionSpec {

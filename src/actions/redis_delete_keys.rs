@@ -1,6 +1,6 @@
 //! `redis.delete_keys`: delete the cache keys matching a pattern, found with SCAN (never KEYS).
 
-use super::{ActionSpec, ParamSource, ParamSpec, ParamType};
+use super::{ActionSpec, ParamSpec, ParamType};
 
 pub(super) static SPEC: ActionSpec = ActionSpec {
     name: "redis.delete_keys",
@@ -8,36 +8,26 @@ pub(super) static SPEC: ActionSpec = ActionSpec {
     mutating: true,
     blast_radius: "the number of keys deleted, at most `max_keys`",
     params: &[
-        ParamSpec {
-            name: "pattern",
-            ty: ParamType::Str,
-            required: true,
-            source: ParamSource::Any,
-            target: true,
-            choices: &[],
-            range: None,
-            doc: "A Redis glob pattern; bind it to the event, e.g. `\"user:{labels.user_id}:*\"`.",
-        },
-        ParamSpec {
-            name: "max_keys",
-            ty: ParamType::Int,
-            required: true,
-            source: ParamSource::Literal,
-            target: false,
-            choices: &[],
-            range: Some((1.0, 1_000_000.0)),
-            doc: "The most keys one run may delete; the run stops and escalates beyond it.",
-        },
-        ParamSpec {
-            name: "instance",
-            ty: ParamType::Str,
-            required: false,
-            source: ParamSource::Literal,
-            target: false,
-            choices: &[],
-            range: None,
-            doc: "Name of the Redis instance in the configuration; `default` when left out.",
-        },
+        ParamSpec::new(
+            "pattern",
+            ParamType::Str,
+            "A Redis glob pattern; bind it to the event, e.g. `\"user:{labels.user_id}:*\"`.",
+        )
+        .target(),
+        ParamSpec::new(
+            "max_keys",
+            ParamType::Int,
+            "The most keys one run may delete; the run stops and escalates beyond it.",
+        )
+        .literal()
+        .range(1.0, 1_000_000.0),
+        ParamSpec::new(
+            "instance",
+            ParamType::Str,
+            "Name of the Redis instance in the configuration; `default` when left out.",
+        )
+        .optional()
+        .literal(),
     ],
     examples: &["redis.delete_keys(pattern = \"user:{labels.user_id}:*\", max_keys = 1000)"],
 };

@@ -32,10 +32,7 @@ pub fn markdown() -> String {
                 notes.push(format!("{lo} to {hi}"));
             }
             if !p.choices.is_empty() {
-                notes.push(format!(
-                    "one of {}",
-                    p.choices.iter().map(|c| format!("`{c}`")).collect::<Vec<_>>().join(", ")
-                ));
+                notes.push(format!("one of {}", crate::diagnostics::quoted_list(p.choices)));
             }
             let _ = writeln!(
                 out,
