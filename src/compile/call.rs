@@ -3,7 +3,7 @@
 use super::model::ArgValue;
 use super::{Cx, fields};
 use crate::actions::{ParamSource, ParamSpec, ParamType};
-use crate::diagnostics::{Code, Diagnostic};
+use crate::diagnostics::{Code, Diagnostic, as_fragment, quoted_list};
 use crate::dsl::ast::{Call, Value, ValueKind};
 use std::collections::BTreeMap;
 
@@ -37,7 +37,7 @@ pub(super) fn check_args(
                     .at(&cx.file, arg.name.span, "unknown parameter")
                     .with_help(format!(
                         "its parameters are {}",
-                        if names.is_empty() { "none".to_string() } else { quote_all(&names) }
+                        if names.is_empty() { "none".to_string() } else { quoted_list(&names) }
                     ))
                     .suggest(name, names.iter().copied()),
             );
@@ -58,11 +58,11 @@ pub(super) fn check_args(
         let message = if missing.len() == 1 {
             format!("{what} needs the {noun} `{list}`")
         } else {
-            format!("{what} needs the parameters {}", quote_all(&missing))
+            format!("{what} needs the parameters {}", quoted_list(&missing))
         };
         let specs: Vec<&ParamSpec> = missing.iter().filter_map(|m| params.iter().find(|p| p.name == *m)).collect();
         let add = specs.iter().map(|p| format!("`{} = <{}>`", p.name, p.ty.describe())).collect::<Vec<_>>().join(", ");
-        let docs = specs.iter().map(|p| format!("`{}`: {}", p.name, doc_phrase(p.doc))).collect::<Vec<_>>().join("; ");
+        let docs = specs.iter().map(|p| format!("`{}`: {}", p.name, as_fragment(p.doc))).collect::<Vec<_>>().join("; ");
         let help = format!("add {add} to the call ({docs})");
         cx.push(
             Diagnostic::new(Code::MissingParameter, message)
@@ -74,28 +74,11 @@ pub(super) fn check_args(
     ok.then_some(out)
 }
 
-/// A parameter's doc (a sentence) as a phrase inside a help line: "Ceiling: the ..." becomes
-/// "ceiling: the ...", without the final period.
-fn doc_phrase(doc: &str) -> String {
-    let doc = doc.trim_end_matches('.');
-    let mut chars = doc.chars();
-    match (chars.next(), chars.next()) {
-        (Some(first), Some(second)) if first.is_uppercase() && second.is_lowercase() => {
-            first.to_lowercase().collect::<String>() + &doc[first.len_utf8()..]
-        }
-        _ => doc.to_string(),
-    }
-}
-
-fn quote_all(names: &[&str]) -> String {
-    names.iter().map(|n| format!("`{n}`")).collect::<Vec<_>>().join(", ")
-}
-
 /// Converts one argument value to its parameter's type.
 fn typed(cx: &mut Cx, param: &ParamSpec, value: &Value, what: &str) -> Option<ArgValue> {
     // What to do first, then what the parameter is for.
     let mismatch = |cx: &mut Cx, todo: &str| {
-        let doc = format!("`{}`: {}", param.name, doc_phrase(param.doc));
+        let doc = format!("`{}`: {}", param.name, as_fragment(param.doc));
         cx.push(
             Diagnostic::new(
                 Code::ArgumentType,
@@ -163,7 +146,7 @@ fn typed(cx: &mut Cx, param: &ParamSpec, value: &Value, what: &str) -> Option<Ar
                     .with_help(format!(
                         "`{}` is one of {}",
                         param.name,
-                        param.choices.iter().map(|c| format!("`\"{c}\"`")).collect::<Vec<_>>().join(", ")
+                        quoted_list(param.choices.iter().map(|c| format!("\"{c}\"")))
                     ))
                     .suggest(s, param.choices.iter().copied()),
             );

@@ -4,18 +4,16 @@
 use super::Cx;
 use super::library;
 use super::model::Condition;
-use crate::diagnostics::{Code, Diagnostic, Span};
+use crate::diagnostics::{Code, Diagnostic, Span, as_fragment, quoted_list};
 use crate::dsl::ast::RhaiSource;
 use crate::script::{self, EVENT_VAR, FORBIDDEN, limits};
 use rhai::{AST, ASTNode, Expr, Map, ParseError, ParseErrorType, Scope};
 use std::sync::{Arc, OnceLock};
 
-/// Calls that exist in general-purpose rhai but never in a condition, and why.
+/// Functions that exist in general-purpose rhai but not in the sandbox, and why. (`eval`,
+/// `print` and `debug` are disabled keywords: `script::FORBIDDEN` refuses them earlier.)
 const FORBIDDEN_CALLS: &[(&str, &str)] = &[
     ("sleep", "conditions must never wait; they run inside the decision, which must be fast"),
-    ("eval", "conditions cannot evaluate code built at run time"),
-    ("print", "conditions have no output; the decision trace records their value"),
-    ("debug", "conditions have no output; the decision trace records their value"),
     ("timestamp", "conditions cannot read the clock; use `kg::deployed_within` and the event's times"),
 ];
 
@@ -159,7 +157,7 @@ fn report_parse_error(cx: &mut Cx, src: &RhaiSource, err: &ParseError, in_helper
                 .with_help("finish the expression, or remove the operator or bracket left at its end")
         }
         other => {
-            let mut message = lowercase_first(&other.to_string());
+            let mut message = as_fragment(&other.to_string());
             if message.matches('\'').count().is_multiple_of(2) {
                 // rhai quotes names with `'`; ours are in backticks.
                 message = message.replace('\'', "`");
@@ -174,17 +172,6 @@ fn report_parse_error(cx: &mut Cx, src: &RhaiSource, err: &ParseError, in_helper
         }
     };
     cx.push(d);
-}
-
-fn lowercase_first(s: &str) -> String {
-    let mut c = s.chars();
-    match c.next() {
-        Some(f) if !s.starts_with(|c: char| c.is_uppercase() && s[1..].starts_with(|c: char| c.is_uppercase())) => {
-            f.to_lowercase().collect::<String>() + c.as_str()
-        }
-        Some(f) => f.to_string() + c.as_str(),
-        None => String::new(),
-    }
 }
 
 /// One name a condition refers to.
@@ -341,7 +328,7 @@ pub(super) fn check_names(cx: &mut Cx, ast: &AST, src: &RhaiSource, inside: Opti
                             .at(&cx.file, span, "not a field of the event")
                             .with_help(format!(
                                 "labels are read as `event.labels.{name}`; the event's fields are {}, `labels`, `annotations`, `links` and `payload` (docs/events.md)",
-                                super::TOP_FIELDS.iter().map(|f| format!("`{f}`")).collect::<Vec<_>>().join(", ")
+                                quoted_list(super::TOP_FIELDS)
                             ))
                             .suggest(&name, known.copied()),
                     );

@@ -1,7 +1,7 @@
 //! Cron schedules and their time zones.
 
 use super::Cx;
-use crate::diagnostics::{Code, Diagnostic};
+use crate::diagnostics::{Code, Diagnostic, as_fragment};
 use crate::dsl::ast::Spanned;
 use std::str::FromStr;
 
@@ -15,7 +15,7 @@ pub(super) fn check_expr(cx: &mut Cx, expr: &Spanned<String>) -> bool {
     } else {
         croner::Cron::from_str(&expr.node)
             .err()
-            .map(|e| lowercase(e.to_string().trim_start_matches("Component error: ")))
+            .map(|e| as_fragment(e.to_string().trim_start_matches("Component error: ")))
     };
     match problem {
         None => true,
@@ -65,13 +65,4 @@ fn out_of_range(expr: &str) -> Option<String> {
         }
     }
     None
-}
-
-fn lowercase(s: &str) -> String {
-    let s = s.trim_end_matches('.');
-    let mut c = s.chars();
-    match c.next() {
-        Some(f) => f.to_lowercase().collect::<String>() + c.as_str(),
-        None => String::new(),
-    }
 }

@@ -2,7 +2,7 @@
 
 use super::Cx;
 use super::model::{Field, TemplatePart};
-use crate::diagnostics::{Code, Diagnostic, Span};
+use crate::diagnostics::{Code, Diagnostic, Span, quoted_list};
 use crate::dsl::ast::FieldPath;
 
 /// Top-level fields of the normalized event that a matcher, guard or argument may name.
@@ -77,7 +77,7 @@ fn resolve_segments(cx: &mut Cx, segs: &[String], span: Span, written: &str) -> 
                         .at(&cx.file, span, "not a field of the event")
                         .with_help(format!(
                             "labels are written `labels.{name}` and annotations `annotations.{name}`; the event's own fields are {}",
-                            TOP_FIELDS.iter().map(|f| format!("`{f}`")).collect::<Vec<_>>().join(", ")
+                            quoted_list(TOP_FIELDS)
                         ))
                         .suggest(name, candidates),
                 );

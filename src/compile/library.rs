@@ -145,7 +145,7 @@ pub(super) fn collect(cx: &mut Cx, file: &File, stdlib: bool) {
                 // A helper named like a built-in would replace it everywhere, `in` included
                 // (it calls `contains`): a library file could then change what every condition
                 // means, silently.
-                if crate::script::known_functions(None).contains_key(name.as_str()) {
+                if crate::script::is_builtin(name) {
                     cx.push(
                         Diagnostic::new(Code::DuplicateName, format!("the helper `{name}` has the name of a built-in function"))
                             .at(&cx.file, helper.name.span, "already defined by rhai")

@@ -3,7 +3,7 @@
 use super::model::*;
 use super::{Cx, KINDS, SOURCES, call, condition, cron, fields, library};
 use crate::actions;
-use crate::diagnostics::{Code, Diagnostic, Span};
+use crate::diagnostics::{Code, Diagnostic, Span, quoted_list};
 use crate::dsl::ast::{self, Duration, EntryKind, GuardKind, MatchOp, Spanned, Value, ValueKind, VerifyKind};
 use crate::fix;
 
@@ -144,6 +144,16 @@ fn duplicate(cx: &mut Cx, message: String, again: Span, first: Span, help: &str)
     );
 }
 
+/// Whether a percentage is above 0% and at most 100%; reports it when not.
+fn percentage(cx: &mut Cx, p: &Spanned<f64>, what: &str, example: &str) -> bool {
+    if p.node > 0.0 && p.node <= 100.0 {
+        return true;
+    }
+    let help = format!("give a percentage above 0% and at most 100%, e.g. {example}");
+    out_of_range(cx, p.span, format!("{what} of {}% is not possible", p.node), &help);
+    false
+}
+
 fn positive(cx: &mut Cx, d: &Spanned<Duration>, what: &str) -> bool {
     if d.node.millis == 0 {
         out_of_range(cx, d.span, format!("{what} cannot be zero"), "give a positive duration, e.g. `30s` or `15m`");
@@ -189,7 +199,7 @@ fn trigger(cx: &mut Cx, t: &ast::Trigger, span: Span) -> Option<CompiledTrigger>
                 cx.push(
                     Diagnostic::new(Code::UnknownKind, format!("unknown event kind `{}`", kind.node))
                         .at(&cx.file, kind.span, "not an event kind")
-                        .with_help(format!("event kinds are {}", quote_all(KINDS)))
+                        .with_help(format!("event kinds are {}", quoted_list(KINDS)))
                         .suggest(&kind.node, KINDS.iter().copied()),
                 );
                 ok = false;
@@ -200,7 +210,7 @@ fn trigger(cx: &mut Cx, t: &ast::Trigger, span: Span) -> Option<CompiledTrigger>
                 cx.push(
                     Diagnostic::new(Code::UnknownSource, format!("unknown event source `{}`", source.node))
                         .at(&cx.file, source.span, "not a source Sparky receives")
-                        .with_help(format!("sources are {}", quote_all(SOURCES)))
+                        .with_help(format!("sources are {}", quoted_list(SOURCES)))
                         .suggest(&source.node, SOURCES.iter().copied()),
                 );
                 ok = false;
@@ -220,10 +230,6 @@ fn trigger(cx: &mut Cx, t: &ast::Trigger, span: Span) -> Option<CompiledTrigger>
             })
         }
     }
-}
-
-fn quote_all(names: &[&str]) -> String {
-    names.iter().map(|n| format!("`{n}`")).collect::<Vec<_>>().join(", ")
 }
 
 fn scalar(v: &Value) -> Option<Scalar> {
@@ -386,15 +392,7 @@ fn l1_response(cx: &mut Cx, block: &ast::L1Block) -> Option<L1Response> {
         }
         match &g.kind {
             GuardKind::SuccessRate { min_percent, window, min_runs } => {
-                if !(min_percent.node > 0.0 && min_percent.node <= 100.0) {
-                    out_of_range(
-                        cx,
-                        min_percent.span,
-                        format!("a success rate of {}% is not possible", min_percent.node),
-                        "give a percentage above 0% and at most 100%, e.g. `99%`",
-                    );
-                    ok = false;
-                }
+                ok &= percentage(cx, min_percent, "a success rate", "`99%`");
                 ok &= positive(cx, window, "the success-rate window");
                 if min_runs.node == 0 {
                     out_of_range(
@@ -456,7 +454,7 @@ fn l1_response(cx: &mut Cx, block: &ast::L1Block) -> Option<L1Response> {
             cx.push(
                 Diagnostic::new(Code::UnknownAction, format!("unknown action `{}`", c.name.node))
                     .at(&cx.file, c.name.span, "no such action")
-                    .with_help(format!("the actions are {}; see docs/actions.md", quote_all(&names)))
+                    .with_help(format!("the actions are {}; see docs/actions.md", quoted_list(&names)))
                     .suggest(&c.name.node, names.iter().copied()),
             );
             ok = false;
@@ -511,7 +509,7 @@ fn l2_response(cx: &mut Cx, block: &ast::L2Block) -> Option<L2Response> {
             cx.push(
                 Diagnostic::new(Code::UnknownFixGenerator, format!("unknown fix generator `{}`", c.name.node))
                     .at(&cx.file, c.name.span, "no such generator")
-                    .with_help(format!("the fix generators are {}", quote_all(&names)))
+                    .with_help(format!("the fix generators are {}", quoted_list(&names)))
                     .suggest(&c.name.node, names.iter().copied()),
             );
             ok = false;
@@ -536,16 +534,8 @@ fn l2_response(cx: &mut Cx, block: &ast::L2Block) -> Option<L2Response> {
         ok = false;
     }
     let min_confidence = block.min_confidence.first().map(|c| c.node).unwrap_or(DEFAULT_MIN_CONFIDENCE);
-    if let Some(c) = block.min_confidence.first()
-        && !(c.node > 0.0 && c.node <= 100.0)
-    {
-        out_of_range(
-            cx,
-            c.span,
-            format!("a confidence of {}% is not possible", c.node),
-            "give a percentage above 0% and at most 100%, e.g. `80%`",
-        );
-        ok = false;
+    if let Some(c) = block.min_confidence.first() {
+        ok &= percentage(cx, c, "a confidence", "`80%`");
     }
     ok.then(|| L2Response {
         title: block.title.as_ref().map(|t| t.node.clone()),

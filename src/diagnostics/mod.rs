@@ -8,10 +8,12 @@
 mod codes;
 mod render;
 mod source;
+mod text;
 
 pub use codes::{Code, Severity};
 pub use render::{Format, Report, render_human, render_json};
 pub use source::{SourceFile, Span};
+pub use text::{as_fragment, quoted_list};
 
 use std::sync::Arc;
 

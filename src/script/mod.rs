@@ -233,32 +233,43 @@ fn to_eval_error(e: EvalAltResult) -> EvalError {
     }
 }
 
+/// The engine's own functions (packages and `kg::`) with their argument counts. They do not
+/// depend on the library, so they are listed once per process.
+fn builtin_functions() -> &'static BTreeMap<String, Vec<usize>> {
+    static BUILTIN: OnceLock<BTreeMap<String, Vec<usize>>> = OnceLock::new();
+    BUILTIN.get_or_init(|| {
+        let mut known: BTreeMap<String, Vec<usize>> = BTreeMap::new();
+        for sig in build_engine(None).gen_fn_signatures(true) {
+            // Signatures read `name(a: T, b: U) -> R`, with the namespace for static modules.
+            let Some((name, rest)) = sig.split_once('(') else { continue };
+            let args = rest.split(')').next().unwrap_or("");
+            let arity = if args.trim().is_empty() { 0 } else { args.split(',').count() };
+            known.entry(name.trim().to_string()).or_default().push(arity);
+        }
+        for arities in known.values_mut() {
+            arities.sort_unstable();
+            arities.dedup();
+        }
+        known
+    })
+}
+
+/// Whether `name` is one of the engine's own functions (which a helper may not redefine).
+pub fn is_builtin(name: &str) -> bool {
+    builtin_functions().contains_key(name)
+}
+
 /// Function names a condition may call (packages, `kg::`, the library's helpers), with the
 /// argument counts each accepts; the compiler checks condition calls against it.
 pub fn known_functions(library: Option<&Library>) -> BTreeMap<String, Vec<usize>> {
-    // The engine's own functions do not depend on the library: list them once.
-    static BASE: OnceLock<BTreeMap<String, Vec<usize>>> = OnceLock::new();
-    let mut known = BASE
-        .get_or_init(|| {
-            let mut known: BTreeMap<String, Vec<usize>> = BTreeMap::new();
-            for sig in build_engine(None).gen_fn_signatures(true) {
-                // Signatures read `name(a: T, b: U) -> R`, with the namespace for static modules.
-                let Some((name, rest)) = sig.split_once('(') else { continue };
-                let args = rest.split(')').next().unwrap_or("");
-                let arity = if args.trim().is_empty() { 0 } else { args.split(',').count() };
-                known.entry(name.trim().to_string()).or_default().push(arity);
-            }
-            known
-        })
-        .clone();
+    let mut known = builtin_functions().clone();
     if let Some(helpers) = library.and_then(|l| l.helpers.as_ref()) {
         for f in helpers.iter_functions() {
-            known.entry(f.name.to_string()).or_default().push(f.params.len());
+            let arities = known.entry(f.name.to_string()).or_default();
+            arities.push(f.params.len());
+            arities.sort_unstable();
+            arities.dedup();
         }
-    }
-    for arities in known.values_mut() {
-        arities.sort_unstable();
-        arities.dedup();
     }
     known
 }
