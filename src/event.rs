@@ -3,6 +3,7 @@
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 use std::fmt;
 
@@ -130,20 +131,21 @@ pub struct Event {
 }
 
 impl Event {
-    /// The value of a top-level field as matchers and templates read it.
-    pub fn top_field(&self, name: &str) -> Option<String> {
+    /// The value of a top-level field as matchers and templates read it; borrowed where the
+    /// event holds it as text, since matchers read fields for every candidate playbook.
+    pub fn top_field(&self, name: &str) -> Option<Cow<'_, str>> {
         Some(match name {
-            "id" => self.id.clone(),
-            "source" => self.source.clone(),
-            "kind" => self.kind.as_str().to_string(),
-            "status" => self.status.as_str().to_string(),
-            "fingerprint" => self.fingerprint.clone(),
-            "service" => self.service.clone()?,
-            "severity" => self.severity.as_str().to_string(),
-            "summary" => self.summary.clone(),
-            "occurred_at" => self.occurred_at.to_rfc3339(),
-            "received_at" => self.received_at.to_rfc3339(),
-            "delivery_id" => self.delivery_id.clone()?,
+            "id" => Cow::Borrowed(&self.id),
+            "source" => Cow::Borrowed(&self.source),
+            "kind" => Cow::Borrowed(self.kind.as_str()),
+            "status" => Cow::Borrowed(self.status.as_str()),
+            "fingerprint" => Cow::Borrowed(&self.fingerprint),
+            "service" => Cow::Borrowed(self.service.as_deref()?),
+            "severity" => Cow::Borrowed(self.severity.as_str()),
+            "summary" => Cow::Borrowed(&self.summary),
+            "occurred_at" => Cow::Owned(self.occurred_at.to_rfc3339()),
+            "received_at" => Cow::Owned(self.received_at.to_rfc3339()),
+            "delivery_id" => Cow::Borrowed(self.delivery_id.as_deref()?),
             _ => return None,
         })
     }

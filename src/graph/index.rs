@@ -30,7 +30,9 @@ struct Bucket {
 /// The index over every event trigger of a ruleset.
 #[derive(Debug, Default)]
 pub struct TriggerIndex {
-    buckets: HashMap<(Option<String>, Option<String>), Bucket>,
+    /// Source → kind → bucket; `""` stands for "any" so an event is looked up by `&str`,
+    /// without building keys.
+    buckets: HashMap<String, HashMap<String, Bucket>>,
 }
 
 /// The text an equality value is filed under; numbers and booleans as the event would spell
@@ -61,7 +63,12 @@ fn indexable(matchers: &[CompiledMatcher]) -> Option<(&Field, Vec<String>)> {
 
 impl TriggerIndex {
     pub fn insert(&mut self, at: TriggerRef, source: Option<&str>, kind: Option<&str>, matchers: &[CompiledMatcher]) {
-        let bucket = self.buckets.entry((source.map(str::to_string), kind.map(str::to_string))).or_default();
+        let bucket = self
+            .buckets
+            .entry(source.unwrap_or_default().to_string())
+            .or_default()
+            .entry(kind.unwrap_or_default().to_string())
+            .or_default();
         match indexable(matchers) {
             Some((field, keys)) => {
                 let by_value = bucket.by_field.entry(field.clone()).or_default();
@@ -79,11 +86,10 @@ impl TriggerIndex {
     /// The triggers that could match `event`, sorted, without duplicates. Every one still has
     /// to pass all its matchers.
     pub fn candidates(&self, event: &Event) -> Vec<TriggerRef> {
-        let source = Some(event.source.clone());
-        let kind = Some(event.kind.as_str().to_string());
+        let (source, kind) = (event.source.as_str(), event.kind.as_str());
         let mut out = Vec::new();
-        for key in [(source.clone(), kind.clone()), (source, None), (None, kind), (None, None)] {
-            let Some(bucket) = self.buckets.get(&key) else { continue };
+        for (s, k) in [(source, kind), (source, ""), ("", kind), ("", "")] {
+            let Some(bucket) = self.buckets.get(s).and_then(|by_kind| by_kind.get(k)) else { continue };
             out.extend_from_slice(&bucket.rest);
             for (field, by_value) in &bucket.by_field {
                 if let Some(value) = field_value(event, field)

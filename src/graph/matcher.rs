@@ -10,7 +10,7 @@ use std::borrow::Cow;
 /// The value of `field` in `event` as text, as matchers and templates see it.
 pub fn field_value<'e>(event: &'e Event, field: &Field) -> Option<Cow<'e, str>> {
     match field {
-        Field::Top(name) => event.top_field(name).map(Cow::Owned),
+        Field::Top(name) => event.top_field(name),
         Field::Label(k) => event.labels.get(k).map(|v| Cow::Borrowed(v.as_str())),
         Field::Annotation(k) => event.annotations.get(k).map(|v| Cow::Borrowed(v.as_str())),
         Field::Payload(path) => {
