@@ -12,7 +12,7 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 /// A list or helper definition and whether anything used it.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub(crate) struct Definition {
     pub file: Arc<SourceFile>,
     pub span: Span,
@@ -77,17 +77,17 @@ fn duplicate(cx: &mut Cx, what: &str, name: &str, span: Span, first: &Definition
         span,
         "defined again here",
     );
-    d = if Arc::ptr_eq(&first.file, &cx.file) {
-        d.with_secondary(first.span, "first defined here")
+    let mut help = String::new();
+    if Arc::ptr_eq(&first.file, &cx.file) {
+        d = d.with_secondary(first.span, "first defined here");
     } else {
         let (line, _) = first.file.line_col(first.span.start);
-        d.with_help(format!("it is first defined in `{}` at line {line}; ", first.file.name))
-    };
-    let help = format!(
-        "{}rename one of them{}",
-        d.help.clone().unwrap_or_default(),
-        if first.stdlib { " (the first is in Sparky's standard library)" } else { "" }
-    );
+        help = format!("it is first defined in `{}` at line {line}; ", first.file.name);
+    }
+    help.push_str("rename one of them");
+    if first.stdlib {
+        help.push_str(" (the first is in Sparky's standard library)");
+    }
     cx.push(d.with_help(help));
 }
 
@@ -98,12 +98,7 @@ pub(super) fn collect(cx: &mut Cx, file: &File, stdlib: bool) {
             Item::List(list) => {
                 let name = &list.name.node;
                 if let Some(first) = cx.lib.lists.get(name) {
-                    let first = Definition {
-                        file: first.def.file.clone(),
-                        span: first.def.span,
-                        stdlib: first.def.stdlib,
-                        used: Cell::new(false),
-                    };
+                    let first = first.def.clone();
                     duplicate(cx, "list", name, list.name.span, &first);
                     continue;
                 }
@@ -133,12 +128,7 @@ pub(super) fn collect(cx: &mut Cx, file: &File, stdlib: bool) {
             Item::Helper(helper) => {
                 let name = &helper.name.node;
                 if let Some(first) = cx.lib.helpers.get(name) {
-                    let first = Definition {
-                        file: first.def.file.clone(),
-                        span: first.def.span,
-                        stdlib: first.def.stdlib,
-                        used: Cell::new(false),
-                    };
+                    let first = first.def.clone();
                     duplicate(cx, "helper", name, helper.name.span, &first);
                     continue;
                 }
