@@ -113,20 +113,26 @@ pub struct Event {
     /// source so that senders cannot collide.
     pub fingerprint: String,
     /// The service concerned, as the catalog names it, when it can be told.
+    #[serde(default)]
     pub service: Option<String>,
     pub severity: Severity,
     /// One line for people.
     pub summary: String,
+    #[serde(default)]
     pub labels: BTreeMap<String, String>,
+    #[serde(default)]
     pub annotations: BTreeMap<String, String>,
+    #[serde(default)]
     pub links: Vec<Link>,
     /// When it happened, by the sender's clock.
     pub occurred_at: DateTime<Utc>,
     /// When Sparky received it, by Sparky's clock.
     pub received_at: DateTime<Utc>,
     /// The sender's delivery id, when it sends one (retries of a delivery share it).
+    #[serde(default)]
     pub delivery_id: Option<String>,
     /// The part of the original payload this event came from, unchanged.
+    #[serde(default)]
     pub payload: serde_json::Value,
 }
 
@@ -148,6 +154,31 @@ impl Event {
             "delivery_id" => Cow::Borrowed(self.delivery_id.as_deref()?),
             _ => return None,
         })
+    }
+}
+
+impl Event {
+    /// The event a schedule fires for `playbook` at `at`: it names its playbook in
+    /// `labels.playbook`, which is how triage finds the playbook it belongs to.
+    pub fn schedule(playbook: &str, at: DateTime<Utc>) -> Event {
+        let when = at.to_rfc3339();
+        Event {
+            id: stable_id(&["schedule", playbook, &when]),
+            source: "sparky".into(),
+            kind: Kind::Schedule,
+            status: Status::Info,
+            fingerprint: format!("schedule/{playbook}"),
+            service: None,
+            severity: Severity::Info,
+            summary: format!("scheduled run of {playbook}"),
+            labels: BTreeMap::from([("playbook".to_string(), playbook.to_string())]),
+            annotations: BTreeMap::new(),
+            links: Vec::new(),
+            occurred_at: at,
+            received_at: at,
+            delivery_id: None,
+            payload: serde_json::Value::Null,
+        }
     }
 }
 

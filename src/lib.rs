@@ -32,3 +32,4 @@ pub mod fix;
 pub mod graph;
 pub mod ingest;
 pub mod script;
+pub mod triage;

@@ -1,12 +1,12 @@
 //! `k8s.delete_pod`: delete one pod so that its controller starts a fresh one.
 
-use super::{ActionSpec, ParamSpec, ParamType};
+use super::{ActionSpec, ParamSpec, ParamType, Radius, RadiusCount};
 
 pub(super) static SPEC: ActionSpec = ActionSpec {
     name: "k8s.delete_pod",
     summary: "Delete one pod; its controller (Deployment, ReplicaSet, ...) replaces it.",
     mutating: true,
-    blast_radius: "1: exactly one pod",
+    blast_radius: Radius { count: RadiusCount::Fixed(1), doc: "1: exactly one pod" },
     params: &[
         ParamSpec::new("namespace", ParamType::Str, "Namespace of the pod, usually `labels.namespace`."),
         ParamSpec::new("pod", ParamType::Str, "Name of the pod, usually `labels.pod`.").target(),

@@ -5,13 +5,13 @@
 //! (`kind = "HorizontalPodAutoscaler"`): the step and the ceiling then apply to its
 //! `maxReplicas`, and the autoscaler does the rest.
 
-use super::{ActionSpec, ParamSpec, ParamType};
+use super::{ActionSpec, ParamSpec, ParamType, Radius, RadiusCount};
 
 pub(super) static SPEC: ActionSpec = ActionSpec {
     name: "k8s.scale",
     summary: "Change a workload's replicas (or an autoscaler's `maxReplicas`) by `step`, within `min_replicas..max_replicas`.",
     mutating: true,
-    blast_radius: "the number of replicas added or removed (`step`)",
+    blast_radius: Radius { count: RadiusCount::Param("step"), doc: "the number of replicas added or removed (`step`)" },
     params: &[
         ParamSpec::new("namespace", ParamType::Str, "Namespace of the workload."),
         ParamSpec::new("kind", ParamType::Str, "What to scale: `Deployment` (default), `StatefulSet`, or `HorizontalPodAutoscaler` (raises its `maxReplicas`).").optional().literal().choices(&["Deployment", "StatefulSet", "HorizontalPodAutoscaler"]),

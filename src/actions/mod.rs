@@ -98,6 +98,21 @@ impl ParamSpec {
     }
 }
 
+/// How many things one run of an action touches, for `guard blast_radius`.
+#[derive(Debug)]
+pub struct Radius {
+    pub count: RadiusCount,
+    /// The count in words, for the reference.
+    pub doc: &'static str,
+}
+
+#[derive(Debug, Clone, Copy)]
+pub enum RadiusCount {
+    Fixed(u64),
+    /// The absolute value of an integer parameter (always a literal: see `ParamSpec::literal`).
+    Param(&'static str),
+}
+
 /// The metadata of one action.
 #[derive(Debug)]
 pub struct ActionSpec {
@@ -108,7 +123,7 @@ pub struct ActionSpec {
     /// Whether it changes the world (every action but notifications).
     pub mutating: bool,
     /// How its blast radius (for `guard blast_radius`) is counted.
-    pub blast_radius: &'static str,
+    pub blast_radius: Radius,
     pub params: &'static [ParamSpec],
     /// Calls as a playbook writes them.
     pub examples: &'static [&'static str],

@@ -1,12 +1,12 @@
 //! `notify.token_owners`: tell the owners of API tokens that expire soon, once per threshold.
 
-use super::{ActionSpec, ParamSpec, ParamType};
+use super::{ActionSpec, ParamSpec, ParamType, Radius, RadiusCount};
 
 pub(super) static SPEC: ActionSpec = ActionSpec {
     name: "notify.token_owners",
     summary: "Notify each owner of a token that expires within `within`, once per threshold crossed.",
     mutating: false,
-    blast_radius: "0: it only sends messages",
+    blast_radius: Radius { count: RadiusCount::Fixed(0), doc: "0: it only sends messages" },
     params: &[
         ParamSpec::new("within", ParamType::Duration, "Tokens expiring within this span are reported.").literal(),
         ParamSpec::new(

@@ -1,12 +1,15 @@
 //! `redis.delete_keys`: delete the cache keys matching a pattern, found with SCAN (never KEYS).
 
-use super::{ActionSpec, ParamSpec, ParamType};
+use super::{ActionSpec, ParamSpec, ParamType, Radius, RadiusCount};
 
 pub(super) static SPEC: ActionSpec = ActionSpec {
     name: "redis.delete_keys",
     summary: "Delete the keys that match `pattern`, found with SCAN, at most `max_keys` of them.",
     mutating: true,
-    blast_radius: "the number of keys deleted, at most `max_keys`",
+    blast_radius: Radius {
+        count: RadiusCount::Param("max_keys"),
+        doc: "the number of keys deleted, at most `max_keys`",
+    },
     params: &[
         ParamSpec::new(
             "pattern",

@@ -13,19 +13,13 @@ pub(super) struct Args {
     paths: Vec<PathBuf>,
     /// `human` (colour only on a terminal) or `json`.
     #[arg(long, value_enum, default_value = "human")]
-    format: FormatArg,
+    format: super::FormatArg,
     /// Fail (exit 1) on warnings too.
     #[arg(long)]
     deny_warnings: bool,
     /// Print the documentation of a diagnostic code (e.g. `E101`) and exit.
     #[arg(long, value_name = "CODE")]
     explain: Option<String>,
-}
-
-#[derive(Debug, Clone, Copy, clap::ValueEnum)]
-enum FormatArg {
-    Human,
-    Json,
 }
 
 pub(super) fn run(args: Args) -> ExitCode {
@@ -42,8 +36,8 @@ pub(super) fn run(args: Args) -> ExitCode {
     };
     let compiled = compile::compile(&sources);
     let format = match args.format {
-        FormatArg::Json => Format::Json,
-        FormatArg::Human => Format::Human {
+        super::FormatArg::Json => Format::Json,
+        super::FormatArg::Human => Format::Human {
             colour: std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty()),
         },
     };

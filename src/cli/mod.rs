@@ -1,6 +1,11 @@
 //! The command line: one file per subcommand. `main.rs` calls [`main`].
 
 mod check;
+mod explain;
+mod input;
+mod replay;
+mod report;
+mod test;
 
 pub use check::render as check_output;
 
@@ -19,6 +24,19 @@ struct Cli {
 enum Command {
     /// Check playbooks: syntax, names, types, conditions and lints.
     Check(check::Args),
+    /// Explain what Sparky would do with the event(s) in a file, and why.
+    Explain(explain::Args),
+    /// Decide a batch of events in order and summarize: levels, playbooks, automation rate.
+    Replay(replay::Args),
+    /// Run the playbook test suites (`*.test.yaml`) beside the playbooks.
+    Test(test::Args),
+}
+
+/// Output format of the commands that print decisions.
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+enum FormatArg {
+    Human,
+    Json,
 }
 
 /// Exit status: 0 success, 1 problems found, 2 the command could not run.
@@ -35,5 +53,8 @@ pub fn main() -> ExitCode {
     };
     match cli.command {
         Command::Check(args) => check::run(args),
+        Command::Explain(args) => explain::run(args),
+        Command::Replay(args) => replay::run(args),
+        Command::Test(args) => test::run(args),
     }
 }

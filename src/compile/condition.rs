@@ -75,13 +75,41 @@ pub(super) fn compile_condition(cx: &mut Cx, src: &RhaiSource) -> Option<Conditi
     match env.engine.compile_with_scope(&scope, &src.text) {
         Ok(ast) => {
             let ok = check_names(cx, &ast, src, None);
-            ok.then(|| Condition { ast: Arc::new(ast), source: src.clone() })
+            let reads_payload = reads_payload(&ast);
+            ok.then(|| Condition { ast: Arc::new(ast), source: src.clone(), reads_payload })
         }
         Err(e) => {
             report_parse_error(cx, src, &e, false);
             None
         }
     }
+}
+
+/// Whether `ast` may read the event's payload: it names `event.payload`, or uses `event`
+/// other than through one of its fields (`event["payload"]`, `f(event)`), which could.
+fn reads_payload(ast: &AST) -> bool {
+    let (mut uses, mut through_other_fields, mut payload) = (0usize, 0usize, false);
+    ast.walk(&mut |path: &[ASTNode]| {
+        match path.last() {
+            Some(ASTNode::Expr(Expr::Variable(v, ..))) if v.2.is_empty() && v.1 == EVENT_VAR => uses += 1,
+            Some(ASTNode::Expr(Expr::Dot(chain, _, _)))
+                if matches!(&chain.lhs, Expr::Variable(v, ..) if v.2.is_empty() && v.1 == EVENT_VAR) =>
+            {
+                let first = match &chain.rhs {
+                    Expr::Dot(inner, ..) | Expr::Index(inner, ..) => &inner.lhs,
+                    other => other,
+                };
+                match first {
+                    Expr::Property(p, _) if p.2.as_str() == "payload" => payload = true,
+                    Expr::Property(..) => through_other_fields += 1,
+                    _ => payload = true,
+                }
+            }
+            _ => {}
+        }
+        true
+    });
+    payload || uses > through_other_fields
 }
 
 /// The span in the `.sparky` file of rhai's 1-based `line` and `column` in `src`, `len` chars.

@@ -130,6 +130,9 @@ pub enum CompiledTrigger {
 pub struct Condition {
     pub ast: Arc<rhai::AST>,
     pub source: ast::RhaiSource,
+    /// Whether the condition may read `event.payload` (or hands `event` itself to a
+    /// function): only then is the payload converted for rhai, once per event.
+    pub reads_payload: bool,
 }
 
 impl std::fmt::Debug for Condition {

@@ -7,10 +7,11 @@
 pub mod index;
 pub mod matcher;
 
-use crate::compile::{Compiled, CompiledPlaybook, CompiledTrigger};
-use crate::event::Event;
+use crate::compile::{Compiled, CompiledPlaybook, CompiledTrigger, Status};
+use crate::event::{Event, Kind};
 use index::{TriggerIndex, TriggerRef};
 use std::cmp::Reverse;
+use std::collections::HashMap;
 use std::sync::Arc;
 
 pub struct RuleGraph {
@@ -18,6 +19,8 @@ pub struct RuleGraph {
     /// first), then id.
     playbooks: Vec<CompiledPlaybook>,
     index: TriggerIndex,
+    /// Playbook id → position, for playbooks with a schedule trigger.
+    scheduled: HashMap<String, usize>,
     engine: Arc<rhai::Engine>,
     hash: String,
 }
@@ -46,14 +49,23 @@ impl RuleGraph {
             ))
         });
         let mut index = TriggerIndex::default();
-        for (p, pb) in playbooks.iter().enumerate() {
+        let mut scheduled = HashMap::new();
+        // Disabled playbooks stay in the graph (so `sparky explain` can say so) but out of the
+        // index: triage never considers them.
+        for (p, pb) in playbooks.iter().enumerate().filter(|(_, pb)| pb.status != Status::Disabled) {
             for (t, trigger) in pb.triggers.iter().enumerate() {
-                if let CompiledTrigger::Event { kind, source, matchers, .. } = trigger {
-                    index.insert(TriggerRef { playbook: p, trigger: t }, source.as_deref(), kind.as_deref(), matchers);
+                match trigger {
+                    CompiledTrigger::Event { kind, source, matchers, .. } => {
+                        let at = TriggerRef { playbook: p, trigger: t };
+                        index.insert(at, source.as_deref(), kind.as_deref(), matchers);
+                    }
+                    CompiledTrigger::Every { .. } | CompiledTrigger::Cron { .. } => {
+                        scheduled.insert(pb.id.clone(), p);
+                    }
                 }
             }
         }
-        RuleGraph { playbooks, index, engine: compiled.engine.clone(), hash: compiled.ruleset_hash.clone() }
+        RuleGraph { playbooks, index, scheduled, engine: compiled.engine.clone(), hash: compiled.ruleset_hash.clone() }
     }
 
     pub fn playbooks(&self) -> &[CompiledPlaybook] {
@@ -73,6 +85,14 @@ impl RuleGraph {
     /// The triggers the index finds for `event`: a superset of those that match.
     pub fn candidates(&self, event: &Event) -> Vec<TriggerRef> {
         self.index.candidates(event)
+    }
+
+    /// For a `schedule` event, the playbook whose schedule it is (named by `labels.playbook`).
+    pub fn scheduled(&self, event: &Event) -> Option<usize> {
+        if event.kind != Kind::Schedule {
+            return None;
+        }
+        self.scheduled.get(event.labels.get("playbook")?).copied()
     }
 
     /// The playbooks (by position) with a trigger whose every matcher holds for `event`, in

@@ -7,6 +7,7 @@
 //! before each run. A hostile condition is an error, never a hang or a panic.
 
 mod context;
+pub mod event;
 mod kg;
 
 pub use context::{ContextView, NoContext, StaticContext};

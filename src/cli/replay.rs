@@ -1,0 +1,214 @@
+//! `sparky replay PATH...`: decide a batch of recorded events in order, with time taken from
+//! the events, and summarize. Decisions are simulated like `sparky test` (repeats suppressed,
+//! resolutions closing incidents, runs counting for guards); nothing is ever applied.
+
+use super::input;
+use super::report;
+use crate::event::Event;
+use crate::triage::{self, Decision, L1Mode, Level, MemoryContext, Options, Outcome};
+use chrono::{DateTime, Utc};
+use serde_json::json;
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+#[derive(Debug, clap::Args)]
+pub(super) struct Args {
+    /// Files (payloads, normalized events, JSON Lines of either) and folders of them
+    /// (`*.json`, `*.jsonl`, `*.ndjson`, read in name order).
+    #[arg(required = true)]
+    paths: Vec<PathBuf>,
+    /// Who sent them (`alertmanager`, `event`); inferred per document when left out.
+    #[arg(long)]
+    source: Option<String>,
+    #[arg(long, default_value = "playbooks")]
+    playbooks: Vec<PathBuf>,
+    /// A YAML context to start from (see docs/triage.md).
+    #[arg(long)]
+    context: Option<PathBuf>,
+    #[arg(long, value_enum, default_value = "human")]
+    format: super::FormatArg,
+    /// Print one line per event before the summary (human format).
+    #[arg(long, short)]
+    verbose: bool,
+}
+
+pub(super) fn run(args: Args) -> ExitCode {
+    match replay(&args) {
+        Ok(out) => {
+            let _ = std::io::stdout().lock().write_all(out.as_bytes());
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+fn collect(path: &Path, out: &mut Vec<PathBuf>) -> Result<(), String> {
+    let meta = std::fs::metadata(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+    if meta.is_file() {
+        out.push(path.to_path_buf());
+        return Ok(());
+    }
+    let mut entries: Vec<PathBuf> = std::fs::read_dir(path)
+        .map_err(|e| format!("cannot read {}: {e}", path.display()))?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .collect();
+    entries.sort();
+    for p in entries {
+        let is_events =
+            p.extension().and_then(|e| e.to_str()).is_some_and(|e| matches!(e, "json" | "jsonl" | "ndjson"));
+        if p.is_dir() || is_events {
+            collect(&p, out)?;
+        }
+    }
+    Ok(())
+}
+
+/// Counts of a replay.
+#[derive(Debug, Default)]
+pub struct Summary {
+    pub events: usize,
+    pub by_level: BTreeMap<&'static str, usize>,
+    pub by_playbook: BTreeMap<String, BTreeMap<&'static str, usize>>,
+    /// L1 applied, L2.
+    pub automated: usize,
+    /// L1, L2 or L3: events that needed something done.
+    pub actionable: usize,
+}
+
+impl Summary {
+    fn add(&mut self, d: &Decision) {
+        self.events += 1;
+        let level = match (d.level, d.mode) {
+            (Level::L1, Some(L1Mode::AwaitApproval)) => "L1 awaiting approval",
+            (Level::L1, Some(L1Mode::PlanOnly)) => "L1 planned only (draft)",
+            (l, _) => l.as_str(),
+        };
+        *self.by_level.entry(level).or_default() += 1;
+        if let Some(p) = &d.playbook
+            && d.level != Level::Suppressed
+        {
+            *self.by_playbook.entry(p.clone()).or_default().entry(level).or_default() += 1;
+        }
+        if matches!(d.level, Level::L1 | Level::L2 | Level::L3) {
+            self.actionable += 1;
+        }
+        if d.level == Level::L2 || (d.level == Level::L1 && d.mode == Some(L1Mode::Apply)) {
+            self.automated += 1;
+        }
+    }
+
+    /// Share of the events that needed something done that Sparky handled at L1 or L2.
+    pub fn automation_rate(&self) -> f64 {
+        if self.actionable == 0 { 0.0 } else { self.automated as f64 * 100.0 / self.actionable as f64 }
+    }
+}
+
+fn replay(args: &Args) -> Result<String, String> {
+    input::check_source(args.source.as_deref())?;
+    let file = match &args.context {
+        Some(path) => input::load_context_file(path)?,
+        None => Default::default(),
+    };
+    let graph = input::load_graph(&args.playbooks)?;
+    let mut files = Vec::new();
+    for p in &args.paths {
+        collect(p, &mut files)?;
+    }
+    let mut events: Vec<Event> = Vec::new();
+    let mut notes = Vec::new();
+    for f in &files {
+        // Received "when it happened": replays take their time from the events.
+        let (found, mut n) = input::read_file(f, args.source.as_deref(), DateTime::<Utc>::UNIX_EPOCH)?;
+        events.extend(found);
+        notes.append(&mut n);
+    }
+    if events.is_empty() {
+        return Err("no events found in the given paths".into());
+    }
+    let start = file.now.unwrap_or_else(|| events[0].occurred_at);
+    let mut ctx = MemoryContext::from_file(&file, start).map_err(|e| format!("context: {e}"))?;
+    let mut now = start;
+    let mut summary = Summary::default();
+    let mut decided = Vec::with_capacity(events.len());
+    for mut event in events {
+        now = now.max(event.occurred_at);
+        event.received_at = now;
+        ctx.set_now(now);
+        let analysis = file.analysis.clone();
+        let d = triage::decide_lazily(&event, &ctx, &graph, now, Options::default(), |_| analysis);
+        ctx.record(&event, &d, &graph, Outcome::Success, now);
+        summary.add(&d);
+        decided.push((event, d));
+    }
+    Ok(match args.format {
+        super::FormatArg::Json => {
+            let list: Vec<_> = decided.iter().map(|(e, d)| report::event_json(e, d, &[])).collect();
+            let doc = json!({
+                "ruleset": graph.hash(),
+                "events": list,
+                "notes": notes,
+                "summary": {
+                    "events": summary.events,
+                    "by_level": summary.by_level,
+                    "by_playbook": summary.by_playbook,
+                    "actionable": summary.actionable,
+                    "automated": summary.automated,
+                    "automation_rate": (summary.automation_rate() * 10.0).round() / 10.0,
+                },
+            });
+            serde_json::to_string_pretty(&doc).expect("JSON values serialize") + "\n"
+        }
+        super::FormatArg::Human => {
+            let mut out = String::new();
+            if args.verbose {
+                for (e, d) in &decided {
+                    let by = d.playbook.as_deref().unwrap_or("-");
+                    let _ = writeln!(
+                        out,
+                        "{}  {:<11} {:<8} {}",
+                        d.decided_at.to_rfc3339(),
+                        d.level.as_str(),
+                        by,
+                        e.summary
+                    );
+                }
+                out.push('\n');
+            }
+            for n in &notes {
+                let _ = writeln!(out, "note: {n}");
+            }
+            out.push_str(&human_summary(&summary, graph.hash()));
+            out
+        }
+    })
+}
+
+fn human_summary(s: &Summary, ruleset: &str) -> String {
+    let mut out = String::new();
+    let _ = writeln!(out, "{} event{} replayed (ruleset {ruleset})", s.events, if s.events == 1 { "" } else { "s" });
+    let _ = writeln!(out, "by level:");
+    for (level, n) in &s.by_level {
+        let _ = writeln!(out, "  {level:<24} {n:>6}");
+    }
+    if !s.by_playbook.is_empty() {
+        let _ = writeln!(out, "by playbook:");
+        for (pb, levels) in &s.by_playbook {
+            let parts: Vec<String> = levels.iter().map(|(l, n)| format!("{l} {n}")).collect();
+            let _ = writeln!(out, "  {pb:<24} {}", parts.join(", "));
+        }
+    }
+    let _ = writeln!(
+        out,
+        "automation rate: {:.1}% ({} of {} events that needed action were handled at L1 or L2)",
+        s.automation_rate(),
+        s.automated,
+        s.actionable
+    );
+    out
+}

@@ -1,0 +1,125 @@
+//! What `decide` knows besides the event: run history, open incidents, pauses (the kill
+//! switch), the analyzer's opinion, the knowledge snapshot that `kg::` functions read, and
+//! the settings. All of it is gathered before deciding; nothing here does I/O.
+//!
+//! [`TriageContext`] is the interface; [`super::MemoryContext`] holds it in memory (for
+//! `sparky explain --context`, replays and test suites). The store and the knowledge graph
+//! back it in the daemon.
+
+use crate::event::Severity;
+use crate::script::ContextView;
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+/// How an L1 run of a playbook ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Outcome {
+    /// Applied and verified.
+    Success,
+    /// Applied, and the verification failed (or the action did).
+    Failure,
+    /// Applied, verification still running.
+    Pending,
+    /// Planned only (a draft playbook): counts for its own cooldowns and rates, never for
+    /// its success rate.
+    Planned,
+}
+
+/// One L1 run of a playbook, as the guards see it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Run {
+    pub at: DateTime<Utc>,
+    /// The value of each `cooldown ... per <field>` field at the time, by field (`labels.pod`).
+    #[serde(default)]
+    pub keys: BTreeMap<String, String>,
+    pub outcome: Outcome,
+}
+
+/// An incident Sparky has open for a fingerprint.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct OpenIncident {
+    /// The incident key: one Jira issue, one PagerDuty incident, one pull request per key.
+    pub key: String,
+    pub fingerprint: String,
+    pub opened_at: DateTime<Utc>,
+    /// The level that opened it (`L1`, `L2`, `L3`).
+    pub level: String,
+    pub playbook: Option<String>,
+}
+
+/// A pause: the kill switch, for every playbook or one.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Pause {
+    /// `None` pauses every playbook's L1.
+    pub playbook: Option<String>,
+    pub reason: String,
+    #[serde(default)]
+    pub by: Option<String>,
+    /// Open-ended when `None`.
+    #[serde(default)]
+    pub until: Option<DateTime<Utc>>,
+}
+
+impl Pause {
+    pub fn applies(&self, playbook: &str, now: DateTime<Utc>) -> bool {
+        self.playbook.as_deref().is_none_or(|p| p == playbook) && self.until.is_none_or(|u| now < u)
+    }
+}
+
+/// A fix the analyzer proposes for the event.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Proposal {
+    /// The fix generator that would write it (`revert`, `memory_limit`, ...).
+    pub generator: String,
+    /// Percent, 0..=100.
+    pub confidence: f64,
+    pub summary: String,
+    #[serde(default)]
+    pub args: BTreeMap<String, serde_json::Value>,
+}
+
+/// What the analyzer said about the event.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Analysis {
+    #[serde(default)]
+    pub summary: String,
+    #[serde(default)]
+    pub proposals: Vec<Proposal>,
+}
+
+/// Settings that shape decisions, from the configuration.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Settings {
+    /// Events no playbook claims are escalated at or above this severity, observed below it.
+    pub escalate_at: Severity,
+    /// The confidence (percent) a fix proposal needs for L2 when the deciding playbook has
+    /// no `l2` block of its own.
+    pub l2_min_confidence: f64,
+    /// Whether an analysis is asked for at all (when it could turn an L3 into an L2).
+    pub analysis: bool,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Settings { escalate_at: Severity::High, l2_min_confidence: 90.0, analysis: true }
+    }
+}
+
+/// Everything `decide` may read besides the event, the rule graph and the time.
+pub trait TriageContext {
+    /// The knowledge snapshot that `kg::` functions read.
+    fn knowledge(&self) -> &Arc<dyn ContextView>;
+    /// The L1 runs of `playbook`, any order.
+    fn runs(&self, playbook: &str) -> &[Run];
+    /// The incident open for `fingerprint`, if any.
+    fn open_incident(&self, fingerprint: &str) -> Option<&OpenIncident>;
+    /// Every pause in force or not; `decide` checks which apply at `now`.
+    fn pauses(&self) -> &[Pause];
+    /// The analyzer's opinion, when it was gathered for this event.
+    fn analysis(&self) -> Option<&Analysis>;
+    fn settings(&self) -> &Settings;
+}

@@ -1,0 +1,537 @@
+//! Triage: `decide(event, context, graph, now) -> Decision`, pure and synchronous.
+//!
+//! The procedure (the user-facing account is `docs/triage.md`; keep the two in step):
+//!
+//! 1. A resolved event never remediates: it closes the incident open for its fingerprint.
+//!    An acknowledged one updates it. A firing event whose fingerprint has an open incident is
+//!    a repeat: `suppressed`, naming the incident.
+//! 2. The deciding playbook is the first, in triage order (priority, specificity, id), whose
+//!    trigger matches (index candidates, then every matcher) and whose condition is true. A
+//!    condition that fails or hits a limit does not match; its error is in the trace.
+//! 3. L1 when the deciding playbook has an L1 block, its plan can be made from the event,
+//!    and every guard passes. A draft plans only; a playbook that has not earned trust yet
+//!    awaits approval. Both also escalate, so the event is never left unhandled.
+//! 4. L2 when no L1 applies and the analysis proposes a fix that meets the threshold.
+//! 5. L3 when a playbook matched, or the event is at or above the escalation severity;
+//!    `observe` otherwise.
+//!
+//! No I/O, no clock, no randomness: everything comes in through the arguments. (Conditions
+//! have a wall-clock deadline as a last resort against a runaway; their operation limit,
+//! which is deterministic, stops any realistic one first.)
+
+mod context;
+mod decision;
+mod guards;
+mod memory;
+mod plan;
+
+pub use context::{Analysis, OpenIncident, Outcome, Pause, Proposal, Run, Settings, TriageContext};
+pub use decision::*;
+pub use memory::{ContextFile, MemoryContext};
+pub use plan::{fill, fill_all};
+
+use crate::compile::{CompiledPlaybook, CompiledTrigger, Condition, Status, VerifyStep};
+use crate::event::{Event, Kind, Severity, Status as EventStatus, stable_id};
+use crate::graph::{RuleGraph, matcher};
+use crate::script::{self, EVENT_VAR, event::event_map};
+use chrono::{DateTime, Utc};
+use rhai::Scope;
+
+/// How much of the rule graph `decide` looks at.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Options {
+    /// Consider every playbook, not only the index's candidates, so that the trace says why
+    /// each one did not match (for `sparky explain`). The decision is the same either way.
+    pub explain_all: bool,
+}
+
+/// Decides what to do with `event`.
+pub fn decide(event: &Event, ctx: &dyn TriageContext, graph: &RuleGraph, now: DateTime<Utc>) -> Decision {
+    decide_with(event, ctx, graph, now, Options::default())
+}
+
+/// Decides in two passes when the analysis could matter: first without it; when that gives
+/// an L3 that an L2 could replace, `gather` is asked for the analysis and the event is
+/// decided again with it. The second decision keeps the first pass in `first_pass`.
+pub fn decide_lazily(
+    event: &Event,
+    ctx: &dyn TriageContext,
+    graph: &RuleGraph,
+    now: DateTime<Utc>,
+    options: Options,
+    gather: impl FnOnce(&Decision) -> Option<Analysis>,
+) -> Decision {
+    let first = decide_with(event, &Pass { ctx, analysis: None }, graph, now, options);
+    if first.analysis != AnalysisUse::Wanted {
+        return first;
+    }
+    let Some(analysis) = gather(&first) else { return first };
+    let mut second = decide_with(event, &Pass { ctx, analysis: Some(&analysis) }, graph, now, options);
+    second.first_pass = Some(FirstPass { level: first.level, reasons: first.reasons });
+    second
+}
+
+/// `ctx` with its analysis replaced: hidden in the first pass, freshly gathered in the second.
+struct Pass<'a> {
+    ctx: &'a dyn TriageContext,
+    analysis: Option<&'a Analysis>,
+}
+
+impl TriageContext for Pass<'_> {
+    fn knowledge(&self) -> &std::sync::Arc<dyn script::ContextView> {
+        self.ctx.knowledge()
+    }
+    fn runs(&self, playbook: &str) -> &[Run] {
+        self.ctx.runs(playbook)
+    }
+    fn open_incident(&self, fingerprint: &str) -> Option<&OpenIncident> {
+        self.ctx.open_incident(fingerprint)
+    }
+    fn pauses(&self) -> &[Pause] {
+        self.ctx.pauses()
+    }
+    fn analysis(&self) -> Option<&Analysis> {
+        self.analysis
+    }
+    fn settings(&self) -> &Settings {
+        self.ctx.settings()
+    }
+}
+
+/// The incident key for an occurrence: the same for every delivery of it, new when the
+/// problem comes back after it was resolved.
+pub fn incident_key(event: &Event) -> String {
+    format!("SPK-{}", &stable_id(&[&event.fingerprint, &event.occurred_at.to_rfc3339()])[..12])
+}
+
+/// The escalation a playbook's `l3` settings give.
+fn escalation_of(pb: &CompiledPlaybook) -> Escalation {
+    Escalation { priority: format!("P{}", pb.l3.priority), jira_project: pb.l3.jira_project.clone(), page: pb.l3.page }
+}
+
+/// The escalation of an event no playbook claimed, by its severity.
+fn escalation_by_severity(severity: Severity) -> Escalation {
+    let priority = match severity {
+        Severity::Critical => 1,
+        Severity::High => 2,
+        Severity::Warning => 3,
+        Severity::Info => 4,
+    };
+    Escalation { priority: format!("P{priority}"), jira_project: None, page: priority <= 2 }
+}
+
+fn verify_text(step: &VerifyStep) -> String {
+    match step {
+        VerifyStep::Resolved { within } => format!("resolved within {within}"),
+        VerifyStep::Delivered => "delivered".into(),
+        VerifyStep::When { condition, within } => {
+            format!("when {{ {} }} within {within}", condition.source.text.trim())
+        }
+    }
+}
+
+/// The event as rhai sees it, built at the first condition and shared by the rest.
+struct EventScope<'e> {
+    event: &'e Event,
+    scope: Option<Scope<'static>>,
+    with_payload: bool,
+}
+
+impl EventScope<'_> {
+    fn evaluate(&mut self, cond: &Condition, graph: &RuleGraph, ctx: &dyn TriageContext) -> ConditionResult {
+        let needs_payload = cond.reads_payload && !self.with_payload;
+        if self.scope.is_none() || needs_payload {
+            let mut scope = Scope::new();
+            scope.push_constant(EVENT_VAR, event_map(self.event, cond.reads_payload || self.with_payload));
+            self.with_payload |= cond.reads_payload;
+            self.scope = Some(scope);
+        }
+        let scope = self.scope.as_mut().expect("scope was just built");
+        let len = scope.len();
+        let result = script::evaluate_bool(graph.engine(), &cond.ast, scope, ctx.knowledge(), script::limits::DEADLINE);
+        scope.rewind(len);
+        match result {
+            Ok(v) => ConditionResult { value: Some(v), error: None },
+            Err(e) => ConditionResult { value: None, error: Some(e.to_string()) },
+        }
+    }
+}
+
+/// The trace entry of `pb` before its condition: which trigger matched, or how each failed.
+fn match_triggers(pb: &CompiledPlaybook, only: Option<&[usize]>, event: &Event) -> TraceEntry {
+    let mut entry = TraceEntry {
+        playbook: pb.id.clone(),
+        priority: pb.priority,
+        verdict: Verdict::TriggerMismatch,
+        trigger: None,
+        mismatches: Vec::new(),
+        condition: None,
+        guards: Vec::new(),
+        plan_error: None,
+    };
+    if pb.status == Status::Disabled {
+        entry.verdict = Verdict::Disabled;
+        return entry;
+    }
+    let mut any_event_trigger = false;
+    for (t, trigger) in pb.triggers.iter().enumerate() {
+        match trigger {
+            CompiledTrigger::Event { matchers, .. } => {
+                any_event_trigger = true;
+                if only.is_some_and(|o| !o.contains(&t)) {
+                    continue;
+                }
+                if let CompiledTrigger::Event { kind: Some(k), .. } = trigger
+                    && k != event.kind.as_str()
+                {
+                    entry.mismatches.push(Mismatch {
+                        trigger: t + 1,
+                        field: "kind".into(),
+                        expected: format!("kind == {k:?}"),
+                        actual: Some(event.kind.as_str().into()),
+                    });
+                    continue;
+                }
+                if let CompiledTrigger::Event { source: Some(s), .. } = trigger
+                    && *s != event.source
+                {
+                    entry.mismatches.push(Mismatch {
+                        trigger: t + 1,
+                        field: "source".into(),
+                        expected: format!("source == {s:?}"),
+                        actual: Some(event.source.clone()),
+                    });
+                    continue;
+                }
+                match matchers.iter().find(|m| !matcher::matches(m, event)) {
+                    None => {
+                        entry.trigger = Some(t + 1);
+                        entry.mismatches.clear();
+                        return entry;
+                    }
+                    Some(m) => entry.mismatches.push(Mismatch {
+                        trigger: t + 1,
+                        field: m.field.to_string(),
+                        expected: matcher::describe(m),
+                        actual: matcher::field_value(event, &m.field).map(|v| v.into_owned()),
+                    }),
+                }
+            }
+            CompiledTrigger::Every { .. } | CompiledTrigger::Cron { .. } => {
+                if event.kind == Kind::Schedule && event.labels.get("playbook") == Some(&pb.id) {
+                    entry.trigger = Some(t + 1);
+                    entry.mismatches.clear();
+                    return entry;
+                }
+            }
+        }
+    }
+    if !any_event_trigger {
+        entry.verdict = Verdict::NotScheduled;
+    }
+    entry
+}
+
+/// Decides, with [`Options`].
+pub fn decide_with(
+    event: &Event,
+    ctx: &dyn TriageContext,
+    graph: &RuleGraph,
+    now: DateTime<Utc>,
+    options: Options,
+) -> Decision {
+    let mut d = Decision {
+        level: Level::Observe,
+        playbook: None,
+        mode: None,
+        reasons: Vec::new(),
+        actions: Vec::new(),
+        verify: Vec::new(),
+        fix: None,
+        escalation: None,
+        incident: None,
+        analysis: AnalysisUse::NotNeeded,
+        ruleset: graph.hash().to_string(),
+        decided_at: now,
+        trace: Vec::new(),
+        first_pass: None,
+    };
+
+    // 1. Resolved and acknowledged events never remediate; repeats are suppressed.
+    let open = ctx.open_incident(&event.fingerprint);
+    match (event.status, open) {
+        (EventStatus::Resolved, Some(inc)) => {
+            d.reasons.push(format!(
+                "the source resolved it: incident {} (opened {} at {}) is closed; resolved events never remediate",
+                inc.key,
+                describe_opener(inc),
+                inc.opened_at.to_rfc3339()
+            ));
+            d.incident = Some(IncidentChange { key: inc.key.clone(), effect: IncidentEffect::Close });
+            return d;
+        }
+        (EventStatus::Resolved, None) => {
+            d.reasons.push(format!(
+                "the source resolved it and nothing is open for fingerprint {}: recorded only; resolved events never remediate",
+                event.fingerprint
+            ));
+            return d;
+        }
+        (EventStatus::Acknowledged, Some(inc)) => {
+            d.reasons.push(format!(
+                "acknowledged at the source: incident {} is updated; a person owns it, so Sparky does not act",
+                inc.key
+            ));
+            d.incident = Some(IncidentChange { key: inc.key.clone(), effect: IncidentEffect::Update });
+            return d;
+        }
+        (EventStatus::Acknowledged, None) => {
+            d.reasons.push("acknowledged at the source: a person owns it, so Sparky does not act".into());
+            return d;
+        }
+        (EventStatus::Firing, Some(inc)) => {
+            d.level = Level::Suppressed;
+            d.playbook = inc.playbook.clone();
+            d.reasons.push(format!(
+                "a repeat of incident {}, open since {} ({}): it is updated, nothing new is done",
+                inc.key,
+                inc.opened_at.to_rfc3339(),
+                describe_opener(inc)
+            ));
+            d.incident = Some(IncidentChange { key: inc.key.clone(), effect: IncidentEffect::Update });
+            return d;
+        }
+        (EventStatus::Firing | EventStatus::Info, _) => {}
+    }
+
+    // 2. The deciding playbook.
+    let mut scope = EventScope { event, scope: None, with_payload: false };
+    let mut deciding: Option<usize> = None;
+    let mut consider = |p: usize, only: Option<&[usize]>, d: &mut Decision| {
+        let pb = &graph.playbooks()[p];
+        let mut entry = match_triggers(pb, only, event);
+        if entry.trigger.is_some() {
+            if deciding.is_some() {
+                entry.verdict = Verdict::Shadowed;
+            } else {
+                let result = match &pb.condition {
+                    Some(cond) => scope.evaluate(cond, graph, ctx),
+                    None => ConditionResult { value: Some(true), error: None },
+                };
+                entry.verdict = match result.value {
+                    Some(true) => {
+                        deciding = Some(p);
+                        Verdict::Decides
+                    }
+                    Some(false) => Verdict::ConditionFalse,
+                    None => Verdict::ConditionError,
+                };
+                if pb.condition.is_some() {
+                    entry.condition = Some(result);
+                }
+            }
+        }
+        d.trace.push(entry);
+    };
+    if options.explain_all {
+        for p in 0..graph.playbooks().len() {
+            consider(p, None, &mut d);
+        }
+    } else {
+        // Candidates come sorted by playbook (triage order), then trigger: group them.
+        let mut groups: Vec<(usize, Option<Vec<usize>>)> = Vec::new();
+        for c in graph.candidates(event) {
+            match groups.last_mut() {
+                Some((p, Some(triggers))) if *p == c.playbook => triggers.push(c.trigger),
+                _ => groups.push((c.playbook, Some(vec![c.trigger]))),
+            }
+        }
+        if let Some(p) = graph.scheduled(event)
+            && let Err(at) = groups.binary_search_by_key(&p, |(q, _)| *q)
+        {
+            groups.insert(at, (p, None));
+        }
+        for (p, only) in &groups {
+            consider(*p, only.as_deref(), &mut d);
+        }
+    }
+    for e in &d.trace {
+        if let (Verdict::ConditionError, Some(c)) = (e.verdict, &e.condition) {
+            d.reasons.push(format!(
+                "{}'s condition failed, so it does not match: {}",
+                e.playbook,
+                c.error.as_deref().unwrap_or("")
+            ));
+        }
+    }
+    let firing = event.status == EventStatus::Firing;
+    let key = incident_key(event);
+
+    let Some(p) = deciding else {
+        // No playbook claims the event: escalate by severity, or observe.
+        let threshold = ctx.settings().escalate_at;
+        if firing && event.severity >= threshold {
+            d.level = Level::L3;
+            d.escalation = Some(escalation_by_severity(event.severity));
+            d.reasons.push(format!(
+                "no playbook matched, and its severity `{}` is at or above the escalation threshold `{}`",
+                event.severity.as_str(),
+                threshold.as_str()
+            ));
+        } else {
+            d.reasons.push(if firing {
+                format!(
+                    "no playbook matched, and its severity `{}` is below the escalation threshold `{}`: recorded only",
+                    event.severity.as_str(),
+                    threshold.as_str()
+                )
+            } else {
+                "no playbook matched: recorded only".into()
+            });
+        }
+        try_l2(&mut d, None, ctx, event);
+        if d.level != Level::Observe && firing {
+            d.incident = Some(IncidentChange { key, effect: IncidentEffect::Open });
+        }
+        return d;
+    };
+    let pb = &graph.playbooks()[p];
+    d.playbook = Some(pb.id.clone());
+    let entry = d.trace.iter().position(|e| e.playbook == pb.id).expect("the deciding playbook is in the trace");
+    let matched_on = match d.trace[entry].condition {
+        Some(_) => "its trigger matched and its condition is true",
+        None => "its trigger matched (it has no condition)",
+    };
+    d.reasons.push(format!("{} \"{}\" decides: {matched_on}", pb.id, pb.title));
+
+    // 3. L1.
+    if let Some(l1) = &pb.l1 {
+        let planned: Result<Vec<PlannedAction>, String> = l1.actions.iter().map(|a| plan::plan(a, event)).collect();
+        match planned {
+            Err(e) => {
+                d.reasons.push(format!("its L1 cannot be planned: {e}"));
+                d.trace[entry].plan_error = Some(e);
+            }
+            Ok(actions) => {
+                let radius = actions.iter().map(|a| a.blast_radius).sum();
+                let mut checks = vec![guards::kill_switch(&pb.id, ctx.pauses(), now)];
+                checks.extend(guards::check_all(&l1.guards, ctx.runs(&pb.id), pb.status, event, radius, now));
+                let failed: Vec<&GuardCheck> = checks.iter().filter(|c| !c.passed).collect();
+                if failed.is_empty() {
+                    let approval = checks.iter().find(|c| c.needs_approval);
+                    d.level = Level::L1;
+                    d.actions = actions;
+                    d.verify = l1.verify.iter().map(verify_text).collect();
+                    let mode = if pb.status == Status::Draft {
+                        d.reasons.push(format!(
+                            "{} is a draft: its L1 is planned and recorded, never applied; the event is escalated as if it had no L1",
+                            pb.id
+                        ));
+                        L1Mode::PlanOnly
+                    } else if let Some(c) = approval {
+                        d.reasons.push(format!(
+                            "{} has not earned trust yet ({}; `{}`): the plan waits for a person's approval, and the event is escalated meanwhile",
+                            pb.id, c.figure, c.guard
+                        ));
+                        L1Mode::AwaitApproval
+                    } else {
+                        d.reasons.push(format!("every guard of its L1 passed ({} checked)", checks.len()));
+                        L1Mode::Apply
+                    };
+                    if mode != L1Mode::Apply {
+                        d.escalation = Some(escalation_of(pb));
+                    }
+                    d.mode = Some(mode);
+                    d.trace[entry].guards = checks;
+                    if firing {
+                        d.incident = Some(IncidentChange { key, effect: IncidentEffect::Open });
+                    }
+                    return d;
+                }
+                for c in &failed {
+                    d.reasons.push(format!("guard `{}` refused its L1: {} (limit: {})", c.guard, c.figure, c.limit));
+                }
+                d.trace[entry].guards = checks;
+            }
+        }
+    }
+
+    // 4 and 5: L2, else L3 with the playbook's settings.
+    d.level = Level::L3;
+    d.escalation = Some(escalation_of(pb));
+    d.reasons.push(match &pb.l1 {
+        Some(_) => format!("{} escalates: its L1 did not apply", pb.id),
+        None => format!("{} escalates: it has no L1", pb.id),
+    });
+    try_l2(&mut d, Some(pb), ctx, event);
+    if firing {
+        d.incident = Some(IncidentChange { key, effect: IncidentEffect::Open });
+    }
+    d
+}
+
+fn describe_opener(inc: &OpenIncident) -> String {
+    match &inc.playbook {
+        Some(p) => format!("at {} by {p}", inc.level),
+        None => format!("at {}", inc.level),
+    }
+}
+
+/// Step 4: turns an L3 into an L2 when the analysis proposes a fix that meets the playbook's
+/// threshold (or the global one), among the playbook's generators when it names some.
+/// Without an analysis, marks it wanted when it could make that difference.
+fn try_l2(d: &mut Decision, pb: Option<&CompiledPlaybook>, ctx: &dyn TriageContext, event: &Event) {
+    if d.level != Level::L3 || event.status != EventStatus::Firing {
+        return;
+    }
+    let l2 = pb.and_then(|p| p.l2.as_ref());
+    let threshold = l2.map_or(ctx.settings().l2_min_confidence, |l| l.min_confidence);
+    let Some(analysis) = ctx.analysis() else {
+        if ctx.settings().analysis {
+            d.analysis = AnalysisUse::Wanted;
+        }
+        return;
+    };
+    d.analysis = AnalysisUse::Used;
+    let allowed = |g: &str| l2.is_none_or(|l| l.fixes.iter().any(|f| f.generator.name == g));
+    let best = analysis
+        .proposals
+        .iter()
+        .filter(|p| allowed(&p.generator) && p.confidence.is_finite())
+        .max_by(|a, b| a.confidence.total_cmp(&b.confidence).then_with(|| b.generator.cmp(&a.generator)));
+    match best {
+        Some(p) if p.confidence >= threshold => {
+            let mut args = serde_json::Map::new();
+            if let Some(call) = l2.and_then(|l| l.fixes.iter().find(|f| f.generator.name == p.generator)) {
+                match fill_all(&call.args, event) {
+                    Ok(filled) => args.extend(filled),
+                    Err(e) => {
+                        d.reasons.push(format!("the `{}` fix cannot be prepared: {e}", p.generator));
+                        return;
+                    }
+                }
+            }
+            for (k, v) in &p.args {
+                args.entry(k.clone()).or_insert_with(|| v.clone());
+            }
+            d.level = Level::L2;
+            d.reasons.push(format!(
+                "the analysis proposes `{}` at {}% confidence, meeting the {}% threshold: a fix goes to review as a pull request, escalated meanwhile",
+                p.generator, p.confidence, threshold
+            ));
+            d.fix = Some(PlannedFix {
+                generator: p.generator.clone(),
+                confidence: p.confidence,
+                threshold,
+                summary: p.summary.clone(),
+                args: args.into_iter().collect(),
+            });
+        }
+        Some(p) => d.reasons.push(format!(
+            "the analysis proposes `{}` at {}% confidence, below the {}% threshold: no L2",
+            p.generator, p.confidence, threshold
+        )),
+        None if analysis.proposals.is_empty() => d.reasons.push("the analysis proposes no fix: no L2".into()),
+        None => d.reasons.push("the analysis proposes no fix this playbook allows: no L2".into()),
+    }
+}

@@ -1,0 +1,55 @@
+//! Turning an L1 block's `do` calls into planned actions: arguments filled in from the event,
+//! blast radius counted. Pure: a plan never touches the world.
+
+use super::decision::PlannedAction;
+use crate::actions::RadiusCount;
+use crate::compile::{ActionCall, ArgValue, Field, TemplatePart};
+use crate::event::Event;
+use crate::graph::matcher::field_value;
+use serde_json::Value;
+use std::collections::BTreeMap;
+
+fn field(event: &Event, f: &Field) -> Result<String, String> {
+    match field_value(event, f) {
+        Some(v) if !v.is_empty() => Ok(v.into_owned()),
+        Some(_) => Err(format!("`{f}` is empty in the event, so the action has no target")),
+        None => Err(format!("`{f}` is missing from the event, so the action has no target")),
+    }
+}
+
+/// An argument's value for this event; an error names the event field that is missing.
+pub fn fill(value: &ArgValue, event: &Event) -> Result<Value, String> {
+    Ok(match value {
+        ArgValue::Template(parts) => {
+            let mut out = String::new();
+            for p in parts {
+                match p {
+                    TemplatePart::Text(t) => out.push_str(t),
+                    TemplatePart::Field(f) => out.push_str(&field(event, f)?),
+                }
+            }
+            Value::String(out)
+        }
+        ArgValue::Field(f) => Value::String(field(event, f)?),
+        ArgValue::Int(n) => Value::from(*n),
+        ArgValue::Float(x) => Value::from(*x),
+        ArgValue::Bool(b) => Value::Bool(*b),
+        ArgValue::Duration(d) => Value::String(d.to_string()),
+        ArgValue::List(items) => Value::Array(items.iter().map(|i| fill(i, event)).collect::<Result<_, _>>()?),
+    })
+}
+
+/// Fills every argument; the first missing field is the error.
+pub fn fill_all(args: &BTreeMap<String, ArgValue>, event: &Event) -> Result<BTreeMap<String, Value>, String> {
+    args.iter().map(|(k, v)| Ok((k.clone(), fill(v, event)?))).collect()
+}
+
+/// The planned action for `call` and `event`.
+pub fn plan(call: &ActionCall, event: &Event) -> Result<PlannedAction, String> {
+    let args = fill_all(&call.args, event).map_err(|e| format!("{}: {e}", call.action.name))?;
+    let blast_radius = match call.action.blast_radius.count {
+        RadiusCount::Fixed(n) => n,
+        RadiusCount::Param(p) => args.get(p).and_then(Value::as_i64).map_or(0, i64::unsigned_abs),
+    };
+    Ok(PlannedAction { action: call.action.name.to_string(), args, blast_radius, mutating: call.action.mutating })
+}
