@@ -2,10 +2,12 @@
 
 use super::input;
 use super::report;
-use crate::triage::{self, MemoryContext, Options, Outcome};
-use chrono::Utc;
+use crate::event::Event;
+use crate::graph::RuleGraph;
+use crate::triage::{self, Decision, MemoryContext, Options, Outcome};
+use chrono::{DateTime, Utc};
 use std::io::Write;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 #[derive(Debug, clap::Args)]
@@ -44,37 +46,66 @@ pub(super) fn run(args: Args) -> ExitCode {
     }
 }
 
-fn explain(args: &Args) -> Result<String, String> {
-    input::check_source(args.source.as_deref())?;
-    let file = match &args.context {
+/// What `explain` works from, apart from its output format.
+pub struct Request<'a> {
+    pub event_file: &'a Path,
+    pub source: Option<&'a str>,
+    pub playbooks: &'a [PathBuf],
+    pub context: Option<&'a Path>,
+    /// "Now" when the context does not set it.
+    pub now: DateTime<Utc>,
+    pub explain_all: bool,
+}
+
+/// The decisions for the events of a file, decided in order: each event sees what the ones
+/// before it opened (they are one delivery).
+pub fn decide_file(req: &Request) -> Result<(RuleGraph, Vec<(Event, Decision)>, Vec<String>), String> {
+    input::check_source(req.source)?;
+    let file = match req.context {
         Some(path) => input::load_context_file(path)?,
         None => Default::default(),
     };
-    let graph = input::load_graph(&args.playbooks)?;
-    let now = file.now.unwrap_or_else(Utc::now);
-    let (events, notes) = input::read_file(&args.event_file, args.source.as_deref(), now)?;
+    let graph = input::load_graph(req.playbooks)?;
+    let now = file.now.unwrap_or(req.now);
+    let (events, notes) = input::read_file(req.event_file, req.source, now)?;
     if events.is_empty() {
-        return Err(format!("{} holds no events", args.event_file.display()));
+        return Err(format!("{} holds no events", req.event_file.display()));
     }
     let mut ctx = MemoryContext::from_file(&file, now).map_err(|e| format!("context: {e}"))?;
-    let options = Options { explain_all: !args.candidates_only };
-    let mut results = Vec::new();
-    for event in &events {
+    let options = Options { explain_all: req.explain_all };
+    let mut out = Vec::new();
+    for event in events {
         let analysis = file.analysis.clone();
-        let decision = triage::decide_lazily(event, &ctx, &graph, now, options, |_| analysis);
-        // Events of one file are one delivery: each sees what the ones before it opened.
-        ctx.record(event, &decision, &graph, Outcome::Pending, now);
-        results.push(decision);
+        let decision = triage::decide_lazily(&event, &ctx, &graph, now, options, |_| analysis);
+        ctx.record(&event, &decision, &graph, Outcome::Pending, now);
+        out.push((event, decision));
     }
+    Ok((graph, out, notes))
+}
+
+/// The JSON `explain --format json` prints.
+pub fn to_json(graph: &RuleGraph, decided: &[(Event, Decision)], notes: &[String]) -> serde_json::Value {
+    let list: Vec<_> = decided.iter().map(|(e, d)| report::event_json(e, d, notes)).collect();
+    serde_json::json!({ "ruleset": graph.hash(), "events": list })
+}
+
+fn explain(args: &Args) -> Result<String, String> {
+    let req = Request {
+        event_file: &args.event_file,
+        source: args.source.as_deref(),
+        playbooks: &args.playbooks,
+        context: args.context.as_deref(),
+        now: Utc::now(),
+        explain_all: !args.candidates_only,
+    };
+    let (graph, decided, notes) = decide_file(&req)?;
     Ok(match args.format {
         super::FormatArg::Json => {
-            let list: Vec<_> = events.iter().zip(&results).map(|(e, d)| report::event_json(e, d, &notes)).collect();
-            let doc = serde_json::json!({ "ruleset": graph.hash(), "events": list });
-            serde_json::to_string_pretty(&doc).expect("JSON values serialize") + "\n"
+            serde_json::to_string_pretty(&to_json(&graph, &decided, &notes)).expect("JSON values serialize") + "\n"
         }
         super::FormatArg::Human => {
             let mut out = String::new();
-            for (i, (e, d)) in events.iter().zip(&results).enumerate() {
+            for (i, (e, d)) in decided.iter().enumerate() {
                 if i > 0 {
                     out.push('\n');
                 }

@@ -1,11 +1,11 @@
 //! The command line: one file per subcommand. `main.rs` calls [`main`].
 
 mod check;
-mod explain;
+pub mod explain;
 mod input;
 mod replay;
 mod report;
-mod test;
+pub mod test;
 
 pub use check::render as check_output;
 
