@@ -28,6 +28,19 @@ pub struct MemoryContext {
     settings: Settings,
 }
 
+impl std::fmt::Debug for MemoryContext {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("MemoryContext")
+            .field("knowledge", &self.kg)
+            .field("runs", &self.runs)
+            .field("open", &self.open)
+            .field("pauses", &self.pauses)
+            .field("analysis", &self.analysis)
+            .field("settings", &self.settings)
+            .finish()
+    }
+}
+
 impl Default for MemoryContext {
     fn default() -> Self {
         MemoryContext::new(StaticContext::default())
