@@ -178,15 +178,19 @@ fn conditions_must_return_booleans() {
 }
 
 #[test]
-fn pb001_condition_reads_the_knowledge_snapshot() {
+fn pb001_guards_read_the_knowledge_snapshot() {
     let text = std::fs::read_to_string("playbooks/PB-001-stateless-pod-restart.sparky").unwrap();
     let compiled = compile(&[SourceFile::new("PB-001.sparky", text)]);
-    let cond = compiled.playbooks[0].condition.clone().unwrap();
+    // PB-001's safety checks are `guard when` conditions of its L1: all must hold.
+    let conditions = compiled.playbooks[0].l1.as_ref().unwrap().guards.conditions.clone();
+    assert_eq!(conditions.len(), 3);
     let eval = |ctx: StaticContext| {
-        let mut scope = Scope::new();
-        scope.push_constant("event", event());
         let ctx: Arc<dyn ContextView> = Arc::new(ctx);
-        script::evaluate_bool(&compiled.engine, &cond.ast, &mut scope, &ctx, script::limits::DEADLINE).unwrap()
+        conditions.iter().all(|cond| {
+            let mut scope = Scope::new();
+            scope.push_constant("event", event());
+            script::evaluate_bool(&compiled.engine, &cond.ast, &mut scope, &ctx, script::limits::DEADLINE).unwrap()
+        })
     };
     let now = 1_800_000_000_000;
     let mut stateless = Map::new();

@@ -5,7 +5,7 @@
 //! `context.yaml` (the `--context` of `sparky explain`) and `source` (a file holding the
 //! `--source` name), and `README.md` saying what it shows. The decisions, as
 //! `sparky explain --format json` prints them, are snapshotted in `snapshots/<case>.snap`
-//! with the decision time redacted.
+//! with the decision time and the ruleset hash redacted.
 
 use chrono::{DateTime, Utc};
 use sparky::cli::explain::{Request, decide_file, to_json};
@@ -22,6 +22,10 @@ fn redact(v: &mut serde_json::Value) {
             for (k, val) in m.iter_mut() {
                 if k == "decided_at" {
                     *val = serde_json::Value::String("[time]".into());
+                } else if k == "ruleset" {
+                    // Checked against the graph in triage_properties; here it would change
+                    // with every edit of the shipped playbooks.
+                    *val = serde_json::Value::String("[ruleset]".into());
                 } else {
                     redact(val);
                 }

@@ -9,8 +9,7 @@ use sparky::diagnostics::SourceFile;
 use sparky::event::{Event, Kind, Severity, Status};
 use sparky::graph::RuleGraph;
 use sparky::triage::{
-    Analysis, Decision, Level, MemoryContext, OpenIncident, Options, Outcome, Pause, Proposal, Run, decide,
-    decide_with,
+    Analysis, Decision, Level, MemoryContext, OpenIncident, Options, Outcome, Pause, Proposal, Run, decide, decide_with,
 };
 use std::collections::BTreeMap;
 use std::sync::{Arc, OnceLock};
@@ -170,7 +169,12 @@ fn context_strategy() -> impl Strategy<Value = MemoryContext> {
                 });
             }
             if paused {
-                ctx.pause(Pause { playbook: Some("X-PAYLOAD".into()), reason: "testing".into(), by: None, until: None });
+                ctx.pause(Pause {
+                    playbook: Some("X-PAYLOAD".into()),
+                    reason: "testing".into(),
+                    by: None,
+                    until: None,
+                });
             }
             if let Some((g, confidence)) = proposal {
                 let generator = ["memory_limit", "revert", "timeout", "bogus"][g].to_string();

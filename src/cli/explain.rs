@@ -57,9 +57,12 @@ pub struct Request<'a> {
     pub explain_all: bool,
 }
 
+/// The rule graph, each event with its decision, and what the reader noticed in the file.
+pub type Explained = (RuleGraph, Vec<(Event, Decision)>, Vec<String>);
+
 /// The decisions for the events of a file, decided in order: each event sees what the ones
 /// before it opened (they are one delivery).
-pub fn decide_file(req: &Request) -> Result<(RuleGraph, Vec<(Event, Decision)>, Vec<String>), String> {
+pub fn decide_file(req: &Request) -> Result<Explained, String> {
     input::check_source(req.source)?;
     let file = match req.context {
         Some(path) => input::load_context_file(path)?,

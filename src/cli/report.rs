@@ -126,7 +126,7 @@ pub fn event_human(event: &Event, decision: &Decision, notes: &[String], trace: 
                 } else {
                     "✓"
                 };
-                let _ = writeln!(out, "      {mark} {}: {} (limit: {})", g.guard, g.figure, g.limit);
+                let _ = writeln!(out, "      {mark} {g}");
             }
             if let Some(p) = &e.plan_error {
                 let _ = writeln!(out, "      ✗ plan: {p}");

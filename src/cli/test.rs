@@ -442,8 +442,7 @@ fn check(e: &Expect, d: &Decision) -> Vec<String> {
             out.push(format!("actions: expected {actions:?}, got {got:?}"));
         }
     }
-    let failed: Vec<&str> =
-        d.trace.iter().flat_map(|t| &t.guards).filter(|g| !g.passed).map(|g| g.guard.as_str()).collect();
+    let failed: Vec<String> = d.trace.iter().flat_map(|t| &t.guards).filter(|g| !g.passed).map(|g| g.guard()).collect();
     for g in &e.guards_failed {
         if !failed.iter().any(|f| f.starts_with(g.as_str())) {
             out.push(format!("guard `{g}` should have refused; refused: {failed:?}"));

@@ -6,6 +6,7 @@ use super::library;
 use super::model::Condition;
 use crate::diagnostics::{Code, Diagnostic, Span, as_fragment, quoted_list};
 use crate::dsl::ast::RhaiSource;
+use crate::script::event::Reads;
 use crate::script::{self, EVENT_VAR, FORBIDDEN, limits};
 use rhai::{AST, ASTNode, Expr, Map, ParseError, ParseErrorType, Scope};
 use std::sync::{Arc, OnceLock};
@@ -75,8 +76,8 @@ pub(super) fn compile_condition(cx: &mut Cx, src: &RhaiSource) -> Option<Conditi
     match env.engine.compile_with_scope(&scope, &src.text) {
         Ok(ast) => {
             let ok = check_names(cx, &ast, src, None);
-            let reads_payload = reads_payload(&ast);
-            ok.then(|| Condition { ast: Arc::new(ast), source: src.clone(), reads_payload })
+            let reads = event_reads(&ast);
+            ok.then(|| Condition { ast: Arc::new(ast), source: src.clone(), reads })
         }
         Err(e) => {
             report_parse_error(cx, src, &e, false);
@@ -85,10 +86,10 @@ pub(super) fn compile_condition(cx: &mut Cx, src: &RhaiSource) -> Option<Conditi
     }
 }
 
-/// Whether `ast` may read the event's payload: it names `event.payload`, or uses `event`
-/// other than through one of its fields (`event["payload"]`, `f(event)`), which could.
-fn reads_payload(ast: &AST) -> bool {
-    let (mut uses, mut through_other_fields, mut payload) = (0usize, 0usize, false);
+/// The fields of `event` that `ast` may read: those it names (`event.labels...`), or all of
+/// them when it uses `event` other than through a named field (`event["x"]`, `f(event)`).
+fn event_reads(ast: &AST) -> Reads {
+    let (mut uses, mut named, mut reads) = (0usize, 0usize, Reads::NONE);
     ast.walk(&mut |path: &[ASTNode]| {
         match path.last() {
             Some(ASTNode::Expr(Expr::Variable(v, ..))) if v.2.is_empty() && v.1 == EVENT_VAR => uses += 1,
@@ -100,20 +101,22 @@ fn reads_payload(ast: &AST) -> bool {
                     other => other,
                 };
                 match first {
-                    Expr::Property(p, _) if p.2.as_str() == "payload" => payload = true,
-                    Expr::Property(..) => through_other_fields += 1,
-                    _ => payload = true,
+                    Expr::Property(p, _) => {
+                        named += 1;
+                        reads = reads.union(Reads::field(p.2.as_str()));
+                    }
+                    _ => reads = Reads::ALL,
                 }
             }
             _ => {}
         }
         true
     });
-    payload || uses > through_other_fields
+    if uses > named { Reads::ALL } else { reads }
 }
 
 /// The span in the `.sparky` file of rhai's 1-based `line` and `column` in `src`, `len` chars.
-fn span_at(src: &RhaiSource, line: Option<usize>, column: Option<usize>, len: usize) -> Span {
+pub(crate) fn span_at(src: &RhaiSource, line: Option<usize>, column: Option<usize>, len: usize) -> Span {
     let (Some(line), Some(column)) = (line, column) else {
         return Span::new(src.span.start, src.span.start);
     };

@@ -12,7 +12,7 @@
 //! Every phase reports all it finds and carries on, so one run shows every problem.
 
 mod call;
-mod condition;
+pub(crate) mod condition;
 mod cron;
 mod fields;
 mod library;

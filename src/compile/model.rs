@@ -130,9 +130,8 @@ pub enum CompiledTrigger {
 pub struct Condition {
     pub ast: Arc<rhai::AST>,
     pub source: ast::RhaiSource,
-    /// Whether the condition may read `event.payload` (or hands `event` itself to a
-    /// function): only then is the payload converted for rhai, once per event.
-    pub reads_payload: bool,
+    /// The fields of `event` the condition may read: only those are made for rhai.
+    pub reads: crate::script::event::Reads,
 }
 
 impl std::fmt::Debug for Condition {
@@ -196,6 +195,8 @@ pub struct Guards {
     pub cooldowns: Vec<(Duration, Option<Field>)>,
     /// `(count, window)`.
     pub at_most: Vec<(u64, Duration)>,
+    /// `guard when { ... }`: conditions that must hold for the L1 to run.
+    pub conditions: Vec<Condition>,
 }
 
 #[derive(Debug, Clone)]

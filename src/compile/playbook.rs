@@ -380,6 +380,7 @@ fn l1_response(cx: &mut Cx, block: &ast::L1Block) -> Option<L1Response> {
             GuardKind::BlastRadius { .. } => "blast_radius",
             GuardKind::Cooldown { .. } => "cooldown",
             GuardKind::AtMost { .. } => "at_most",
+            GuardKind::When { .. } => "when",
         };
         if matches!(name, "success_rate" | "blast_radius") {
             if let Some((_, first)) = seen.iter().find(|(n, _)| *n == name) {
@@ -444,6 +445,10 @@ fn l1_response(cx: &mut Cx, block: &ast::L1Block) -> Option<L1Response> {
                 ok &= positive(cx, window, "the `at_most` window");
                 guards.at_most.push((count.node, window.node));
             }
+            GuardKind::When { condition: src } => match condition::compile_condition(cx, src) {
+                Some(c) => guards.conditions.push(c),
+                None => ok = false,
+            },
         }
     }
 

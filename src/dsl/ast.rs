@@ -282,6 +282,8 @@ pub enum GuardKind {
     Cooldown { period: Spanned<Duration>, per: Option<FieldPath> },
     /// `at_most 5 per 1h`.
     AtMost { count: Spanned<u64>, window: Spanned<Duration> },
+    /// `when { <rhai> }`.
+    When { condition: RhaiSource },
 }
 
 /// `name(arg = value, ...)`: an action or a fix generator.

@@ -359,6 +359,7 @@ impl Builder {
                 min_runs: self.uint(it.next().expect("grammar: runs")),
             },
             Rule::guard_blast_radius => GuardKind::BlastRadius { max: self.uint(it.next().expect("grammar: radius")) },
+            Rule::guard_when => GuardKind::When { condition: self.rhai_block(it.next().expect("grammar: condition")) },
             Rule::guard_cooldown => GuardKind::Cooldown {
                 period: self.duration(it.next().expect("grammar: period")),
                 per: it.next().map(|p| self.field_path(p)),

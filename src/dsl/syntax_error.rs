@@ -305,7 +305,7 @@ fn context_at(text: &str, pos: usize) -> Option<Context> {
             "on" => Some(TRIGGER),
             "guard" => Some((
                 "in the guard",
-                "guards read `guard success_rate >= 99% over 30d min 20 runs`, `guard blast_radius <= 1`, `guard cooldown 15m per labels.pod` or `guard at_most 5 per 1h`",
+                "guards read `guard success_rate >= 99% over 30d min 20 runs`, `guard blast_radius <= 1`, `guard cooldown 15m per labels.pod`, `guard at_most 5 per 1h` or `guard when { ... }`",
             )),
             "do" => Some(ACTION),
             "verify" => Some((

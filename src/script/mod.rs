@@ -206,6 +206,19 @@ pub fn evaluate_bool(
     }
 }
 
+/// rhai's messages name Rust types (`&str | ImmutableString | String`, `i64`); SREs read
+/// rhai's own names.
+fn plain_types(message: &str) -> String {
+    message
+        .replace("&str | ImmutableString | String", "string")
+        .replace("ImmutableString", "string")
+        .replace("&mut ", "")
+        .replace("i64", "int")
+        .replace("f64", "float")
+        .replace("rhai::Map", "map")
+        .replace("rhai::Array", "array")
+}
+
 fn article(type_name: &str) -> String {
     match type_name {
         "()" => "nothing".to_string(),
@@ -227,9 +240,9 @@ fn to_eval_error(e: EvalAltResult) -> EvalError {
         EvalAltResult::ErrorTooManyVariables(..) => {
             EvalError::Limit(format!("more than {} variables", limits::MAX_VARIABLES))
         }
-        other => {
-            let pos = other.position();
-            EvalError::Runtime { message: other.to_string(), line: pos.line(), column: pos.position() }
+        mut other => {
+            let pos = other.take_position();
+            EvalError::Runtime { message: plain_types(&other.to_string()), line: pos.line(), column: pos.position() }
         }
     }
 }

@@ -103,8 +103,10 @@ pub struct PlannedFix {
     /// The threshold it met, percent.
     pub threshold: f64,
     pub summary: String,
-    /// The playbook's arguments for the generator, then the analyzer's.
+    /// The generator's arguments (its bounds), from the playbook's `l2` block only.
     pub args: BTreeMap<String, serde_json::Value>,
+    /// What the analyzer proposes within those bounds (the diff, the value, the commit).
+    pub proposal: BTreeMap<String, serde_json::Value>,
 }
 
 /// Who is told, and how loudly.
@@ -261,18 +263,7 @@ pub struct ConditionResult {
     pub error: Option<String>,
 }
 
-/// One guard of the deciding playbook's L1: its figure against its limit.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct GuardCheck {
-    /// As written: `cooldown 15m per labels.pod`, or `kill switch`.
-    pub guard: String,
-    pub figure: String,
-    pub limit: String,
-    pub passed: bool,
-    /// The guard passes only with a person's approval (trust not yet earned).
-    #[serde(skip_serializing_if = "std::ops::Not::not")]
-    pub needs_approval: bool,
-}
+pub use super::guards::{GuardCheck, GuardFigure};
 
 /// One playbook in the trace.
 #[derive(Debug, Clone, PartialEq, Serialize)]

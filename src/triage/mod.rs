@@ -31,9 +31,11 @@ pub use memory::{ContextFile, MemoryContext};
 pub use plan::{fill, fill_all};
 
 use crate::compile::{CompiledPlaybook, CompiledTrigger, Condition, Status, VerifyStep};
+use crate::diagnostics::SourceFile;
 use crate::event::{Event, Kind, Severity, Status as EventStatus, stable_id};
 use crate::graph::{RuleGraph, matcher};
-use crate::script::{self, EVENT_VAR, event::event_map};
+use crate::script::event::{Reads, event_map};
+use crate::script::{self, EVENT_VAR};
 use chrono::{DateTime, Utc};
 use rhai::Scope;
 
@@ -101,7 +103,8 @@ impl TriageContext for Pass<'_> {
 /// The incident key for an occurrence: the same for every delivery of it, new when the
 /// problem comes back after it was resolved.
 pub fn incident_key(event: &Event) -> String {
-    format!("SPK-{}", &stable_id(&[&event.fingerprint, &event.occurred_at.to_rfc3339()])[..12])
+    let started = event.occurred_at.timestamp_millis().to_string();
+    format!("SPK-{}", &stable_id(&[&event.fingerprint, &started])[..12])
 }
 
 /// The escalation a playbook's `l3` settings give.
@@ -130,20 +133,26 @@ fn verify_text(step: &VerifyStep) -> String {
     }
 }
 
-/// The event as rhai sees it, built at the first condition and shared by the rest.
+/// The event as rhai sees it, built at the first condition and shared by the rest; rebuilt
+/// (at most a few times) when a condition reads a field the earlier ones did not.
 struct EventScope<'e> {
     event: &'e Event,
     scope: Option<Scope<'static>>,
-    with_payload: bool,
+    reads: Reads,
 }
 
 impl EventScope<'_> {
-    fn evaluate(&mut self, cond: &Condition, graph: &RuleGraph, ctx: &dyn TriageContext) -> ConditionResult {
-        let needs_payload = cond.reads_payload && !self.with_payload;
-        if self.scope.is_none() || needs_payload {
+    fn evaluate(
+        &mut self,
+        cond: &Condition,
+        file: &SourceFile,
+        graph: &RuleGraph,
+        ctx: &dyn TriageContext,
+    ) -> ConditionResult {
+        if self.scope.is_none() || !self.reads.contains(cond.reads) {
+            self.reads = self.reads.union(cond.reads);
             let mut scope = Scope::new();
-            scope.push_constant(EVENT_VAR, event_map(self.event, cond.reads_payload || self.with_payload));
-            self.with_payload |= cond.reads_payload;
+            scope.push_constant(EVENT_VAR, event_map(self.event, self.reads));
             self.scope = Some(scope);
         }
         let scope = self.scope.as_mut().expect("scope was just built");
@@ -152,7 +161,18 @@ impl EventScope<'_> {
         scope.rewind(len);
         match result {
             Ok(v) => ConditionResult { value: Some(v), error: None },
-            Err(e) => ConditionResult { value: None, error: Some(e.to_string()) },
+            Err(e) => {
+                // Point at the `.sparky` file, as `sparky check` does.
+                let at = match &e {
+                    script::EvalError::Runtime { line, column, .. } => {
+                        let span = crate::compile::condition::span_at(&cond.source, *line, *column, 1);
+                        let (l, c) = file.line_col(span.start);
+                        format!(" (at {}:{l}:{c})", file.name)
+                    }
+                    _ => String::new(),
+                };
+                ConditionResult { value: None, error: Some(format!("{e}{at}")) }
+            }
         }
     }
 }
@@ -305,7 +325,7 @@ pub fn decide_with(
     }
 
     // 2. The deciding playbook.
-    let mut scope = EventScope { event, scope: None, with_payload: false };
+    let mut scope = EventScope { event, scope: None, reads: Reads::NONE };
     let mut deciding: Option<usize> = None;
     let mut consider = |p: usize, only: Option<&[usize]>, d: &mut Decision| {
         let pb = &graph.playbooks()[p];
@@ -315,7 +335,7 @@ pub fn decide_with(
                 entry.verdict = Verdict::Shadowed;
             } else {
                 let result = match &pb.condition {
-                    Some(cond) => scope.evaluate(cond, graph, ctx),
+                    Some(cond) => scope.evaluate(cond, &pb.file, graph, ctx),
                     None => ConditionResult { value: Some(true), error: None },
                 };
                 entry.verdict = match result.value {
@@ -357,11 +377,7 @@ pub fn decide_with(
     }
     for e in &d.trace {
         if let (Verdict::ConditionError, Some(c)) = (e.verdict, &e.condition) {
-            d.reasons.push(format!(
-                "{}'s condition failed, so it does not match: {}",
-                e.playbook,
-                c.error.as_deref().unwrap_or("")
-            ));
+            d.reasons.push(format!("{} does not match: {}", e.playbook, c.error.as_deref().unwrap_or("")));
         }
     }
     let firing = event.status == EventStatus::Firing;
@@ -415,7 +431,9 @@ pub fn decide_with(
             Ok(actions) => {
                 let radius = actions.iter().map(|a| a.blast_radius).sum();
                 let mut checks = vec![guards::kill_switch(&pb.id, ctx.pauses(), now)];
-                checks.extend(guards::check_all(&l1.guards, ctx.runs(&pb.id), pb.status, event, radius, now));
+                let mut evaluate = |c: &Condition| scope.evaluate(c, &pb.file, graph, ctx);
+                let runs = ctx.runs(&pb.id);
+                checks.extend(guards::check_all(&l1.guards, runs, pb.status, event, radius, now, &mut evaluate));
                 let failed: Vec<&GuardCheck> = checks.iter().filter(|c| !c.passed).collect();
                 if failed.is_empty() {
                     let approval = checks.iter().find(|c| c.needs_approval);
@@ -430,8 +448,10 @@ pub fn decide_with(
                         L1Mode::PlanOnly
                     } else if let Some(c) = approval {
                         d.reasons.push(format!(
-                            "{} has not earned trust yet ({}; `{}`): the plan waits for a person's approval, and the event is escalated meanwhile",
-                            pb.id, c.figure, c.guard
+                            "{} has not earned trust yet ({}, `{}`): the plan waits for a person's approval, and the event is escalated meanwhile",
+                            pb.id,
+                            c.figure(),
+                            c.guard()
                         ));
                         L1Mode::AwaitApproval
                     } else {
@@ -449,7 +469,12 @@ pub fn decide_with(
                     return d;
                 }
                 for c in &failed {
-                    d.reasons.push(format!("guard `{}` refused its L1: {} (limit: {})", c.guard, c.figure, c.limit));
+                    d.reasons.push(format!(
+                        "guard `{}` refused its L1: {} (limit: {})",
+                        c.guard(),
+                        c.figure(),
+                        c.limit()
+                    ));
                 }
                 d.trace[entry].guards = checks;
             }
@@ -493,7 +518,13 @@ fn try_l2(d: &mut Decision, pb: Option<&CompiledPlaybook>, ctx: &dyn TriageConte
         return;
     };
     d.analysis = AnalysisUse::Used;
-    let allowed = |g: &str| l2.is_none_or(|l| l.fixes.iter().any(|f| f.generator.name == g));
+    // What a fix may change is bounded in reviewed code, never by the analyzer: with an `l2`
+    // block, only its generators, with its arguments; without one, only generators that take
+    // no bounds (`revert`).
+    let allowed = |g: &str| match l2 {
+        Some(l) => l.fixes.iter().any(|f| f.generator.name == g),
+        None => crate::fix::find(g).is_some_and(|spec| spec.params.is_empty()),
+    };
     let best = analysis
         .proposals
         .iter()
@@ -501,19 +532,14 @@ fn try_l2(d: &mut Decision, pb: Option<&CompiledPlaybook>, ctx: &dyn TriageConte
         .max_by(|a, b| a.confidence.total_cmp(&b.confidence).then_with(|| b.generator.cmp(&a.generator)));
     match best {
         Some(p) if p.confidence >= threshold => {
-            let mut args = serde_json::Map::new();
-            if let Some(call) = l2.and_then(|l| l.fixes.iter().find(|f| f.generator.name == p.generator)) {
-                match fill_all(&call.args, event) {
-                    Ok(filled) => args.extend(filled),
-                    Err(e) => {
-                        d.reasons.push(format!("the `{}` fix cannot be prepared: {e}", p.generator));
-                        return;
-                    }
+            let call = l2.and_then(|l| l.fixes.iter().find(|f| f.generator.name == p.generator));
+            let args = match call.map(|c| fill_all(&c.args, event)).transpose() {
+                Ok(args) => args.unwrap_or_default(),
+                Err(e) => {
+                    d.reasons.push(format!("the `{}` fix cannot be prepared: {e}", p.generator));
+                    return;
                 }
-            }
-            for (k, v) in &p.args {
-                args.entry(k.clone()).or_insert_with(|| v.clone());
-            }
+            };
             d.level = Level::L2;
             d.reasons.push(format!(
                 "the analysis proposes `{}` at {}% confidence, meeting the {}% threshold: a fix goes to review as a pull request, escalated meanwhile",
@@ -524,7 +550,8 @@ fn try_l2(d: &mut Decision, pb: Option<&CompiledPlaybook>, ctx: &dyn TriageConte
                 confidence: p.confidence,
                 threshold,
                 summary: p.summary.clone(),
-                args: args.into_iter().collect(),
+                args,
+                proposal: p.args.clone(),
             });
         }
         Some(p) => d.reasons.push(format!(
@@ -532,6 +559,11 @@ fn try_l2(d: &mut Decision, pb: Option<&CompiledPlaybook>, ctx: &dyn TriageConte
             p.generator, p.confidence, threshold
         )),
         None if analysis.proposals.is_empty() => d.reasons.push("the analysis proposes no fix: no L2".into()),
-        None => d.reasons.push("the analysis proposes no fix this playbook allows: no L2".into()),
+        None if l2.is_some() => {
+            d.reasons.push("the analysis proposes no fix this playbook's `l2` block allows: no L2".into())
+        }
+        None => d.reasons.push(
+            "the analysis proposes only fixes that need bounds, which only a playbook's `l2` block gives: no L2".into(),
+        ),
     }
 }
