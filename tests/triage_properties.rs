@@ -12,7 +12,7 @@ use sparky::triage::{
     Analysis, Decision, Level, MemoryContext, OpenIncident, Options, Outcome, Pause, Proposal, Run, decide, decide_with,
 };
 use std::collections::BTreeMap;
-use std::sync::{Arc, OnceLock};
+use std::sync::OnceLock;
 
 /// Playbooks meant to be awkward: conditions that error, hit limits, read the payload, read
 /// missing fields; numeric and regex matchers; every guard; a schedule; a disabled one.
