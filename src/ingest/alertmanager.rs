@@ -19,26 +19,27 @@ fn shape(path: impl Into<String>, reason: impl Into<String>) -> IngestError {
     IngestError::Shape { source: "Alertmanager", path: path.into(), reason: reason.into() }
 }
 
-fn string_map(v: Option<&Value>, path: &str) -> Result<BTreeMap<String, String>, IngestError> {
+/// `path` names the value in errors; it is only built when there is one.
+fn string_map(v: Option<&Value>, path: &dyn Fn() -> String) -> Result<BTreeMap<String, String>, IngestError> {
     let Some(v) = v else { return Ok(BTreeMap::new()) };
     if v.is_null() {
         return Ok(BTreeMap::new());
     }
-    let obj = v.as_object().ok_or_else(|| shape(path, "must be an object of strings"))?;
+    let obj = v.as_object().ok_or_else(|| shape(path(), "must be an object of strings"))?;
     obj.iter()
         .map(|(k, v)| match v {
             Value::String(s) => Ok((k.clone(), s.clone())),
-            _ => Err(shape(format!("{path}.{k}"), "must be a string")),
+            _ => Err(shape(format!("{}.{k}", path()), "must be a string")),
         })
         .collect()
 }
 
-fn time(v: Option<&Value>, path: &str) -> Result<Option<DateTime<Utc>>, IngestError> {
+fn time(v: Option<&Value>, path: &dyn Fn() -> String) -> Result<Option<DateTime<Utc>>, IngestError> {
     match v.and_then(Value::as_str) {
         None | Some("") => Ok(None),
         Some(t) => {
             let parsed = DateTime::parse_from_rfc3339(t)
-                .map_err(|e| shape(path, format!("must be an RFC 3339 time, not `{t}` ({e})")))?
+                .map_err(|e| shape(path(), format!("must be an RFC 3339 time, not `{t}` ({e})")))?
                 .with_timezone(&Utc);
             // Go's zero time (`0001-01-01T00:00:00Z`) means "not set".
             Ok((parsed.timestamp() > 0).then_some(parsed))
@@ -86,10 +87,14 @@ fn workload_of_pod(pod: &str) -> String {
 
 /// Normalizes one Alertmanager notification.
 pub fn normalize(body: &[u8], received_at: DateTime<Utc>) -> Result<Batch, IngestError> {
-    let root = parse_json(body)?;
-    let obj = root.as_object().ok_or_else(|| shape("$", "must be an object"))?;
-    let alerts =
-        obj.get("alerts").and_then(Value::as_array).ok_or_else(|| shape("alerts", "must be an array of alerts"))?;
+    let mut root = parse_json(body)?;
+    let obj = root.as_object_mut().ok_or_else(|| shape("$", "must be an object"))?;
+    // Each alert becomes its event's payload: moved out, not copied.
+    let alerts = match obj.get_mut("alerts") {
+        Some(Value::Array(alerts)) => std::mem::take(alerts),
+        _ => return Err(shape("alerts", "must be an array of alerts")),
+    };
+    let obj = &*obj;
     let mut notes = Vec::new();
     if let Some(v) = obj.get("version").and_then(Value::as_str).filter(|v| *v != "4") {
         notes.push(format!("webhook version `{v}`; Sparky reads version 4"));
@@ -103,19 +108,19 @@ pub fn normalize(body: &[u8], received_at: DateTime<Utc>) -> Result<Batch, Inges
     let group_key = obj.get("groupKey").and_then(Value::as_str).unwrap_or("");
 
     let mut events = Vec::with_capacity(alerts.len());
-    for (i, alert) in alerts.iter().enumerate() {
+    for (i, alert) in alerts.into_iter().enumerate() {
         let at = |field: &str| format!("alerts[{i}].{field}");
         let a = alert.as_object().ok_or_else(|| shape(format!("alerts[{i}]"), "must be an object"))?;
-        let labels = string_map(a.get("labels"), &at("labels"))?;
-        let annotations = string_map(a.get("annotations"), &at("annotations"))?;
+        let labels = string_map(a.get("labels"), &|| at("labels"))?;
+        let annotations = string_map(a.get("annotations"), &|| at("annotations"))?;
         let status = match a.get("status").and_then(Value::as_str) {
             Some("firing") => Status::Firing,
             Some("resolved") => Status::Resolved,
             Some(other) => return Err(shape(at("status"), format!("must be `firing` or `resolved`, not `{other}`"))),
             None => return Err(shape(at("status"), "is missing")),
         };
-        let starts_at = time(a.get("startsAt"), &at("startsAt"))?;
-        let ends_at = time(a.get("endsAt"), &at("endsAt"))?;
+        let starts_at = time(a.get("startsAt"), &|| at("startsAt"))?;
+        let ends_at = time(a.get("endsAt"), &|| at("endsAt"))?;
         let occurred_at = match status {
             Status::Resolved => ends_at.or(starts_at),
             _ => starts_at,
@@ -165,7 +170,7 @@ pub fn normalize(body: &[u8], received_at: DateTime<Utc>) -> Result<Batch, Inges
             occurred_at,
             received_at,
             delivery_id: (!group_key.is_empty()).then(|| stable_id(&[SOURCE, group_key])),
-            payload: alert.clone(),
+            payload: alert,
         });
     }
     Ok(Batch { events, notes })
