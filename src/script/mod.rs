@@ -217,6 +217,7 @@ fn plain_types(message: &str) -> String {
         .replace("f64", "float")
         .replace("rhai::Map", "map")
         .replace("rhai::Array", "array")
+        .replace(" (())", " (on a missing value, `()`)")
 }
 
 fn article(type_name: &str) -> String {

@@ -124,7 +124,7 @@ impl GuardCheck {
             GuardFigure::AtMost { window, runs, .. } => format!("{runs} run{} in the last {window}", plural(*runs)),
             GuardFigure::When { result, .. } => match (&result.value, &result.error) {
                 (Some(v), _) => v.to_string(),
-                (None, e) => format!("failed: {}", e.as_deref().unwrap_or("no value")),
+                (None, e) => e.clone().unwrap_or_else(|| "no value".into()),
             },
         }
     }
@@ -192,6 +192,13 @@ pub fn check_all(
 ) -> Vec<GuardCheck> {
     let counted = |r: &&Run| status == Status::Draft || r.outcome != Outcome::Planned;
     let mut out = Vec::with_capacity(4);
+    // Safety facts first (they are what a reader checks first), then trust and limits.
+    for condition in &guards.conditions {
+        let result = evaluate(condition);
+        let passed = result.value == Some(true);
+        let text = condition.source.text.split_whitespace().collect::<Vec<_>>().join(" ");
+        out.push(check(GuardFigure::When { condition: text, result }, passed));
+    }
     if let Some((min_percent, window, min_runs)) = guards.success_rate {
         let (mut n, mut successes) = (0u64, 0u64);
         for r in runs.iter().filter(|r| within(r, now, window)) {
@@ -217,12 +224,6 @@ pub fn check_all(
     for (count, window) in &guards.at_most {
         let n = runs.iter().filter(counted).filter(|r| within(r, now, *window)).count() as u64;
         out.push(check(GuardFigure::AtMost { count: *count, window: *window, runs: n }, n < *count));
-    }
-    for condition in &guards.conditions {
-        let result = evaluate(condition);
-        let passed = result.value == Some(true);
-        let text = condition.source.text.split_whitespace().collect::<Vec<_>>().join(" ");
-        out.push(check(GuardFigure::When { condition: text, result }, passed));
     }
     out
 }

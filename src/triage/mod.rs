@@ -324,8 +324,19 @@ pub fn decide_with(
         (EventStatus::Firing | EventStatus::Info, _) => {}
     }
 
-    // 2. The deciding playbook.
-    let mut scope = EventScope { event, scope: None, reads: Reads::NONE };
+    // 2. The deciding playbook. The event map for rhai is built once, with every field that
+    // a candidate's conditions read (built only if a condition runs).
+    let candidates = if options.explain_all { Vec::new() } else { graph.candidates(event) };
+    let conditions_of = |pb: &CompiledPlaybook| -> Reads {
+        let guards = pb.l1.iter().flat_map(|l| &l.guards.conditions);
+        pb.condition.iter().chain(guards).fold(Reads::NONE, |r, c| r.union(c.reads))
+    };
+    let reads = if options.explain_all {
+        graph.playbooks().iter().fold(Reads::NONE, |r, pb| r.union(conditions_of(pb)))
+    } else {
+        candidates.iter().fold(Reads::NONE, |r, c| r.union(conditions_of(&graph.playbooks()[c.playbook])))
+    };
+    let mut scope = EventScope { event, scope: None, reads };
     let mut deciding: Option<usize> = None;
     let mut consider = |p: usize, only: Option<&[usize]>, d: &mut Decision| {
         let pb = &graph.playbooks()[p];
@@ -360,7 +371,7 @@ pub fn decide_with(
     } else {
         // Candidates come sorted by playbook (triage order), then trigger: group them.
         let mut groups: Vec<(usize, Option<Vec<usize>>)> = Vec::new();
-        for c in graph.candidates(event) {
+        for c in candidates {
             match groups.last_mut() {
                 Some((p, Some(triggers))) if *p == c.playbook => triggers.push(c.trigger),
                 _ => groups.push((c.playbook, Some(vec![c.trigger]))),
@@ -442,7 +453,7 @@ pub fn decide_with(
                     d.verify = l1.verify.iter().map(verify_text).collect();
                     let mode = if pb.status == Status::Draft {
                         d.reasons.push(format!(
-                            "{} is a draft: its L1 is planned and recorded, never applied; the event is escalated as if it had no L1",
+                            "{} is a draft: its L1 is planned and recorded, never applied; the event is escalated meanwhile",
                             pb.id
                         ));
                         L1Mode::PlanOnly

@@ -1,0 +1,167 @@
+//! `sparky explain`, `sparky replay` and `sparky test` as users run them: the real binary,
+//! its output and exit status, on good and bad input.
+
+use std::path::Path;
+use std::process::{Command, Output};
+
+fn sparky(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_sparky")).args(args).env("NO_COLOR", "1").output().expect("the binary runs")
+}
+
+fn out(o: &Output) -> String {
+    format!("{}{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr))
+}
+
+const CRASH: &str = "playbooks/events/KubePodCrashLooping_prod_firing.json";
+
+fn write(dir: &Path, name: &str, text: &str) -> String {
+    let path = dir.join(name);
+    std::fs::write(&path, text).unwrap();
+    path.to_string_lossy().into_owned()
+}
+
+#[test]
+fn explain_says_what_and_why_in_both_formats() {
+    let o = sparky(&["explain", CRASH]);
+    assert_eq!(o.status.code(), Some(0), "{}", out(&o));
+    let text = out(&o);
+    // Nothing is known about the service: PB-001 claims the alert and its safety guard refuses.
+    assert!(text.contains("decision: L3 by PB-001"), "{text}");
+    assert!(text.contains("✗ when { kg::service(event.service).stateless }"), "{text}");
+    assert!(text.contains("PB-002     trigger mismatch"), "{text}");
+    assert!(text.contains("ruleset "), "{text}");
+
+    let o = sparky(&["explain", CRASH, "--format", "json"]);
+    assert_eq!(o.status.code(), Some(0), "{}", out(&o));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(v["ruleset"].as_str().unwrap().len(), 32);
+    let e = &v["events"][0];
+    for key in ["id", "source", "kind", "status", "fingerprint", "service", "severity", "decision", "trace"] {
+        assert!(e.get(key).is_some(), "missing {key}: {e}");
+    }
+    assert_eq!(e["decision"]["level"], "L3");
+    assert_eq!(e["decision"]["playbook"], "PB-001");
+    assert!(e["decision"]["reasons"].as_array().unwrap().len() >= 2);
+    assert!(e["decision"]["actions"].as_array().unwrap().is_empty());
+}
+
+#[test]
+fn explain_with_a_context_answers_what_if() {
+    let dir = tempfile::tempdir().unwrap();
+    let ctx = write(
+        dir.path(),
+        "ctx.yaml",
+        "now: 2026-03-10T08:20:00Z\nservices:\n  checkout-api: {stateless: true}\npods:\n  prod/checkout-api-6f8d9c7b5-x2x9q: {last_termination_reason: Error}\nruns:\n  PB-001:\n    - {ago: 1d, outcome: success, count: 25}\n",
+    );
+    let o = sparky(&["explain", CRASH, "--context", &ctx, "--format", "json"]);
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap_or_else(|_| panic!("{}", out(&o)));
+    let d = &v["events"][0]["decision"];
+    assert_eq!(d["level"], "L1", "{d}");
+    assert_eq!(d["mode"], "apply");
+    assert_eq!(d["actions"][0]["action"], "k8s.delete_pod");
+}
+
+#[test]
+fn explain_refuses_bad_input_with_exit_2() {
+    let dir = tempfile::tempdir().unwrap();
+    let cases: Vec<(Vec<String>, &str)> = vec![
+        (vec![CRASH.into(), "--source".into(), "nagios".into()], "unknown source `nagios`; known sources:"),
+        (vec!["no/such/file.json".into()], "cannot read no/such/file.json"),
+        (vec![write(dir.path(), "bad.json", "{\"alerts\": [")], "not valid JSON"),
+        (vec![write(dir.path(), "odd.json", "{\"hello\": 1}")], "cannot tell which source sent it; pass `--source`"),
+        (
+            vec![write(dir.path(), "shape.json", "{\"alerts\": [{\"labels\": {}}], \"version\": \"4\"}")],
+            "not a valid Alertmanager payload: `alerts[0].status` is missing",
+        ),
+        (
+            vec![CRASH.into(), "--context".into(), write(dir.path(), "ctx.yaml", "runz: {}\n")],
+            "not a valid context: unknown field `runz`",
+        ),
+        (
+            vec![CRASH.into(), "--playbooks".into(), write(dir.path(), "broken.sparky", "playbook {")],
+            "the playbooks have 1 error; run `sparky check",
+        ),
+    ];
+    for (args, expected) in cases {
+        let mut full = vec!["explain"];
+        full.extend(args.iter().map(String::as_str));
+        let o = sparky(&full);
+        assert_eq!(o.status.code(), Some(2), "{args:?}: {}", out(&o));
+        assert!(out(&o).contains(expected), "{args:?}: expected {expected:?} in {}", out(&o));
+        assert!(!out(&o).contains("panicked"), "{}", out(&o));
+    }
+}
+
+#[test]
+fn replay_summarizes_levels_playbooks_and_automation() {
+    let dir = tempfile::tempdir().unwrap();
+    // A storm: the same crash loop three times, then its resolution, as JSON Lines.
+    let firing: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(CRASH).unwrap()).unwrap();
+    let resolved: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string("playbooks/events/KubePodCrashLooping_prod_resolved.json").unwrap(),
+    )
+    .unwrap();
+    let lines = [&firing, &firing, &firing, &resolved].map(|v| v.to_string()).join("\n");
+    let jsonl = write(dir.path(), "storm.jsonl", &lines);
+    let o = sparky(&["replay", &jsonl]);
+    assert_eq!(o.status.code(), Some(0), "{}", out(&o));
+    let text = out(&o);
+    assert!(text.contains("4 events replayed"), "{text}");
+    assert!(text.contains("suppressed") && text.contains("2"), "{text}");
+    assert!(text.contains("PB-001"), "{text}");
+    assert!(text.contains("automation rate: 0.0% (0 of 1 events that needed action"), "{text}");
+
+    let o = sparky(&["replay", &jsonl, "--format", "json"]);
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(v["summary"]["events"], 4);
+    assert_eq!(v["summary"]["by_level"]["suppressed"], 2);
+    assert_eq!(v["summary"]["by_level"]["observe"], 1);
+    assert_eq!(v["events"][3]["decision"]["incident"]["effect"], "close");
+
+    let o = sparky(&["replay", "no/such/dir"]);
+    assert_eq!(o.status.code(), Some(2), "{}", out(&o));
+}
+
+#[test]
+fn the_shipped_suites_pass() {
+    let o = sparky(&["test", "playbooks/"]);
+    let text = out(&o);
+    assert_eq!(o.status.code(), Some(0), "{text}");
+    let last = text.lines().last().unwrap();
+    assert!(last.ends_with("passed, 0 failed"), "{last}");
+    let passed: usize = last.split_whitespace().next().unwrap().parse().unwrap();
+    assert!(passed >= 20, "{last}");
+}
+
+#[test]
+fn a_failing_case_fails_the_run_and_a_broken_suite_is_an_error() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::copy(CRASH, dir.path().join("crash.json")).unwrap();
+    let suite = |expect: &str| {
+        format!(
+            "playbooks: [{}]\ncases:\n  - name: the crash loop\n    steps:\n      - event: crash.json\n        expect: {{ {expect} }}\n",
+            std::env::current_dir().unwrap().join("playbooks").display()
+        )
+    };
+    write(dir.path(), "good.test.yaml", &suite("level: L3, playbook: PB-001, escalation: P2"));
+    let o = sparky(&["test", dir.path().to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(0), "{}", out(&o));
+    assert!(out(&o).trim_end().ends_with("1 passed, 0 failed"), "{}", out(&o));
+
+    write(dir.path(), "bad.test.yaml", &suite("level: L1"));
+    let o = sparky(&["test", dir.path().to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(1), "{}", out(&o));
+    let text = out(&o);
+    assert!(text.contains("FAIL  the crash loop") && text.contains("level: expected L1, got L3"), "{text}");
+    assert!(text.trim_end().ends_with("1 passed, 1 failed"), "{text}");
+
+    write(dir.path(), "typo.test.yaml", &suite("levle: L1"));
+    let o = sparky(&["test", &dir.path().join("typo.test.yaml").to_string_lossy()]);
+    assert_eq!(o.status.code(), Some(2), "{}", out(&o));
+    assert!(out(&o).contains("unknown field `levle`"), "{}", out(&o));
+
+    let empty = tempfile::tempdir().unwrap();
+    let o = sparky(&["test", empty.path().to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(2), "{}", out(&o));
+    assert!(out(&o).contains("no test suites"), "{}", out(&o));
+}
