@@ -10,14 +10,15 @@
 //! | compile    | [`compile`]       | names, argument types, rhai conditions compiled once, lints        |
 //! | script     | [`script`]        | the one sandboxed rhai engine; the `kg::` context functions        |
 //! | graph      | [`graph`]         | the immutable rule graph: playbooks in triage order, trigger index   |
+//! | triage     | [`triage`]        | `decide()`: pure, synchronous L1/L2/L3 decisions with guards and a trace |
 //! | stdlib     | [`compile::stdlib`] | the standard library (`stdlib/`), embedded in the binary         |
 //! | actions    | [`actions`]       | action metadata: typed parameters, docs, examples (execution later) |
 //! | fix        | [`fix`]           | L2 fix generator metadata (generators come with the L2 issue)      |
 //! | diagnostics| [`diagnostics`]   | one `Diagnostic` type, stable codes, human and JSON rendering      |
-//! | cli        | [`cli`]           | one file per subcommand (`sparky check`)                           |
+//! | cli        | [`cli`]           | one file per subcommand (`check`, `explain`, `replay`, `test`)     |
 //!
-//! Stages still to come, in pipeline order: the other webhook sources of `ingest`, `triage`
-//! (`decide()`), `knowledge`, `analysis`, `escalate`, `store` and `daemon`.
+//! Stages still to come, in pipeline order: the other webhook sources of `ingest`,
+//! `knowledge`, `analysis`, `escalate`, `store` and `daemon`.
 //!
 //! Dependencies point down the pipeline: `dsl` knows nothing of `compile`, `compile` nothing
 //! of `cli`.

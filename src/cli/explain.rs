@@ -14,19 +14,8 @@ use std::process::ExitCode;
 pub(super) struct Args {
     /// A payload as its sender posts it (or JSON Lines of payloads), or normalized events.
     event_file: PathBuf,
-    /// Who sent it (`alertmanager`, `event` for normalized events); inferred when left out.
-    #[arg(long)]
-    source: Option<String>,
-    /// Where the playbooks are.
-    #[arg(long, default_value = "playbooks")]
-    playbooks: Vec<PathBuf>,
-    /// A YAML file of run history, knowledge facts, open incidents, pauses, analysis and
-    /// time, to ask "what if" (see docs/triage.md).
-    #[arg(long)]
-    context: Option<PathBuf>,
-    /// `human` or `json`.
-    #[arg(long, value_enum, default_value = "human")]
-    format: super::FormatArg,
+    #[command(flatten)]
+    common: super::DecideArgs,
     /// Trace only the playbooks the index offers (as the daemon does), not every playbook.
     #[arg(long)]
     candidates_only: bool,
@@ -95,14 +84,14 @@ pub fn to_json(graph: &RuleGraph, decided: &[(Event, Decision)], notes: &[String
 fn explain(args: &Args) -> Result<String, String> {
     let req = Request {
         event_file: &args.event_file,
-        source: args.source.as_deref(),
-        playbooks: &args.playbooks,
-        context: args.context.as_deref(),
+        source: args.common.source.as_deref(),
+        playbooks: &args.common.playbooks,
+        context: args.common.context.as_deref(),
         now: Utc::now(),
         explain_all: !args.candidates_only,
     };
     let (graph, decided, notes) = decide_file(&req)?;
-    Ok(match args.format {
+    Ok(match args.common.format {
         super::FormatArg::Json => {
             serde_json::to_string_pretty(&to_json(&graph, &decided, &notes)).expect("JSON values serialize") + "\n"
         }

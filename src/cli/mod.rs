@@ -39,6 +39,26 @@ enum FormatArg {
     Json,
 }
 
+/// What `explain` and `replay` share: where the events come from, the playbooks, the
+/// starting context and the output format.
+#[derive(Debug, clap::Args)]
+struct DecideArgs {
+    /// Who sent the events (`alertmanager`, `event` for normalized events); inferred per
+    /// document when left out.
+    #[arg(long)]
+    source: Option<String>,
+    /// Where the playbooks are (files or folders; repeat for several).
+    #[arg(long, default_value = "playbooks")]
+    playbooks: Vec<std::path::PathBuf>,
+    /// A YAML file of run history, knowledge facts, open incidents, pauses, analysis and
+    /// time, to ask "what if" (see docs/triage.md).
+    #[arg(long)]
+    context: Option<std::path::PathBuf>,
+    /// `human` or `json`.
+    #[arg(long, value_enum, default_value = "human")]
+    format: FormatArg,
+}
+
 /// Exit status: 0 success, 1 problems found, 2 the command could not run.
 pub fn main() -> ExitCode {
     let cli = match Cli::try_parse() {

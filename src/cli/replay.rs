@@ -4,6 +4,7 @@
 
 use super::input;
 use super::report;
+use crate::compile::files_under;
 use crate::event::Event;
 use crate::triage::{self, Decision, L1Mode, Level, MemoryContext, Options, Outcome};
 use chrono::{DateTime, Utc};
@@ -20,16 +21,8 @@ pub(super) struct Args {
     /// (`*.json`, `*.jsonl`, `*.ndjson`, read in name order).
     #[arg(required = true)]
     paths: Vec<PathBuf>,
-    /// Who sent them (`alertmanager`, `event`); inferred per document when left out.
-    #[arg(long)]
-    source: Option<String>,
-    #[arg(long, default_value = "playbooks")]
-    playbooks: Vec<PathBuf>,
-    /// A YAML context to start from (see docs/triage.md).
-    #[arg(long)]
-    context: Option<PathBuf>,
-    #[arg(long, value_enum, default_value = "human")]
-    format: super::FormatArg,
+    #[command(flatten)]
+    common: super::DecideArgs,
     /// Print one line per event before the summary (human format).
     #[arg(long, short)]
     verbose: bool,
@@ -48,25 +41,9 @@ pub(super) fn run(args: Args) -> ExitCode {
     }
 }
 
-fn collect(path: &Path, out: &mut Vec<PathBuf>) -> Result<(), String> {
-    let meta = std::fs::metadata(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
-    if meta.is_file() {
-        out.push(path.to_path_buf());
-        return Ok(());
-    }
-    let mut entries: Vec<PathBuf> = std::fs::read_dir(path)
-        .map_err(|e| format!("cannot read {}: {e}", path.display()))?
-        .filter_map(|e| e.ok().map(|e| e.path()))
-        .collect();
-    entries.sort();
-    for p in entries {
-        let is_events =
-            p.extension().and_then(|e| e.to_str()).is_some_and(|e| matches!(e, "json" | "jsonl" | "ndjson"));
-        if p.is_dir() || is_events {
-            collect(&p, out)?;
-        }
-    }
-    Ok(())
+/// Event files: JSON, JSON Lines.
+fn is_events_file(p: &Path) -> bool {
+    p.extension().and_then(|e| e.to_str()).is_some_and(|e| matches!(e, "json" | "jsonl" | "ndjson"))
 }
 
 /// Counts of a replay.
@@ -110,21 +87,21 @@ impl Summary {
 }
 
 fn replay(args: &Args) -> Result<String, String> {
-    input::check_source(args.source.as_deref())?;
-    let file = match &args.context {
+    input::check_source(args.common.source.as_deref())?;
+    let file = match &args.common.context {
         Some(path) => input::load_context_file(path)?,
         None => Default::default(),
     };
-    let graph = input::load_graph(&args.playbooks)?;
+    let graph = input::load_graph(&args.common.playbooks)?;
     let mut files = Vec::new();
     for p in &args.paths {
-        collect(p, &mut files)?;
+        files.extend(files_under(p, &is_events_file)?);
     }
     let mut events: Vec<Event> = Vec::new();
     let mut notes = Vec::new();
     for f in &files {
         // Received "when it happened": replays take their time from the events.
-        let (found, mut n) = input::read_file(f, args.source.as_deref(), DateTime::<Utc>::UNIX_EPOCH)?;
+        let (found, mut n) = input::read_file(f, args.common.source.as_deref(), DateTime::<Utc>::UNIX_EPOCH)?;
         events.extend(found);
         notes.append(&mut n);
     }
@@ -146,7 +123,7 @@ fn replay(args: &Args) -> Result<String, String> {
         summary.add(&d);
         decided.push((event, d));
     }
-    Ok(match args.format {
+    Ok(match args.common.format {
         super::FormatArg::Json => {
             let list: Vec<_> = decided.iter().map(|(e, d)| report::event_json(e, d, &[])).collect();
             let doc = json!({

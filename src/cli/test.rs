@@ -7,6 +7,7 @@
 //! they would in the daemon. The format is documented in `docs/triage.md`.
 
 use super::input;
+use crate::compile::files_under;
 use crate::event::{Event, Severity, Status};
 use crate::graph::RuleGraph;
 use crate::triage::{self, AnalysisUse, Decision, L1Mode, Level, MemoryContext, Options, Outcome};
@@ -125,9 +126,12 @@ pub(super) fn run(args: Args) -> ExitCode {
     let paths = if args.paths.is_empty() { vec![PathBuf::from("playbooks")] } else { args.paths.clone() };
     let mut suites = Vec::new();
     for p in &paths {
-        if let Err(e) = find_suites(p, &mut suites) {
-            eprintln!("error: {e}");
-            return ExitCode::from(2);
+        match files_under(p, &is_suite) {
+            Ok(found) => suites.extend(found),
+            Err(e) => {
+                eprintln!("error: {e}");
+                return ExitCode::from(2);
+            }
         }
     }
     if suites.is_empty() {
@@ -161,27 +165,6 @@ pub(super) fn run(args: Args) -> ExitCode {
 
 fn is_suite(p: &Path) -> bool {
     p.file_name().and_then(|n| n.to_str()).is_some_and(|n| n.ends_with(".test.yaml") || n.ends_with(".test.yml"))
-}
-
-fn find_suites(path: &Path, out: &mut Vec<PathBuf>) -> Result<(), String> {
-    let meta = std::fs::metadata(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
-    if meta.is_file() {
-        out.push(path.to_path_buf());
-        return Ok(());
-    }
-    let mut entries: Vec<PathBuf> = std::fs::read_dir(path)
-        .map_err(|e| format!("cannot read {}: {e}", path.display()))?
-        .filter_map(|e| e.ok().map(|e| e.path()))
-        .collect();
-    entries.sort();
-    for p in entries {
-        if p.is_dir() {
-            find_suites(&p, out)?;
-        } else if is_suite(&p) {
-            out.push(p);
-        }
-    }
-    Ok(())
 }
 
 /// What one suite gave.

@@ -24,7 +24,7 @@ pub mod stdlib;
 
 pub use fields::{MAP_FIELDS, TOP_FIELDS};
 pub use model::*;
-pub use sources::read_sources;
+pub use sources::{files_under, read_sources};
 
 use crate::diagnostics::{self, Code, Diagnostic, SourceFile};
 use crate::dsl;

@@ -20,8 +20,7 @@ pub fn read_sources(paths: &[PathBuf]) -> Result<Vec<Arc<SourceFile>>, String> {
             format!("cannot read `{}`: {}{hint}", path.display(), io_reason(&e))
         })?;
         if meta.is_dir() {
-            let mut found = Vec::new();
-            collect_dir(path, &mut found, &mut HashSet::new(), 0)?;
+            let found = files_under(path, &|p| p.extension().is_some_and(|e| e == "sparky"))?;
             if found.is_empty() {
                 return Err(format!(
                     "no `.sparky` files in `{}`; is this the folder with your playbooks?",
@@ -56,9 +55,26 @@ pub fn read_sources(paths: &[PathBuf]) -> Result<Vec<Arc<SourceFile>>, String> {
     Ok(sources)
 }
 
-/// Collects the `.sparky` files under `dir`, skipping hidden entries and folders already
-/// visited (a symlink back up the tree).
-fn collect_dir(dir: &Path, out: &mut Vec<PathBuf>, visited: &mut HashSet<PathBuf>, depth: usize) -> Result<(), String> {
+/// The files under `path` that `keep` accepts: `path` itself when it is a file (whatever its
+/// name), otherwise every accepted file in its folders, sorted within each folder, skipping
+/// hidden entries and folders already visited (a symlink back up the tree).
+pub fn files_under(path: &Path, keep: &dyn Fn(&Path) -> bool) -> Result<Vec<PathBuf>, String> {
+    let meta = std::fs::metadata(path).map_err(|e| format!("cannot read `{}`: {}", path.display(), io_reason(&e)))?;
+    if !meta.is_dir() {
+        return Ok(vec![path.to_path_buf()]);
+    }
+    let mut out = Vec::new();
+    collect_dir(path, keep, &mut out, &mut HashSet::new(), 0)?;
+    Ok(out)
+}
+
+fn collect_dir(
+    dir: &Path,
+    keep: &dyn Fn(&Path) -> bool,
+    out: &mut Vec<PathBuf>,
+    visited: &mut HashSet<PathBuf>,
+    depth: usize,
+) -> Result<(), String> {
     if let Ok(canonical) = std::fs::canonicalize(dir)
         && !visited.insert(canonical)
     {
@@ -78,8 +94,8 @@ fn collect_dir(dir: &Path, out: &mut Vec<PathBuf>, visited: &mut HashSet<PathBuf
             continue;
         }
         if p.is_dir() {
-            collect_dir(&p, out, visited, depth + 1)?;
-        } else if p.extension().is_some_and(|e| e == "sparky") {
+            collect_dir(&p, keep, out, visited, depth + 1)?;
+        } else if keep(&p) {
             out.push(p);
         }
     }
