@@ -136,7 +136,7 @@ fn context() -> MemoryContext {
 }
 
 fn normalize(body: &[u8]) -> Event {
-    ingest::normalize("alertmanager", body, now()).unwrap().events.remove(0)
+    ingest::normalize("alertmanager", &ingest::Headers::none(), body, now()).unwrap().events.remove(0)
 }
 
 fn bench(c: &mut Criterion) {

@@ -15,10 +15,11 @@
 //! | actions    | [`actions`]       | action metadata: typed parameters, docs, examples (execution later) |
 //! | fix        | [`fix`]           | L2 fix generator metadata (generators come with the L2 issue)      |
 //! | diagnostics| [`diagnostics`]   | one `Diagnostic` type, stable codes, human and JSON rendering      |
+//! | store      | [`store`]         | the durable inbox, decisions, incidents (SQLite, versioned migrations) |
 //! | cli        | [`cli`]           | one file per subcommand (`check`, `explain`, `replay`, `test`)     |
 //!
 //! Stages still to come, in pipeline order: the other webhook sources of `ingest`,
-//! `knowledge`, `analysis`, `escalate`, `store` and `daemon`.
+//! `knowledge`, `analysis`, `escalate`, the PostgreSQL store and `daemon`.
 //!
 //! Dependencies point down the pipeline: `dsl` knows nothing of `compile`, `compile` nothing
 //! of `cli`.
@@ -33,4 +34,5 @@ pub mod fix;
 pub mod graph;
 pub mod ingest;
 pub mod script;
+pub mod store;
 pub mod triage;

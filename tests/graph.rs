@@ -13,7 +13,7 @@ fn crashloop(namespace: &str) -> Event {
         std::fs::read_to_string("tests/fixtures/ingest/alertmanager/kube-prometheus_KubePodCrashLooping_firing.json")
             .unwrap()
             .replace("\"namespace\": \"payments\"", &format!("\"namespace\": \"{namespace}\""));
-    ingest::normalize("alertmanager", body.as_bytes(), Utc::now()).unwrap().events.remove(0)
+    ingest::normalize("alertmanager", &ingest::Headers::none(), body.as_bytes(), Utc::now()).unwrap().events.remove(0)
 }
 
 fn shipped() -> Compiled {

@@ -58,7 +58,7 @@ pub fn events_of(
         let event: Event = serde_json::from_value(doc.clone()).map_err(|e| format!("not a normalized event: {e}"))?;
         return Ok((vec![event], Vec::new()));
     }
-    let batch = ingest::normalize(source, raw, received_at).map_err(|e| e.to_string())?;
+    let batch = ingest::normalize(source, &ingest::Headers::none(), raw, received_at).map_err(|e| e.to_string())?;
     Ok((batch.events, batch.notes))
 }
 

@@ -1,7 +1,8 @@
 //! Ingest: raw webhook payloads to normalized [`Event`]s, one file per source.
 //!
-//! A normalizer is pure: bytes and the time of receipt in, events out. Authentication,
-//! deduplication and the durable inbox belong to the daemon; this stage only reads.
+//! A normalizer is pure: the delivery's headers, its body and the time of receipt in, events
+//! out. Authentication (`auth`) checks a delivery before it is read; deduplication and the
+//! durable inbox belong to the daemon and the store.
 
 pub mod alertmanager;
 
@@ -48,8 +49,47 @@ impl std::error::Error for IngestError {}
 /// Sources with a normalizer.
 pub const SOURCES: &[&str] = &["alertmanager"];
 
+/// The HTTP headers of a delivery: names lowercased, values as sent (a header sent several
+/// times appears several times, in order). Normalizers read the ones their sender sets (an
+/// event type, a delivery id); HTTP itself stays in the daemon.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Headers(Vec<(String, String)>);
+
+impl Headers {
+    /// No headers: a payload read from a file.
+    pub fn none() -> Headers {
+        Headers::default()
+    }
+
+    /// Headers from (name, value) pairs; names are lowercased.
+    pub fn from_pairs<K: AsRef<str>, V: Into<String>>(pairs: impl IntoIterator<Item = (K, V)>) -> Headers {
+        Headers(pairs.into_iter().map(|(k, v)| (k.as_ref().to_ascii_lowercase(), v.into())).collect())
+    }
+
+    /// The first value of `name` (any case).
+    pub fn get(&self, name: &str) -> Option<&str> {
+        self.0.iter().find(|(k, _)| k.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str())
+    }
+
+    /// Every value of `name` (any case), in the order sent.
+    pub fn get_all<'a>(&'a self, name: &'a str) -> impl Iterator<Item = &'a str> + 'a {
+        self.0.iter().filter(move |(k, _)| k.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str())
+    }
+
+    /// Every (name, value) pair.
+    pub fn iter(&self) -> impl Iterator<Item = (&str, &str)> {
+        self.0.iter().map(|(k, v)| (k.as_str(), v.as_str()))
+    }
+}
+
 /// Normalizes one delivery from `source`.
-pub fn normalize(source: &str, body: &[u8], received_at: DateTime<Utc>) -> Result<Batch, IngestError> {
+pub fn normalize(
+    source: &str,
+    headers: &Headers,
+    body: &[u8],
+    received_at: DateTime<Utc>,
+) -> Result<Batch, IngestError> {
+    let _ = headers;
     match source {
         "alertmanager" => alertmanager::normalize(body, received_at),
         other => Err(IngestError::UnknownSource(other.to_string())),

@@ -252,6 +252,37 @@ fn match_triggers(pb: &CompiledPlaybook, only: Option<&[usize]>, event: &Event) 
     entry
 }
 
+/// A firing event whose fingerprint was decided `ago` before, with no incident left open
+/// (an `observe`), inside the daemon's grouping window: it is attached to that decision, not
+/// triaged again. A storm of identical alerts makes one decision.
+pub fn grouped(
+    previous_level: &str,
+    previous_playbook: Option<&str>,
+    ago: std::time::Duration,
+    graph: &RuleGraph,
+    now: DateTime<Utc>,
+) -> Decision {
+    Decision {
+        level: Level::Suppressed,
+        playbook: previous_playbook.map(str::to_string),
+        mode: None,
+        reasons: vec![format!(
+            "a repeat of an event decided {} ago ({previous_level}), inside the grouping window: it is attached to that decision, nothing new is done",
+            crate::dsl::ast::Duration { millis: ago.as_millis() as u64 }
+        )],
+        actions: Vec::new(),
+        verify: Vec::new(),
+        fix: None,
+        escalation: None,
+        incident: None,
+        analysis: AnalysisUse::NotNeeded,
+        ruleset: graph.hash().to_string(),
+        decided_at: now,
+        trace: Vec::new(),
+        first_pass: None,
+    }
+}
+
 /// Decides, with [`Options`].
 pub fn decide_with(
     event: &Event,

@@ -1,0 +1,438 @@
+//! The store: the durable inbox, decisions, incidents. One interface; SQLite (WAL) is the
+//! embedded default. The schema lives in versioned migrations (`migrations/sqlite/`) applied
+//! at start; queries are written in SQL that PostgreSQL also runs, for the shared backend.
+//!
+//! Durability is the point: `accept` commits a delivery's events before the daemon answers
+//! 202, and `record` moves an event out of the inbox in the same transaction that writes its
+//! decision and the incident change, so after a crash every acknowledged event is decided
+//! exactly once.
+
+use crate::event::Event;
+use crate::triage::{Decision, IncidentEffect, Level, OpenIncident};
+use chrono::{DateTime, SecondsFormat, Utc};
+use serde_json::Value;
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
+use sqlx::{Row, SqlitePool};
+use std::fmt;
+use std::str::FromStr;
+use std::time::Duration;
+
+static MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
+
+/// Why the store could not do what was asked. Messages are for operators.
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum StoreError {
+    /// The store could not be opened (bad URL, unreadable file, newer schema).
+    Open(String),
+    /// A read or write failed: the store is down, the disk is full, the file is locked.
+    Unavailable(String),
+}
+
+impl fmt::Display for StoreError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            StoreError::Open(m) => write!(f, "cannot open the store: {m}"),
+            StoreError::Unavailable(m) => write!(f, "the store is unavailable: {m}"),
+        }
+    }
+}
+
+impl std::error::Error for StoreError {}
+
+fn unavailable(e: sqlx::Error) -> StoreError {
+    StoreError::Unavailable(e.to_string())
+}
+
+/// Times are stored as RFC 3339 text with milliseconds and `Z`, so text order is time order.
+pub(crate) fn ts(t: DateTime<Utc>) -> String {
+    t.to_rfc3339_opts(SecondsFormat::Millis, true)
+}
+
+fn parse_ts(s: &str) -> DateTime<Utc> {
+    DateTime::parse_from_rfc3339(s).map(|t| t.with_timezone(&Utc)).unwrap_or_default()
+}
+
+/// What `accept` did with a delivery.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Accepted {
+    /// The delivery's key was seen before: nothing was added.
+    pub duplicate: bool,
+    /// Inbox positions of the events added.
+    pub seqs: Vec<i64>,
+}
+
+/// An event waiting in the inbox.
+#[derive(Debug, Clone)]
+pub struct Pending {
+    pub seq: i64,
+    pub event: Event,
+}
+
+/// A decision as stored.
+#[derive(Debug, Clone)]
+pub struct StoredDecision {
+    pub seq: i64,
+    pub event_seq: i64,
+    pub event_id: String,
+    pub level: String,
+    pub playbook: Option<String>,
+    pub incident_key: Option<String>,
+    pub ruleset: String,
+    pub decided_at: DateTime<Utc>,
+    /// The decision with its trace, as `sparky explain --format json` shows it.
+    pub decision: Value,
+}
+
+/// The store.
+#[derive(Clone, Debug)]
+pub struct Store {
+    pool: SqlitePool,
+    url: String,
+}
+
+impl Store {
+    /// Opens the store at `url` (`sqlite://FILE`, `sqlite::memory:`, or a plain file path),
+    /// creating it when missing, and applies the migrations.
+    pub async fn open(url: &str) -> Result<Store, StoreError> {
+        let sqlite_url = if url.starts_with("sqlite:") { url.to_string() } else { format!("sqlite://{url}") };
+        if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            return Err(StoreError::Open(format!(
+                "`{}`: the PostgreSQL store is not built yet; use a SQLite file (`sqlite://sparky.db`)",
+                redact_url(url)
+            )));
+        }
+        let options = SqliteConnectOptions::from_str(&sqlite_url)
+            .map_err(|e| StoreError::Open(format!("`{url}` is not a store URL ({e}); use `sqlite://FILE`")))?
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            // FULL: a commit is on disk before the 202, even across a power cut.
+            .synchronous(SqliteSynchronous::Full)
+            .busy_timeout(Duration::from_secs(5))
+            .foreign_keys(true);
+        let pool = SqlitePoolOptions::new()
+            .max_connections(4)
+            .acquire_timeout(Duration::from_secs(5))
+            .connect_with(options)
+            .await
+            .map_err(|e| StoreError::Open(format!("`{url}`: {e}")))?;
+        MIGRATIONS.run(&pool).await.map_err(|e| match e {
+            sqlx::migrate::MigrateError::VersionMissing(v) => StoreError::Open(format!(
+                "`{url}` has schema version {v}, newer than this Sparky knows; run the Sparky version that wrote it, or a newer one"
+            )),
+            other => StoreError::Open(format!("`{url}`: applying the schema failed: {other}")),
+        })?;
+        Ok(Store { pool, url: url.to_string() })
+    }
+
+    /// The URL the store was opened with, credentials hidden.
+    pub fn url(&self) -> String {
+        redact_url(&self.url)
+    }
+
+    /// Whether the store answers.
+    pub async fn ping(&self) -> Result<(), StoreError> {
+        sqlx::query("SELECT 1").execute(&self.pool).await.map(|_| ()).map_err(unavailable)
+    }
+
+    /// Commits a delivery's events to the inbox, unless a delivery with the same key from the
+    /// same source was accepted before (then nothing is added and `duplicate` is set).
+    pub async fn accept(
+        &self,
+        source: &str,
+        delivery_key: &str,
+        events: &[Event],
+        received_at: DateTime<Utc>,
+    ) -> Result<Accepted, StoreError> {
+        let mut tx = self.pool.begin().await.map_err(unavailable)?;
+        let inserted = sqlx::query(
+            "INSERT INTO deliveries (source, delivery_key, received_at, events) VALUES ($1, $2, $3, $4)
+             ON CONFLICT (source, delivery_key) DO NOTHING",
+        )
+        .bind(source)
+        .bind(delivery_key)
+        .bind(ts(received_at))
+        .bind(events.len() as i64)
+        .execute(&mut *tx)
+        .await
+        .map_err(unavailable)?
+        .rows_affected();
+        if inserted == 0 {
+            tx.rollback().await.map_err(unavailable)?;
+            return Ok(Accepted { duplicate: true, seqs: Vec::new() });
+        }
+        let mut seqs = Vec::with_capacity(events.len());
+        for e in events {
+            let json = serde_json::to_string(e).map_err(|e| StoreError::Unavailable(e.to_string()))?;
+            let row = sqlx::query(
+                "INSERT INTO events (id, source, kind, status, fingerprint, service, severity, summary,
+                                     occurred_at, received_at, delivery_key, event_json)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) RETURNING seq",
+            )
+            .bind(&e.id)
+            .bind(&e.source)
+            .bind(e.kind.as_str())
+            .bind(e.status.as_str())
+            .bind(&e.fingerprint)
+            .bind(e.service.as_deref())
+            .bind(e.severity.as_str())
+            .bind(&e.summary)
+            .bind(ts(e.occurred_at))
+            .bind(ts(e.received_at))
+            .bind(delivery_key)
+            .bind(json)
+            .fetch_one(&mut *tx)
+            .await
+            .map_err(unavailable)?;
+            seqs.push(row.get::<i64, _>(0));
+        }
+        tx.commit().await.map_err(unavailable)?;
+        Ok(Accepted { duplicate: false, seqs })
+    }
+
+    /// The oldest events still waiting for a decision, in arrival order.
+    pub async fn pending(&self, limit: i64) -> Result<Vec<Pending>, StoreError> {
+        let rows = sqlx::query("SELECT seq, event_json FROM events WHERE state = 'pending' ORDER BY seq LIMIT $1")
+            .bind(limit)
+            .fetch_all(&self.pool)
+            .await
+            .map_err(unavailable)?;
+        let mut out = Vec::with_capacity(rows.len());
+        for r in rows {
+            let seq: i64 = r.get(0);
+            let text: String = r.get(1);
+            match serde_json::from_str::<Event>(&text) {
+                Ok(event) => out.push(Pending { seq, event }),
+                // Written by this code, so unreadable means a schema change went wrong; the
+                // row is parked rather than retried forever.
+                Err(e) => {
+                    tracing::error!(seq, error = %e, "an inbox event cannot be read back; it is marked `unreadable`");
+                    sqlx::query("UPDATE events SET state = 'unreadable' WHERE seq = $1")
+                        .bind(seq)
+                        .execute(&self.pool)
+                        .await
+                        .map_err(unavailable)?;
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    /// How many events wait for a decision.
+    pub async fn inbox_depth(&self) -> Result<i64, StoreError> {
+        sqlx::query("SELECT COUNT(*) FROM events WHERE state = 'pending'")
+            .fetch_one(&self.pool)
+            .await
+            .map(|r| r.get::<i64, _>(0))
+            .map_err(unavailable)
+    }
+
+    /// The incident open for `fingerprint`.
+    pub async fn open_incident(&self, fingerprint: &str) -> Result<Option<OpenIncident>, StoreError> {
+        let row = sqlx::query(
+            "SELECT key, fingerprint, opened_at, level, playbook FROM incidents WHERE fingerprint = $1 AND state = 'open'",
+        )
+        .bind(fingerprint)
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(unavailable)?;
+        Ok(row.map(|r| OpenIncident {
+            key: r.get(0),
+            fingerprint: r.get(1),
+            opened_at: parse_ts(&r.get::<String, _>(2)),
+            level: r.get(3),
+            playbook: r.get(4),
+        }))
+    }
+
+    /// The latest decision for `fingerprint`: its level, playbook and time.
+    pub async fn last_decision(
+        &self,
+        fingerprint: &str,
+    ) -> Result<Option<(String, Option<String>, DateTime<Utc>)>, StoreError> {
+        let row = sqlx::query(
+            "SELECT level, playbook, decided_at FROM decisions WHERE fingerprint = $1 ORDER BY seq DESC LIMIT 1",
+        )
+        .bind(fingerprint)
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(unavailable)?;
+        Ok(row.map(|r| (r.get(0), r.get(1), parse_ts(&r.get::<String, _>(2)))))
+    }
+
+    /// Records the decision on the inbox event `seq` and its incident change, in one
+    /// transaction. An event already decided (a second worker, a replay after a crash that
+    /// happened after the commit) is left as it is: returns false.
+    pub async fn record(&self, seq: i64, event: &Event, decision: &Decision, json: &Value) -> Result<bool, StoreError> {
+        let now = ts(decision.decided_at);
+        let attached = decision.level == Level::Suppressed;
+        let incident_key = decision.incident.as_ref().map(|c| c.key.clone());
+        let text = json.to_string();
+        let mut tx = self.pool.begin().await.map_err(unavailable)?;
+        let moved = sqlx::query(
+            "UPDATE events SET state = $1, incident_key = $2, decision_json = $3, decided_at = $4
+             WHERE seq = $5 AND state = 'pending'",
+        )
+        .bind(if attached { "attached" } else { "decided" })
+        .bind(incident_key.as_deref())
+        .bind(&text)
+        .bind(&now)
+        .bind(seq)
+        .execute(&mut *tx)
+        .await
+        .map_err(unavailable)?
+        .rows_affected();
+        if moved == 0 {
+            tx.rollback().await.map_err(unavailable)?;
+            return Ok(false);
+        }
+        if !attached {
+            sqlx::query(
+                "INSERT INTO decisions (event_seq, event_id, fingerprint, level, playbook, incident_key, ruleset, decided_at, decision_json)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+            )
+            .bind(seq)
+            .bind(&event.id)
+            .bind(&event.fingerprint)
+            .bind(decision.level.as_str())
+            .bind(decision.playbook.as_deref())
+            .bind(incident_key.as_deref())
+            .bind(&decision.ruleset)
+            .bind(&now)
+            .bind(&text)
+            .execute(&mut *tx)
+            .await
+            .map_err(unavailable)?;
+        }
+        if let Some(change) = &decision.incident {
+            let q = match change.effect {
+                IncidentEffect::Open => sqlx::query(
+                    "INSERT INTO incidents (key, fingerprint, state, level, playbook, opened_at, updated_at)
+                     VALUES ($1, $2, 'open', $3, $4, $5, $5)
+                     ON CONFLICT (key) DO UPDATE SET state = 'open', updated_at = $5, closed_at = NULL,
+                                                    events = incidents.events + 1",
+                )
+                .bind(&change.key)
+                .bind(&event.fingerprint)
+                .bind(decision.level.as_str())
+                .bind(decision.playbook.as_deref())
+                .bind(&now),
+                IncidentEffect::Update => {
+                    sqlx::query("UPDATE incidents SET updated_at = $1, events = events + 1 WHERE key = $2")
+                        .bind(&now)
+                        .bind(&change.key)
+                }
+                IncidentEffect::Close => sqlx::query(
+                    "UPDATE incidents SET state = 'closed', updated_at = $1, closed_at = $1, events = events + 1
+                     WHERE key = $2 AND state = 'open'",
+                )
+                .bind(&now)
+                .bind(&change.key),
+            };
+            q.execute(&mut *tx).await.map_err(unavailable)?;
+        }
+        tx.commit().await.map_err(unavailable)?;
+        Ok(true)
+    }
+
+    /// An event by its inbox position or its id (the latest receipt of that id), with its
+    /// state and decision.
+    pub async fn event(&self, id: &str) -> Result<Option<Value>, StoreError> {
+        let by_seq = id.parse::<i64>().ok();
+        let row = sqlx::query(
+            "SELECT seq, event_json, state, incident_key, decision_json, decided_at FROM events
+             WHERE seq = $1 OR id = $2 ORDER BY seq DESC LIMIT 1",
+        )
+        .bind(by_seq.unwrap_or(-1))
+        .bind(id)
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(unavailable)?;
+        Ok(row.map(|r| {
+            let event: Value = serde_json::from_str(&r.get::<String, _>(1)).unwrap_or(Value::Null);
+            let decision: Option<String> = r.get(4);
+            serde_json::json!({
+                "seq": r.get::<i64, _>(0),
+                "state": r.get::<String, _>(2),
+                "incident": r.get::<Option<String>, _>(3),
+                "decided_at": r.get::<Option<String>, _>(5),
+                "event": event,
+                "decision": decision.and_then(|d| serde_json::from_str::<Value>(&d).ok()),
+            })
+        }))
+    }
+
+    /// The most recent decisions, newest first, optionally for one playbook or level.
+    pub async fn decisions(
+        &self,
+        limit: i64,
+        playbook: Option<&str>,
+        level: Option<&str>,
+    ) -> Result<Vec<StoredDecision>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT seq, event_seq, event_id, level, playbook, incident_key, ruleset, decided_at, decision_json
+             FROM decisions WHERE ($1 IS NULL OR playbook = $1) AND ($2 IS NULL OR level = $2)
+             ORDER BY seq DESC LIMIT $3",
+        )
+        .bind(playbook)
+        .bind(level)
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(unavailable)?;
+        Ok(rows
+            .into_iter()
+            .map(|r| StoredDecision {
+                seq: r.get(0),
+                event_seq: r.get(1),
+                event_id: r.get(2),
+                level: r.get(3),
+                playbook: r.get(4),
+                incident_key: r.get(5),
+                ruleset: r.get(6),
+                decided_at: parse_ts(&r.get::<String, _>(7)),
+                decision: serde_json::from_str(&r.get::<String, _>(8)).unwrap_or(Value::Null),
+            })
+            .collect())
+    }
+
+    /// Counts of events by state (`pending`, `decided`, `attached`).
+    pub async fn event_counts(&self) -> Result<Vec<(String, i64)>, StoreError> {
+        let rows = sqlx::query("SELECT state, COUNT(*) FROM events GROUP BY state ORDER BY state")
+            .fetch_all(&self.pool)
+            .await
+            .map_err(unavailable)?;
+        Ok(rows.into_iter().map(|r| (r.get(0), r.get(1))).collect())
+    }
+
+    /// Closes the pool, waiting for connections to finish (shutdown).
+    pub async fn close(&self) {
+        self.pool.close().await;
+    }
+}
+
+/// `scheme://user:password@host/db` → `scheme://user:***@host/db`.
+pub fn redact_url(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(s), Some(at)) if at > s => {
+            let creds = &url[s + 3..at];
+            match creds.find(':') {
+                Some(c) => format!("{}{}:***{}", &url[..s + 3], &creds[..c], &url[at..]),
+                None => url.to_string(),
+            }
+        }
+        _ => url.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn passwords_never_leave_the_url() {
+        assert_eq!(redact_url("postgres://sparky:hunter2@db:5432/sparky"), "postgres://sparky:***@db:5432/sparky");
+        assert_eq!(redact_url("sqlite://sparky.db"), "sqlite://sparky.db");
+        assert_eq!(redact_url("postgres://postgres@127.0.0.1/test"), "postgres://postgres@127.0.0.1/test");
+    }
+}
