@@ -51,6 +51,323 @@ fn alertmanager_payloads() {
 }
 
 #[test]
+fn grafana_payloads() {
+    assert!(run_source("grafana") >= 5);
+}
+
+#[test]
+fn datadog_payloads() {
+    assert!(run_source("datadog") >= 1);
+}
+
+#[test]
+fn pagerduty_payloads() {
+    assert!(run_source("pagerduty") >= 6);
+}
+
+#[test]
+fn github_payloads() {
+    assert!(run_source("github") >= 9);
+}
+
+/// A fixture's body and the headers beside it (`<name>.headers.json`), if any.
+fn fixture(path: &str) -> (ingest::Headers, Vec<u8>) {
+    let path = Path::new("tests/fixtures/ingest").join(path);
+    let body = std::fs::read(&path).unwrap();
+    let pairs: serde_json::Map<String, serde_json::Value> = std::fs::read(path.with_extension("headers.json"))
+        .map(|b| serde_json::from_slice(&b).unwrap())
+        .unwrap_or_default();
+    let headers = ingest::Headers::from_pairs(pairs.iter().map(|(k, v)| (k.as_str(), v.as_str().unwrap().to_string())));
+    (headers, body)
+}
+
+#[test]
+fn redeliveries_keep_their_event_ids() {
+    for source in ["grafana", "datadog", "pagerduty", "github"] {
+        let dir = Path::new("tests/fixtures/ingest").join(source);
+        for entry in std::fs::read_dir(&dir).unwrap() {
+            let name = entry.unwrap().file_name().to_string_lossy().to_string();
+            if !name.ends_with(".json") || name.ends_with(".headers.json") {
+                continue;
+            }
+            let (headers, body) = fixture(&format!("{source}/{name}"));
+            let a = ingest::normalize(source, &headers, &body, Utc::now()).unwrap();
+            let b = ingest::normalize(source, &headers, &body, Utc::now() + chrono::Duration::hours(1)).unwrap();
+            let ids = |b: &ingest::Batch| b.events.iter().map(|e| e.id.clone()).collect::<Vec<_>>();
+            assert_eq!(ids(&a), ids(&b), "{source}/{name}");
+            for e in &a.events {
+                assert_eq!(e.source, source);
+                assert!(e.fingerprint.starts_with(&format!("{source}/")), "{source}/{name}: {}", e.fingerprint);
+            }
+        }
+    }
+}
+
+#[test]
+fn grafana_groups_and_legacy_rules() {
+    let (h, body) = fixture("grafana/unified_docs_example_firing_2alerts.json");
+    let batch = ingest::normalize("grafana", &h, &body, Utc::now()).unwrap();
+    assert_eq!(batch.events.len(), 2);
+    assert_eq!(batch.events[0].fingerprint, "grafana/c6eadffa33fcdf37");
+    let (h, body) = fixture("grafana/unified_unittest_max_alerts_truncated.json");
+    let batch = ingest::normalize("grafana", &h, &body, Utc::now()).unwrap();
+    assert!(batch.notes.iter().any(|n| n.contains("left out 1 alert(s)")), "{:?}", batch.notes);
+    let (h, body) = fixture("grafana/unified_composed_resolved.json");
+    let e = ingest::normalize("grafana", &h, &body, Utc::now()).unwrap().events.remove(0);
+    assert_eq!((e.status.as_str(), e.severity.as_str()), ("resolved", "critical"));
+    assert_eq!(e.service.as_deref(), Some("payments-api"));
+    let rels: Vec<&str> = e.links.iter().map(|l| l.rel.as_str()).collect();
+    assert_eq!(rels, ["source", "runbook", "dashboard", "panel", "silence", "grafana"]);
+    let (h, body) = fixture("grafana/legacy_dashboard_alerting_example.json");
+    let e = ingest::normalize("grafana", &h, &body, Utc::now()).unwrap().events.remove(0);
+    assert_eq!((e.status.as_str(), e.fingerprint.as_str()), ("firing", "grafana/legacy/1/1"));
+    assert_eq!(e.annotations["valueString"], "Count=1");
+}
+
+#[test]
+fn datadog_custom_templates_are_read_as_strings() {
+    let body = br#"{
+        "alert_title": "payments-api p99 latency high",
+        "alert_id": "81234567",
+        "alert_transition": "Recovered",
+        "alert_type": "success",
+        "alert_priority": "P2",
+        "aggreg_key": "9bd4ac313a4d1e8fae2482df7b77628",
+        "tags": "service:payments-api,env:prod,team:payments,monitor",
+        "hostname": "ip-10-0-1-12",
+        "link": "https://app.datadoghq.com/event/event?id=42",
+        "date": "1773134500000",
+        "id": "42",
+        "run_count": "not a number"
+    }"#;
+    let batch = ingest::normalize("datadog", &ingest::Headers::none(), body, Utc::now()).unwrap();
+    let e = &batch.events[0];
+    assert_eq!((e.status.as_str(), e.severity.as_str()), ("resolved", "high"));
+    assert_eq!(e.fingerprint, "datadog/9bd4ac313a4d1e8fae2482df7b77628");
+    assert_eq!(e.service.as_deref(), Some("payments-api"));
+    assert_eq!(e.labels["env"], "prod");
+    assert_eq!(e.labels["monitor"], "");
+    assert_eq!(e.labels["host"], "ip-10-0-1-12");
+    assert_eq!(e.labels["monitor_id"], "81234567");
+    assert_eq!(e.occurred_at.to_rfc3339(), "2026-03-10T09:21:40+00:00");
+    assert_eq!(e.links[0].rel, "source");
+    assert_eq!(e.delivery_id.as_deref(), Some("42"));
+    assert!(batch.notes.is_empty(), "{:?}", batch.notes);
+
+    // Numbers where strings were expected, a date that is no date, no transition: read, noted.
+    let body = br#"{"title": "disk full", "alert_id": 1234, "date": "yesterday", "tags": ["host:db-1"]}"#;
+    let batch = ingest::normalize("datadog", &ingest::Headers::none(), body, Utc::now()).unwrap();
+    let e = &batch.events[0];
+    assert_eq!((e.status.as_str(), e.severity.as_str()), ("firing", "warning"));
+    assert_eq!(e.fingerprint, "datadog/1234");
+    assert_eq!(e.labels["host"], "db-1");
+    assert!(batch.notes.iter().any(|n| n.contains("`date` is `yesterday`, not a time")), "{:?}", batch.notes);
+    assert!(batch.notes.iter().any(|n| n.contains("no alert transition")), "{:?}", batch.notes);
+}
+
+#[test]
+fn datadog_default_template_reads_its_title_and_links() {
+    let (h, body) = fixture("datadog/default_payload_triggered.json");
+    let e = ingest::normalize("datadog", &h, &body, Utc::now()).unwrap().events.remove(0);
+    assert_eq!(e.status.as_str(), "firing");
+    assert_eq!(e.fingerprint, "datadog/81234567/service:payments-api");
+    assert_eq!(e.service.as_deref(), Some("payments-api"));
+    assert!(e.links.iter().any(|l| l.rel == "runbook"), "{:?}", e.links);
+}
+
+#[test]
+fn datadog_form_encoded_bodies() {
+    let body = b"alert_title=disk+full&alert_transition=Triggered&alert_id=77&tags=service%3Adb";
+    let form = ingest::Headers::from_pairs([("Content-Type", "application/x-www-form-urlencoded")]);
+    for headers in [form, ingest::Headers::none()] {
+        let e = ingest::normalize("datadog", &headers, body, Utc::now()).unwrap().events.remove(0);
+        assert_eq!((e.summary.as_str(), e.status.as_str()), ("disk full", "firing"));
+        assert_eq!(e.service.as_deref(), Some("db"));
+    }
+}
+
+#[test]
+fn pagerduty_v2_messages_become_one_event_each() {
+    let (_, trigger) = fixture("pagerduty/v2_legacy_incident.trigger.json");
+    let (_, resolve) = fixture("pagerduty/v2_legacy_incident.resolve.json");
+    let message = |b: &[u8]| serde_json::from_slice::<serde_json::Value>(b).unwrap()["messages"][0].clone();
+    let both = serde_json::json!({ "messages": [message(&trigger), message(&resolve)] });
+    let batch =
+        ingest::normalize("pagerduty", &ingest::Headers::none(), both.to_string().as_bytes(), Utc::now()).unwrap();
+    let statuses: Vec<&str> = batch.events.iter().map(|e| e.status.as_str()).collect();
+    assert_eq!(statuses, ["firing", "resolved"]);
+    for e in &batch.events {
+        assert_eq!(e.kind.as_str(), "incident");
+        assert_eq!(e.fingerprint, "pagerduty/PRORDTY");
+        assert_eq!(e.service.as_deref(), Some("Production XDB Cluster"));
+        assert_eq!(e.delivery_id, None);
+    }
+}
+
+#[test]
+fn pagerduty_v3_incidents_and_changes() {
+    let (h, body) = fixture("pagerduty/v3_incident.acknowledged.json");
+    let e = ingest::normalize("pagerduty", &h, &body, Utc::now()).unwrap().events.remove(0);
+    assert_eq!((e.kind.as_str(), e.status.as_str(), e.severity.as_str()), ("incident", "acknowledged", "critical"));
+    assert_eq!(e.fingerprint, "pagerduty/PGR0VU2");
+    assert_eq!(e.service.as_deref(), Some("API Service"));
+    assert_eq!(e.delivery_id.as_deref(), h.get("x-webhook-id"));
+    let (h, body) = fixture("pagerduty/v3_service.updated.json");
+    let e = ingest::normalize("pagerduty", &h, &body, Utc::now()).unwrap().events.remove(0);
+    assert_eq!((e.kind.as_str(), e.status.as_str()), ("change", "info"));
+    // What Sparky sends to PagerDuty is not a webhook from it.
+    let sent = br#"{"routing_key": "samplekeyhere", "event_action": "resolve", "dedup_key": "samplekeyhere"}"#;
+    let e = ingest::normalize("pagerduty", &ingest::Headers::none(), sent, Utc::now()).unwrap_err().to_string();
+    assert!(e.contains("Events API v2 event (what is sent to PagerDuty)"), "{e}");
+}
+
+#[test]
+fn github_ping_gives_no_event() {
+    let (h, body) = fixture("github/no_event/ping.json");
+    let batch = ingest::normalize("github", &h, &body, Utc::now()).unwrap();
+    assert!(batch.events.is_empty());
+    assert_eq!(batch.notes.len(), 1);
+    assert!(batch.notes[0].starts_with("GitHub ping for hook 109948940"), "{:?}", batch.notes);
+    // Without the header, the body still reads as a ping.
+    let batch = ingest::normalize("github", &ingest::Headers::none(), &body, Utc::now()).unwrap();
+    assert!(batch.events.is_empty());
+}
+
+#[test]
+fn github_form_encoded_bodies_read_like_json() {
+    let (h, json) = fixture("github/push.json");
+    let expected = ingest::normalize("github", &h, &json, Utc::now()).unwrap();
+    let form: String = form_urlencoded::Serializer::new(String::new())
+        .append_pair("payload", std::str::from_utf8(&json).unwrap())
+        .finish();
+    let mut pairs: Vec<(String, String)> = h.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+    let by_body = ingest::normalize("github", &ingest::Headers::from_pairs(pairs.clone()), form.as_bytes(), Utc::now());
+    pairs.push(("Content-Type".into(), "application/x-www-form-urlencoded".into()));
+    let by_header = ingest::normalize("github", &ingest::Headers::from_pairs(pairs), form.as_bytes(), Utc::now());
+    for got in [by_body.unwrap(), by_header.unwrap()] {
+        assert_eq!(got.events[0].id, expected.events[0].id);
+        assert_eq!(got.events[0].payload, expected.events[0].payload);
+    }
+}
+
+#[test]
+fn github_deploys_and_changes() {
+    let kind_of = |name: &str| {
+        let (h, body) = fixture(&format!("github/{name}.json"));
+        let e = ingest::normalize("github", &h, &body, Utc::now()).unwrap().events.remove(0);
+        (e.kind.as_str().to_string(), e.status.as_str().to_string(), e.labels.get("event").cloned().unwrap_or_default())
+    };
+    assert_eq!(kind_of("deployment.created"), ("deploy".into(), "info".into(), "deployment".into()));
+    assert_eq!(kind_of("deployment_status.created"), ("deploy".into(), "info".into(), "deployment_status".into()));
+    assert_eq!(kind_of("workflow_run.completed"), ("change".into(), "info".into(), "workflow_run".into()));
+    assert_eq!(kind_of("repository_dispatch"), ("change".into(), "info".into(), "repository_dispatch".into()));
+    let (h, body) = fixture("github/deployment_status.created.json");
+    let e = ingest::normalize("github", &h, &body, Utc::now()).unwrap().events.remove(0);
+    assert_eq!(e.labels["state"], "success");
+    assert_eq!(e.labels["environment"], "production");
+    assert_eq!(e.service.as_deref(), Some("Hello-World"));
+    assert_eq!(e.fingerprint, "github/Codertocat/Hello-World/deployments/145988746");
+    assert_eq!(e.delivery_id.as_deref(), h.get("x-github-delivery"));
+
+    // A failed deploy stays `info` (a deploy has no life cycle) but is a warning.
+    let mut failed: serde_json::Value = serde_json::from_slice(&body).unwrap();
+    failed["deployment_status"]["state"] = "failure".into();
+    let e = ingest::normalize("github", &h, failed.to_string().as_bytes(), Utc::now()).unwrap().events.remove(0);
+    assert_eq!((e.status.as_str(), e.severity.as_str()), ("info", "warning"));
+    assert_eq!(e.labels["state"], "failure");
+
+    // A workflow run is a deploy when its name (or file, or trigger) says so.
+    let (h, body) = fixture("github/workflow_run.completed.json");
+    let mut run: serde_json::Value = serde_json::from_slice(&body).unwrap();
+    run["workflow"]["name"] = "Deploy to production".into();
+    run["workflow_run"]["conclusion"] = "failure".into();
+    let e = ingest::normalize("github", &h, run.to_string().as_bytes(), Utc::now()).unwrap().events.remove(0);
+    assert_eq!((e.kind.as_str(), e.severity.as_str()), ("deploy", "warning"));
+    assert_eq!(e.labels["conclusion"], "failure");
+}
+
+/// Every `json payload` block of a source's page, with the `json headers` block before it and
+/// the `json event` block after it: the payload normalizes to an event holding those fields.
+#[test]
+fn source_pages_examples_normalize() {
+    fn subset(expected: &serde_json::Value, actual: &serde_json::Value) -> bool {
+        match (expected, actual) {
+            (serde_json::Value::Object(e), serde_json::Value::Object(a)) => {
+                e.iter().all(|(k, v)| a.get(k).is_some_and(|av| subset(v, av)))
+            }
+            _ => expected == actual,
+        }
+    }
+    for source in ["grafana", "datadog", "pagerduty", "github"] {
+        let page = std::fs::read_to_string(format!("docs/sources/{source}.md")).unwrap();
+        let mut blocks: Vec<(String, String)> = Vec::new();
+        let mut current: Option<(String, String)> = None;
+        for line in page.lines() {
+            match &mut current {
+                None if line.starts_with("```json ") => current = Some((line[8..].trim().to_string(), String::new())),
+                Some(_) if line.starts_with("```") => blocks.extend(current.take()),
+                Some((_, text)) => {
+                    text.push_str(line);
+                    text.push('\n');
+                }
+                None => {}
+            }
+        }
+        let mut headers = ingest::Headers::none();
+        let mut event = None;
+        let mut checked = 0;
+        for (tag, text) in blocks {
+            match tag.as_str() {
+                "headers" => {
+                    let map: serde_json::Map<String, serde_json::Value> = serde_json::from_str(&text).unwrap();
+                    headers = ingest::Headers::from_pairs(
+                        map.iter().map(|(k, v)| (k.as_str(), v.as_str().unwrap().to_string())),
+                    );
+                }
+                "payload" => {
+                    let batch = ingest::normalize(source, &headers, text.as_bytes(), Utc::now())
+                        .unwrap_or_else(|e| panic!("docs/sources/{source}.md: {e}"));
+                    event = Some(serde_json::to_value(&batch.events[0]).unwrap());
+                    headers = ingest::Headers::none();
+                }
+                "event" => {
+                    let expected: serde_json::Value = serde_json::from_str(&text).unwrap();
+                    let actual = event.take().expect("a `json event` block follows a `json payload` block");
+                    assert!(subset(&expected, &actual), "docs/sources/{source}.md: the example gives\n{actual:#}");
+                    checked += 1;
+                }
+                other => panic!("docs/sources/{source}.md: unknown block `json {other}`"),
+            }
+        }
+        assert!(checked > 0, "docs/sources/{source}.md has no example");
+    }
+}
+
+#[test]
+fn bad_payloads_name_the_field_for_every_source() {
+    let none = ingest::Headers::none();
+    let err = |source: &str, body: &str| {
+        ingest::normalize(source, &none, body.as_bytes(), Utc::now()).unwrap_err().to_string()
+    };
+    assert_eq!(
+        err("grafana", r#"{"alerts": [{"status": "pending"}]}"#),
+        "not a valid Grafana payload: `alerts[0].status` must be `firing` or `resolved`, not `pending`"
+    );
+    assert!(err("datadog", r#"{"foo": "bar"}"#).starts_with("not a valid Datadog payload: `title` is missing"));
+    assert_eq!(
+        err("pagerduty", r#"{"event": {"data": {}}}"#),
+        "not a valid PagerDuty payload: `event.event_type` is missing"
+    );
+    assert!(
+        err("github", r#"{"zen": 1}"#).starts_with("not a valid GitHub payload: `X-GitHub-Event` header is missing"),
+    );
+    for source in ["grafana", "datadog", "pagerduty", "github"] {
+        assert!(err(source, "{").starts_with("the body is not valid JSON"), "{source}");
+        assert!(err(source, "[1]").ends_with("`$` must be an object"), "{source}");
+    }
+}
+
+#[test]
 fn alertmanager_groups_become_one_event_per_alert() {
     let body = std::fs::read(
         "tests/fixtures/ingest/alertmanager/kube-prometheus_KubePodCrashLooping_firing_plus_resolved.json",

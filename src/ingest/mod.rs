@@ -5,6 +5,10 @@
 //! durable inbox belong to the daemon and the store.
 
 pub mod alertmanager;
+pub mod datadog;
+pub mod github;
+pub mod grafana;
+pub mod pagerduty;
 
 use crate::event::Event;
 use chrono::{DateTime, Utc};
@@ -47,7 +51,7 @@ impl fmt::Display for IngestError {
 impl std::error::Error for IngestError {}
 
 /// Sources with a normalizer.
-pub const SOURCES: &[&str] = &["alertmanager"];
+pub const SOURCES: &[&str] = &["alertmanager", "grafana", "datadog", "pagerduty", "github"];
 
 /// The HTTP headers of a delivery: names lowercased, values as sent (a header sent several
 /// times appears several times, in order). Normalizers read the ones their sender sets (an
@@ -89,9 +93,12 @@ pub fn normalize(
     body: &[u8],
     received_at: DateTime<Utc>,
 ) -> Result<Batch, IngestError> {
-    let _ = headers;
     match source {
         "alertmanager" => alertmanager::normalize(body, received_at),
+        "grafana" => grafana::normalize(headers, body, received_at),
+        "datadog" => datadog::normalize(headers, body, received_at),
+        "pagerduty" => pagerduty::normalize(headers, body, received_at),
+        "github" => github::normalize(headers, body, received_at),
         other => Err(IngestError::UnknownSource(other.to_string())),
     }
 }
