@@ -179,7 +179,7 @@ fn tags_text(v: Option<&Value>) -> Option<String> {
 fn parse_time(text: &str) -> Option<DateTime<Utc>> {
     if let Ok(n) = text.parse::<i64>() {
         // Anything past the year 5138 in seconds is milliseconds.
-        let t = if n.abs() >= 100_000_000_000 { Utc.timestamp_millis_opt(n) } else { Utc.timestamp_opt(n, 0) };
+        let t = if n.unsigned_abs() >= 100_000_000_000 { Utc.timestamp_millis_opt(n) } else { Utc.timestamp_opt(n, 0) };
         return t.single();
     }
     if let Ok(f) = text.parse::<f64>() {
