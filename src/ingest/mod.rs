@@ -5,7 +5,10 @@
 //! durable inbox belong to the daemon and the store.
 
 pub mod alertmanager;
+pub mod auth;
+pub mod cloudevents;
 pub mod datadog;
+pub mod generic;
 pub mod github;
 pub mod grafana;
 pub mod pagerduty;
@@ -51,7 +54,7 @@ impl fmt::Display for IngestError {
 impl std::error::Error for IngestError {}
 
 /// Sources with a normalizer.
-pub const SOURCES: &[&str] = &["alertmanager", "grafana", "datadog", "pagerduty", "github"];
+pub const SOURCES: &[&str] = &["alertmanager", "grafana", "datadog", "pagerduty", "github", "cloudevents"];
 
 /// The HTTP headers of a delivery: names lowercased, values as sent (a header sent several
 /// times appears several times, in order). Normalizers read the ones their sender sets (an
@@ -99,6 +102,7 @@ pub fn normalize(
         "datadog" => datadog::normalize(headers, body, received_at),
         "pagerduty" => pagerduty::normalize(headers, body, received_at),
         "github" => github::normalize(headers, body, received_at),
+        "cloudevents" => cloudevents::normalize(headers, body, received_at),
         other => Err(IngestError::UnknownSource(other.to_string())),
     }
 }
