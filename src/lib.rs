@@ -5,7 +5,7 @@
 //! | stage      | module            | what it does                                                      |
 //! |------------|-------------------|-------------------------------------------------------------------|
 //! | event      | [`event`]         | the normalized event every source is turned into                    |
-//! | ingest     | [`ingest`]        | webhook payloads → events, one file per source (Alertmanager)       |
+//! | ingest     | [`ingest`]        | webhook payloads → events, one file per source; webhook authentication       |
 //! | parse      | [`dsl`]           | `.sparky` text → AST, a span on every node                         |
 //! | compile    | [`compile`]       | names, argument types, rhai conditions compiled once, lints        |
 //! | script     | [`script`]        | the one sandboxed rhai engine; the `kg::` context functions        |
@@ -16,10 +16,11 @@
 //! | fix        | [`fix`]           | L2 fix generator metadata (generators come with the L2 issue)      |
 //! | diagnostics| [`diagnostics`]   | one `Diagnostic` type, stable codes, human and JSON rendering      |
 //! | store      | [`store`]         | the durable inbox, decisions, incidents (SQLite, versioned migrations) |
-//! | cli        | [`cli`]           | one file per subcommand (`check`, `explain`, `replay`, `test`)     |
+//! | daemon     | [`daemon`]        | `sparky serve`: webhooks, group commit, inbox worker, reload, metrics |
+//! | cli        | [`cli`]           | one file per subcommand (`check`, `explain`, `replay`, `test`, `serve`) |
 //!
-//! Stages still to come, in pipeline order: the other webhook sources of `ingest`,
-//! `knowledge`, `analysis`, `escalate`, the PostgreSQL store and `daemon`.
+//! Stages still to come, in pipeline order: the knowledge graph
+//! (`knowledge`), `analysis`, `escalate` and the PostgreSQL store.
 //!
 //! Dependencies point down the pipeline: `dsl` knows nothing of `compile`, `compile` nothing
 //! of `cli`.
@@ -27,6 +28,7 @@
 pub mod actions;
 pub mod cli;
 pub mod compile;
+pub mod daemon;
 pub mod diagnostics;
 pub mod dsl;
 pub mod event;

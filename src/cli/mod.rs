@@ -5,6 +5,7 @@ pub mod explain;
 mod input;
 mod replay;
 mod report;
+mod serve;
 pub mod test;
 
 pub use check::render as check_output;
@@ -30,6 +31,8 @@ enum Command {
     Replay(replay::Args),
     /// Run the playbook test suites (`*.test.yaml`) beside the playbooks.
     Test(test::Args),
+    /// Run the daemon: receive webhooks, decide, hot-reload the playbooks.
+    Serve(serve::Args),
 }
 
 /// Output format of the commands that print decisions.
@@ -76,5 +79,6 @@ pub fn main() -> ExitCode {
         Command::Explain(args) => explain::run(args),
         Command::Replay(args) => replay::run(args),
         Command::Test(args) => test::run(args),
+        Command::Serve(args) => serve::run(args),
     }
 }

@@ -13,6 +13,7 @@ use chrono::{DateTime, SecondsFormat, Utc};
 use serde_json::Value;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::{Row, SqlitePool};
+use std::collections::HashMap;
 use std::fmt;
 use std::str::FromStr;
 use std::time::Duration;
@@ -84,6 +85,35 @@ pub struct StoredDecision {
     pub decision: Value,
 }
 
+/// One webhook delivery to commit: its source, its idempotency key and its events.
+pub struct Delivery<'a> {
+    pub source: &'a str,
+    pub key: &'a str,
+    pub events: &'a [Event],
+    pub received_at: DateTime<Utc>,
+}
+
+/// One decision to record: the inbox event, the decision, and its JSON (with the trace).
+pub struct Record<'a> {
+    pub seq: i64,
+    pub event: &'a Event,
+    pub decision: &'a Decision,
+    pub json: String,
+}
+
+/// The latest decision made for a fingerprint.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LastDecision {
+    pub level: String,
+    pub playbook: Option<String>,
+    pub at: DateTime<Utc>,
+}
+
+/// `$from, $from+1, ...`: `n` numbered placeholders.
+fn placeholders(from: usize, n: usize) -> String {
+    (from..from + n).map(|i| format!("${i}")).collect::<Vec<_>>().join(", ")
+}
+
 /// The store.
 #[derive(Clone, Debug)]
 pub struct Store {
@@ -144,50 +174,61 @@ impl Store {
         events: &[Event],
         received_at: DateTime<Utc>,
     ) -> Result<Accepted, StoreError> {
+        let mut out = self.accept_all(&[Delivery { source, key: delivery_key, events, received_at }]).await?;
+        Ok(out.remove(0))
+    }
+
+    /// Commits several deliveries in one transaction (the daemon groups the deliveries that
+    /// arrive together); one answer per delivery, in order. Either all are committed or none.
+    pub async fn accept_all(&self, deliveries: &[Delivery<'_>]) -> Result<Vec<Accepted>, StoreError> {
         let mut tx = self.pool.begin().await.map_err(unavailable)?;
-        let inserted = sqlx::query(
-            "INSERT INTO deliveries (source, delivery_key, received_at, events) VALUES ($1, $2, $3, $4)
-             ON CONFLICT (source, delivery_key) DO NOTHING",
-        )
-        .bind(source)
-        .bind(delivery_key)
-        .bind(ts(received_at))
-        .bind(events.len() as i64)
-        .execute(&mut *tx)
-        .await
-        .map_err(unavailable)?
-        .rows_affected();
-        if inserted == 0 {
-            tx.rollback().await.map_err(unavailable)?;
-            return Ok(Accepted { duplicate: true, seqs: Vec::new() });
-        }
-        let mut seqs = Vec::with_capacity(events.len());
-        for e in events {
-            let json = serde_json::to_string(e).map_err(|e| StoreError::Unavailable(e.to_string()))?;
-            let row = sqlx::query(
-                "INSERT INTO events (id, source, kind, status, fingerprint, service, severity, summary,
-                                     occurred_at, received_at, delivery_key, event_json)
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) RETURNING seq",
+        let mut answers = Vec::with_capacity(deliveries.len());
+        for d in deliveries {
+            let inserted = sqlx::query(
+                "INSERT INTO deliveries (source, delivery_key, received_at, events) VALUES ($1, $2, $3, $4)
+                 ON CONFLICT (source, delivery_key) DO NOTHING",
             )
-            .bind(&e.id)
-            .bind(&e.source)
-            .bind(e.kind.as_str())
-            .bind(e.status.as_str())
-            .bind(&e.fingerprint)
-            .bind(e.service.as_deref())
-            .bind(e.severity.as_str())
-            .bind(&e.summary)
-            .bind(ts(e.occurred_at))
-            .bind(ts(e.received_at))
-            .bind(delivery_key)
-            .bind(json)
-            .fetch_one(&mut *tx)
+            .bind(d.source)
+            .bind(d.key)
+            .bind(ts(d.received_at))
+            .bind(d.events.len() as i64)
+            .execute(&mut *tx)
             .await
-            .map_err(unavailable)?;
-            seqs.push(row.get::<i64, _>(0));
+            .map_err(unavailable)?
+            .rows_affected();
+            if inserted == 0 {
+                answers.push(Accepted { duplicate: true, seqs: Vec::new() });
+                continue;
+            }
+            let mut seqs = Vec::with_capacity(d.events.len());
+            for e in d.events {
+                let json = serde_json::to_string(e).map_err(|e| StoreError::Unavailable(e.to_string()))?;
+                let row = sqlx::query(
+                    "INSERT INTO events (id, source, kind, status, fingerprint, service, severity, summary,
+                                         occurred_at, received_at, delivery_key, event_json)
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) RETURNING seq",
+                )
+                .bind(&e.id)
+                .bind(&e.source)
+                .bind(e.kind.as_str())
+                .bind(e.status.as_str())
+                .bind(&e.fingerprint)
+                .bind(e.service.as_deref())
+                .bind(e.severity.as_str())
+                .bind(&e.summary)
+                .bind(ts(e.occurred_at))
+                .bind(ts(e.received_at))
+                .bind(d.key)
+                .bind(json)
+                .fetch_one(&mut *tx)
+                .await
+                .map_err(unavailable)?;
+                seqs.push(row.get::<i64, _>(0));
+            }
+            answers.push(Accepted { duplicate: false, seqs });
         }
         tx.commit().await.map_err(unavailable)?;
-        Ok(Accepted { duplicate: false, seqs })
+        Ok(answers)
     }
 
     /// The oldest events still waiting for a decision, in arrival order.
@@ -229,82 +270,115 @@ impl Store {
 
     /// The incident open for `fingerprint`.
     pub async fn open_incident(&self, fingerprint: &str) -> Result<Option<OpenIncident>, StoreError> {
-        let row = sqlx::query(
-            "SELECT key, fingerprint, opened_at, level, playbook FROM incidents WHERE fingerprint = $1 AND state = 'open'",
-        )
-        .bind(fingerprint)
-        .fetch_optional(&self.pool)
-        .await
-        .map_err(unavailable)?;
-        Ok(row.map(|r| OpenIncident {
-            key: r.get(0),
-            fingerprint: r.get(1),
-            opened_at: parse_ts(&r.get::<String, _>(2)),
-            level: r.get(3),
-            playbook: r.get(4),
-        }))
+        Ok(self.open_incidents(&[fingerprint]).await?.remove(fingerprint))
     }
 
-    /// The latest decision for `fingerprint`: its level, playbook and time.
-    pub async fn last_decision(
-        &self,
-        fingerprint: &str,
-    ) -> Result<Option<(String, Option<String>, DateTime<Utc>)>, StoreError> {
-        let row = sqlx::query(
-            "SELECT level, playbook, decided_at FROM decisions WHERE fingerprint = $1 ORDER BY seq DESC LIMIT 1",
-        )
-        .bind(fingerprint)
-        .fetch_optional(&self.pool)
-        .await
-        .map_err(unavailable)?;
-        Ok(row.map(|r| (r.get(0), r.get(1), parse_ts(&r.get::<String, _>(2)))))
+    /// The incidents open for any of `fingerprints`, by fingerprint (one query for a batch).
+    pub async fn open_incidents(&self, fingerprints: &[&str]) -> Result<HashMap<String, OpenIncident>, StoreError> {
+        if fingerprints.is_empty() {
+            return Ok(HashMap::new());
+        }
+        let sql = format!(
+            "SELECT key, fingerprint, opened_at, level, playbook FROM incidents WHERE state = 'open' AND fingerprint IN ({})",
+            placeholders(1, fingerprints.len())
+        );
+        let mut q = sqlx::query(&sql);
+        for f in fingerprints {
+            q = q.bind(*f);
+        }
+        let rows = q.fetch_all(&self.pool).await.map_err(unavailable)?;
+        Ok(rows
+            .into_iter()
+            .map(|r| {
+                let inc = OpenIncident {
+                    key: r.get(0),
+                    fingerprint: r.get(1),
+                    opened_at: parse_ts(&r.get::<String, _>(2)),
+                    level: r.get(3),
+                    playbook: r.get(4),
+                };
+                (inc.fingerprint.clone(), inc)
+            })
+            .collect())
+    }
+
+    /// The latest decision for each of `fingerprints` that has one (one query for a batch).
+    pub async fn last_decisions(&self, fingerprints: &[&str]) -> Result<HashMap<String, LastDecision>, StoreError> {
+        if fingerprints.is_empty() {
+            return Ok(HashMap::new());
+        }
+        let sql = format!(
+            "SELECT fingerprint, level, playbook, decided_at FROM decisions WHERE seq IN
+               (SELECT MAX(seq) FROM decisions WHERE fingerprint IN ({}) GROUP BY fingerprint)",
+            placeholders(1, fingerprints.len())
+        );
+        let mut q = sqlx::query(&sql);
+        for f in fingerprints {
+            q = q.bind(*f);
+        }
+        let rows = q.fetch_all(&self.pool).await.map_err(unavailable)?;
+        Ok(rows
+            .into_iter()
+            .map(|r| {
+                let at = parse_ts(&r.get::<String, _>(3));
+                (r.get(0), LastDecision { level: r.get(1), playbook: r.get(2), at })
+            })
+            .collect())
     }
 
     /// Records the decision on the inbox event `seq` and its incident change, in one
     /// transaction. An event already decided (a second worker, a replay after a crash that
     /// happened after the commit) is left as it is: returns false.
     pub async fn record(&self, seq: i64, event: &Event, decision: &Decision, json: &Value) -> Result<bool, StoreError> {
-        let now = ts(decision.decided_at);
-        let attached = decision.level == Level::Suppressed;
-        let incident_key = decision.incident.as_ref().map(|c| c.key.clone());
-        let text = json.to_string();
+        let n = self.record_all(&[Record { seq, event, decision, json: json.to_string() }]).await?;
+        Ok(n == 1)
+    }
+
+    /// Records a batch of decisions in one transaction (one commit for the batch); returns
+    /// how many events left the inbox (an event already decided is skipped).
+    pub async fn record_all(&self, records: &[Record<'_>]) -> Result<usize, StoreError> {
         let mut tx = self.pool.begin().await.map_err(unavailable)?;
-        let moved = sqlx::query(
-            "UPDATE events SET state = $1, incident_key = $2, decision_json = $3, decided_at = $4
-             WHERE seq = $5 AND state = 'pending'",
-        )
-        .bind(if attached { "attached" } else { "decided" })
-        .bind(incident_key.as_deref())
-        .bind(&text)
-        .bind(&now)
-        .bind(seq)
-        .execute(&mut *tx)
-        .await
-        .map_err(unavailable)?
-        .rows_affected();
-        if moved == 0 {
-            tx.rollback().await.map_err(unavailable)?;
-            return Ok(false);
-        }
-        if !attached {
-            sqlx::query(
-                "INSERT INTO decisions (event_seq, event_id, fingerprint, level, playbook, incident_key, ruleset, decided_at, decision_json)
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+        let mut moved_total = 0;
+        for Record { seq, event, decision, json } in records {
+            let now = ts(decision.decided_at);
+            let attached = decision.level == Level::Suppressed;
+            let incident_key = decision.incident.as_ref().map(|c| c.key.as_str());
+            let moved = sqlx::query(
+                "UPDATE events SET state = $1, incident_key = $2, decision_json = $3, decided_at = $4
+                 WHERE seq = $5 AND state = 'pending'",
             )
-            .bind(seq)
-            .bind(&event.id)
-            .bind(&event.fingerprint)
-            .bind(decision.level.as_str())
-            .bind(decision.playbook.as_deref())
-            .bind(incident_key.as_deref())
-            .bind(&decision.ruleset)
+            .bind(if attached { "attached" } else { "decided" })
+            .bind(incident_key)
+            .bind(json.as_str())
             .bind(&now)
-            .bind(&text)
+            .bind(seq)
             .execute(&mut *tx)
             .await
-            .map_err(unavailable)?;
-        }
-        if let Some(change) = &decision.incident {
+            .map_err(unavailable)?
+            .rows_affected();
+            if moved == 0 {
+                continue;
+            }
+            moved_total += 1;
+            if !attached {
+                sqlx::query(
+                    "INSERT INTO decisions (event_seq, event_id, fingerprint, level, playbook, incident_key, ruleset, decided_at, decision_json)
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+                )
+                .bind(seq)
+                .bind(&event.id)
+                .bind(&event.fingerprint)
+                .bind(decision.level.as_str())
+                .bind(decision.playbook.as_deref())
+                .bind(incident_key)
+                .bind(&decision.ruleset)
+                .bind(&now)
+                .bind(json.as_str())
+                .execute(&mut *tx)
+                .await
+                .map_err(unavailable)?;
+            }
+            let Some(change) = &decision.incident else { continue };
             let q = match change.effect {
                 IncidentEffect::Open => sqlx::query(
                     "INSERT INTO incidents (key, fingerprint, state, level, playbook, opened_at, updated_at)
@@ -332,7 +406,7 @@ impl Store {
             q.execute(&mut *tx).await.map_err(unavailable)?;
         }
         tx.commit().await.map_err(unavailable)?;
-        Ok(true)
+        Ok(moved_total)
     }
 
     /// An event by its inbox position or its id (the latest receipt of that id), with its

@@ -1,0 +1,388 @@
+//! `sparky.yaml`: what `sparky serve` runs with. Every key is optional; the embedded defaults
+//! are the zero-configuration daemon (SQLite in the working folder, `./playbooks`, dry-run,
+//! 127.0.0.1:8080, every built-in source without authentication, loopback only).
+//!
+//! Secrets are written `${NAME}` and read from the environment at start. A config that does
+//! not read fails at start, naming the file, the line and the key.
+
+use crate::event::Severity;
+use crate::ingest::auth::Auth;
+use crate::ingest::generic::Mapping;
+use crate::triage::Settings;
+use serde::Deserialize;
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+/// The whole configuration.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    /// Address and port to listen on.
+    pub listen: SocketAddr,
+    /// Playbook files or folders, watched for changes.
+    pub playbooks: Vec<PathBuf>,
+    /// The store: `sqlite://FILE` (the default, `sqlite://sparky.db`).
+    pub store: String,
+    /// Webhook sources by the name in their URL (`POST /webhooks/<name>`). When the key is
+    /// absent, every built-in source is enabled without authentication.
+    pub sources: Option<BTreeMap<String, SourceConfig>>,
+    /// Bearer token for the admin endpoints (`POST /-/reload`, anything that changes state).
+    /// Without one, the admin endpoints answer 403.
+    pub admin_token: Option<String>,
+    /// Largest webhook body accepted, e.g. `1MiB`, `512KiB`.
+    pub max_body: ByteSize,
+    pub triage: TriageConfig,
+    pub integrations: IntegrationsConfig,
+    pub log: LogConfig,
+    /// How long to wait after the last change in a watched folder before reloading (ms).
+    pub reload_debounce_ms: u64,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            playbooks: vec![PathBuf::from("playbooks")],
+            store: "sqlite://sparky.db".into(),
+            sources: None,
+            admin_token: None,
+            max_body: ByteSize(1024 * 1024),
+            triage: TriageConfig::default(),
+            integrations: IntegrationsConfig::default(),
+            log: LogConfig::default(),
+            reload_debounce_ms: 300,
+        }
+    }
+}
+
+/// One webhook source.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SourceConfig {
+    /// The normalizer: a built-in source (`alertmanager`, `grafana`, ...) or `generic`.
+    /// Defaults to the source's name.
+    #[serde(rename = "type", default)]
+    pub kind: Option<String>,
+    /// How senders prove who they are; none is accepted only on a loopback address.
+    #[serde(default)]
+    pub auth: Option<Auth>,
+    /// For `type: generic`: where each event field is in the sender's JSON.
+    #[serde(default)]
+    pub mapping: Option<Mapping>,
+}
+
+/// Decision settings (see docs/triage.md).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct TriageConfig {
+    pub escalate_at: Severity,
+    pub l2_min_confidence: f64,
+    pub analysis: bool,
+    /// A firing event whose fingerprint was decided less than this long ago, with no
+    /// incident open (an `observe`), is attached to that decision instead of being triaged
+    /// again (`5m`; `0s` turns grouping off).
+    pub group_window: String,
+}
+
+impl Default for TriageConfig {
+    fn default() -> Self {
+        let s = Settings::default();
+        TriageConfig {
+            escalate_at: s.escalate_at,
+            l2_min_confidence: s.l2_min_confidence,
+            analysis: s.analysis,
+            group_window: "5m".into(),
+        }
+    }
+}
+
+impl TriageConfig {
+    pub fn settings(&self) -> Settings {
+        Settings { escalate_at: self.escalate_at, l2_min_confidence: self.l2_min_confidence, analysis: self.analysis }
+    }
+
+    /// The grouping window in milliseconds.
+    pub fn group_window_ms(&self) -> u64 {
+        crate::dsl::parse_duration(&self.group_window).unwrap_or(0)
+    }
+}
+
+/// Integrations (Kubernetes, GitHub, Jira, PagerDuty, ...).
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct IntegrationsConfig {
+    pub mode: IntegrationMode,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum IntegrationMode {
+    /// Plans are recorded; nothing is applied.
+    #[default]
+    DryRun,
+    Live,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LogConfig {
+    pub format: LogFormat,
+    /// A tracing filter (`info`, `sparky=debug,tower_http=info`); `RUST_LOG` overrides it.
+    pub level: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LogFormat {
+    #[default]
+    Human,
+    Json,
+}
+
+/// A size in bytes, written `1048576`, `512KiB`, `1MiB`, `1MB`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ByteSize(pub usize);
+
+impl<'de> Deserialize<'de> for ByteSize {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        #[derive(Deserialize)]
+        #[serde(untagged)]
+        enum Raw {
+            N(u64),
+            S(String),
+        }
+        let text = match Raw::deserialize(d)? {
+            Raw::N(n) => return Ok(ByteSize(n as usize)),
+            Raw::S(s) => s,
+        };
+        parse_size(&text).map(ByteSize).ok_or_else(|| {
+            serde::de::Error::custom(format!(
+                "`{text}` is not a size; write e.g. `1MiB`, `512KiB` or a number of bytes"
+            ))
+        })
+    }
+}
+
+fn parse_size(text: &str) -> Option<usize> {
+    let t = text.trim();
+    let split = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
+    let n: usize = t[..split].parse().ok()?;
+    let factor = match t[split..].trim() {
+        "" | "B" => 1,
+        "KiB" => 1024,
+        "KB" | "kB" => 1000,
+        "MiB" => 1024 * 1024,
+        "MB" => 1_000_000,
+        _ => return None,
+    };
+    n.checked_mul(factor)
+}
+
+/// A configuration that did not load. The message names the file, the line and the key.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ConfigError(pub String);
+
+impl std::fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for ConfigError {}
+
+impl Config {
+    /// Reads `path`, with `${NAME}` taken from `env`.
+    pub fn load(path: &Path, env: &dyn Fn(&str) -> Option<String>) -> Result<Config, ConfigError> {
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| ConfigError(format!("cannot read the configuration `{}`: {e}", path.display())))?;
+        Config::parse(&text, &path.display().to_string(), env)
+    }
+
+    /// Parses configuration text; `name` is used in messages.
+    pub fn parse(text: &str, name: &str, env: &dyn Fn(&str) -> Option<String>) -> Result<Config, ConfigError> {
+        let at = |line: usize, col: usize| format!("{name}:{line}:{col}");
+        let mut missing = Vec::new();
+        let substituted = interpolate(text, env, &mut missing);
+        if let Some((var, line, col)) = missing.first() {
+            return Err(ConfigError(format!(
+                "{}: the environment variable `{var}` is not set; set it, or write the value in the file",
+                at(*line, *col)
+            )));
+        }
+        if substituted.trim().is_empty() {
+            return Ok(Config::default());
+        }
+        let config: Config = serde_yaml::from_str(&substituted).map_err(|e| {
+            let place = e.location().map(|l| at(l.line(), l.column())).unwrap_or_else(|| name.to_string());
+            ConfigError(format!("{place}: {}", plain_yaml_error(&e.to_string())))
+        })?;
+        config.validate(name)?;
+        Ok(config)
+    }
+
+    fn validate(&self, name: &str) -> Result<(), ConfigError> {
+        if self.playbooks.is_empty() {
+            return Err(ConfigError(format!("{name}: `playbooks` is empty; name at least one file or folder")));
+        }
+        if crate::dsl::parse_duration(&self.triage.group_window).is_none() {
+            return Err(ConfigError(format!(
+                "{name}: `triage.group_window`: `{}` is not a duration; write e.g. `5m` or `0s`",
+                self.triage.group_window
+            )));
+        }
+        if self.max_body.0 == 0 {
+            return Err(ConfigError(format!("{name}: `max_body` must be more than 0 bytes")));
+        }
+        if self.integrations.mode == IntegrationMode::Live {
+            return Err(ConfigError(format!(
+                "{name}: `integrations.mode: live` is not available in this version: no integration can apply changes yet; use `dry-run`"
+            )));
+        }
+        for (source, sc) in self.sources.iter().flatten() {
+            let kind = sc.kind.as_deref().unwrap_or(source);
+            let key = format!("sources.{source}");
+            if kind == "generic" {
+                let Some(mapping) = &sc.mapping else {
+                    return Err(ConfigError(format!(
+                        "{name}: `{key}` is a generic source and needs a `mapping` (see docs/sources/generic.md)"
+                    )));
+                };
+                if let Err(e) = mapping.validate() {
+                    return Err(ConfigError(format!("{name}: `{key}.mapping`: {e}")));
+                }
+            } else if !crate::ingest::SOURCES.contains(&kind) {
+                return Err(ConfigError(format!(
+                    "{name}: `{key}`: unknown source type `{kind}`; known: {}, generic (set `type:` when the name differs)",
+                    crate::ingest::SOURCES.join(", ")
+                )));
+            } else if sc.mapping.is_some() {
+                return Err(ConfigError(format!("{name}: `{key}.mapping` is only for `type: generic` sources")));
+            }
+            if source.is_empty() || !source.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_') {
+                return Err(ConfigError(format!(
+                    "{name}: `{key}`: a source name is its URL path segment: letters, digits, `-` and `_` only"
+                )));
+            }
+        }
+        Ok(())
+    }
+
+    /// The configured sources, or every built-in one without authentication.
+    pub fn effective_sources(&self) -> BTreeMap<String, SourceConfig> {
+        match &self.sources {
+            Some(s) => s.clone(),
+            None => crate::ingest::SOURCES
+                .iter()
+                .map(|s| (s.to_string(), SourceConfig { kind: None, auth: None, mapping: None }))
+                .collect(),
+        }
+    }
+}
+
+/// Replaces `${NAME}` with the variable's value; `$${` is a literal `${`. Records every unset
+/// variable with its line and column.
+fn interpolate(text: &str, env: &dyn Fn(&str) -> Option<String>, missing: &mut Vec<(String, usize, usize)>) -> String {
+    let mut out = String::with_capacity(text.len());
+    for (n, line) in text.split_inclusive('\n').enumerate() {
+        let mut rest = line;
+        let mut col = 1;
+        while let Some(i) = rest.find("${") {
+            if i > 0 && rest.as_bytes()[i - 1] == b'$' {
+                out.push_str(&rest[..i - 1]);
+                out.push_str("${");
+                col += i + 2;
+                rest = &rest[i + 2..];
+                continue;
+            }
+            out.push_str(&rest[..i]);
+            let Some(end) = rest[i..].find('}') else {
+                out.push_str(&rest[i..]);
+                rest = "";
+                break;
+            };
+            let var = &rest[i + 2..i + end];
+            match env(var) {
+                Some(v) => out.push_str(&v),
+                None => missing.push((var.to_string(), n + 1, col + i)),
+            }
+            col += i + end + 1;
+            rest = &rest[i + end + 1..];
+        }
+        out.push_str(rest);
+    }
+    out
+}
+
+/// serde_yaml's message without its own position (we put ours in front) and without Rust
+/// type names.
+fn plain_yaml_error(msg: &str) -> String {
+    let msg = match msg.rfind(" at line ") {
+        Some(i) => &msg[..i],
+        None => msg,
+    };
+    msg.replace("struct Config", "the configuration")
+        .replace("struct SourceConfig", "a source")
+        .replace("internally tagged enum Auth", "`auth`")
+        .replace("a sequence", "a list")
+        .replace("invalid type: map, expected", "expected")
+        .replace("invalid type:", "this value is")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn env(name: &str) -> Option<String> {
+        match name {
+            "GH_SECRET" => Some("s3cret".into()),
+            "TOKEN" => Some("t0k".into()),
+            _ => None,
+        }
+    }
+
+    #[test]
+    fn an_empty_file_is_the_default() {
+        let c = Config::parse("", "sparky.yaml", &env).unwrap();
+        assert_eq!(c.listen.to_string(), "127.0.0.1:8080");
+        assert_eq!(c.store, "sqlite://sparky.db");
+        assert_eq!(c.max_body.0, 1 << 20);
+        assert!(c.effective_sources().contains_key("alertmanager"));
+    }
+
+    #[test]
+    fn secrets_come_from_the_environment() {
+        let text = "admin_token: ${TOKEN}\nsources:\n  alertmanager:\n    auth: {type: bearer, token: \"${TOKEN}\"}\n";
+        let c = Config::parse(text, "sparky.yaml", &env).unwrap();
+        assert_eq!(c.admin_token.as_deref(), Some("t0k"));
+        let e = Config::parse("admin_token: ${NOPE}\n", "sparky.yaml", &env).unwrap_err().0;
+        assert_eq!(
+            e,
+            "sparky.yaml:1:14: the environment variable `NOPE` is not set; set it, or write the value in the file"
+        );
+        let c = Config::parse("admin_token: \"$${TOKEN}\"\n", "sparky.yaml", &env).unwrap();
+        assert_eq!(c.admin_token.as_deref(), Some("${TOKEN}"));
+    }
+
+    #[test]
+    fn errors_name_the_line_and_key() {
+        let e = Config::parse("listen: 127.0.0.1:8080\nplaybok: [x]\n", "sparky.yaml", &env).unwrap_err().0;
+        assert!(e.starts_with("sparky.yaml:2:1: unknown field `playbok`"), "{e}");
+        let e = Config::parse("listen: here\n", "sparky.yaml", &env).unwrap_err().0;
+        assert!(e.starts_with("sparky.yaml:1:") && e.contains("listen"), "{e}");
+        let e = Config::parse("max_body: 2 tons\n", "sparky.yaml", &env).unwrap_err().0;
+        assert!(e.contains("`2 tons` is not a size"), "{e}");
+        let e = Config::parse("sources:\n  nagios: {}\n", "sparky.yaml", &env).unwrap_err().0;
+        assert!(e.contains("`sources.nagios`: unknown source type `nagios`"), "{e}");
+        let e = Config::parse("triage:\n  group_window: soon\n", "sparky.yaml", &env).unwrap_err().0;
+        assert!(e.contains("`triage.group_window`"), "{e}");
+    }
+
+    #[test]
+    fn sizes() {
+        assert_eq!(parse_size("1MiB"), Some(1 << 20));
+        assert_eq!(parse_size("512KiB"), Some(512 * 1024));
+        assert_eq!(parse_size("10"), Some(10));
+        assert_eq!(parse_size("1GB"), None);
+    }
+}

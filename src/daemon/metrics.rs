@@ -1,0 +1,110 @@
+//! `GET /metrics`: Prometheus text, from the prometheus-client registry.
+
+use prometheus_client::encoding::text::encode;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::Histogram;
+use prometheus_client::registry::Registry;
+use std::sync::atomic::AtomicU64;
+
+type Labels = Vec<(&'static str, String)>;
+
+/// Every metric the daemon exports.
+pub struct Metrics {
+    registry: Registry,
+    received: Family<Labels, Counter>,
+    decisions: Family<Labels, Counter>,
+    reloads: Family<Labels, Counter>,
+    last_reload_successful: Gauge,
+    last_reload_success_time: Gauge<f64, AtomicU64>,
+    inbox_depth: Gauge,
+    decision_seconds: Histogram,
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Metrics::new()
+    }
+}
+
+impl Metrics {
+    pub fn new() -> Metrics {
+        let mut registry = Registry::default();
+        let received = Family::<Labels, Counter>::default();
+        registry.register(
+            "sparky_events_received",
+            "Webhook deliveries by source and outcome (accepted, duplicate, bad_request, unauthorized, forbidden, too_large, unavailable)",
+            received.clone(),
+        );
+        let decisions = Family::<Labels, Counter>::default();
+        registry.register("sparky_decisions", "Decisions by level and deciding playbook", decisions.clone());
+        let reloads = Family::<Labels, Counter>::default();
+        registry.register("sparky_config_reloads", "Playbook reloads by result", reloads.clone());
+        let last_reload_successful = Gauge::default();
+        registry.register(
+            "sparky_config_last_reload_successful",
+            "1 when the last reload succeeded, 0 when the previous rules stayed in force",
+            last_reload_successful.clone(),
+        );
+        let last_reload_success_time = Gauge::<f64, AtomicU64>::default();
+        registry.register(
+            "sparky_config_last_reload_success_timestamp_seconds",
+            "Unix time of the last successful reload",
+            last_reload_success_time.clone(),
+        );
+        let inbox_depth = Gauge::default();
+        registry.register("sparky_inbox_depth", "Events accepted and waiting for a decision", inbox_depth.clone());
+        let decision_seconds =
+            Histogram::new([0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1.0]);
+        registry.register(
+            "sparky_decision_duration_seconds",
+            "Time from taking an event out of the inbox to its decision being recorded",
+            decision_seconds.clone(),
+        );
+        Metrics {
+            registry,
+            received,
+            decisions,
+            reloads,
+            last_reload_successful,
+            last_reload_success_time,
+            inbox_depth,
+            decision_seconds,
+        }
+    }
+
+    /// One webhook delivery from `source`, and what became of it.
+    pub fn received(&self, source: &str, outcome: &'static str) {
+        self.received.get_or_create(&vec![("source", source.to_string()), ("outcome", outcome.to_string())]).inc();
+    }
+
+    pub fn decided(&self, level: &str, playbook: Option<&str>, seconds: f64) {
+        self.decisions
+            .get_or_create(&vec![("level", level.to_string()), ("playbook", playbook.unwrap_or("").to_string())])
+            .inc();
+        self.decision_seconds.observe(seconds);
+    }
+
+    pub fn reloaded(&self, ok: bool) {
+        self.reloads.get_or_create(&vec![("result", if ok { "success" } else { "failure" }.to_string())]).inc();
+        self.last_reload_successful.set(i64::from(ok));
+        if ok {
+            let now =
+                std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0.0, |d| d.as_secs_f64());
+            self.last_reload_success_time.set(now);
+        }
+    }
+
+    pub fn set_inbox_depth(&self, depth: i64) {
+        self.inbox_depth.set(depth);
+    }
+
+    /// The exposition text.
+    pub fn render(&self) -> String {
+        let mut out = String::new();
+        // Writing to a String cannot fail.
+        let _ = encode(&mut out, &self.registry);
+        out
+    }
+}

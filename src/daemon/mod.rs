@@ -1,0 +1,253 @@
+//! The daemon, `sparky serve`: webhook ingest, the durable inbox, the worker that decides, hot
+//! reload, the operations API and metrics.
+//!
+//! | file        | what it holds                                                       |
+//! |-------------|---------------------------------------------------------------------|
+//! | config.rs   | `sparky.yaml`: keys, defaults, `${ENV}` secrets, errors with lines  |
+//! | server.rs   | the HTTP routes: webhooks, health, metrics, status, admin           |
+//! | accept.rs   | group commit of accepted deliveries (one transaction for many)  |
+//! | worker.rs   | the inbox worker: context, decide, record                           |
+//! | reload.rs   | full-check reloads, atomic swap, the file watcher                   |
+//! | metrics.rs  | the Prometheus registry                                             |
+
+mod accept;
+pub mod config;
+mod metrics;
+pub mod reload;
+mod server;
+mod worker;
+
+use crate::store::Store;
+use arc_swap::ArcSwap;
+use config::{Config, LogFormat, SourceConfig};
+use metrics::Metrics;
+use reload::{Loaded, ReloadStatus};
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use tokio::sync::Notify;
+
+/// What every request handler and the worker share.
+pub struct State {
+    pub config: Config,
+    pub sources: BTreeMap<String, SourceConfig>,
+    pub store: Store,
+    /// Commits deliveries, grouped.
+    committer: accept::Committer,
+    pub ruleset: ArcSwap<Loaded>,
+    pub reload_status: Mutex<Option<ReloadStatus>>,
+    pub metrics: Metrics,
+    /// Wakes the worker when events are accepted.
+    pub wake: Notify,
+    pub group_window: Duration,
+    shutting_down: AtomicBool,
+}
+
+impl State {
+    pub fn is_shutting_down(&self) -> bool {
+        self.shutting_down.load(Ordering::SeqCst)
+    }
+}
+
+/// How `sparky serve` was started.
+#[derive(Debug, Clone, Default)]
+pub struct Options {
+    pub config: Config,
+    /// Accept unauthenticated sources on a non-loopback address.
+    pub insecure: bool,
+}
+
+/// A running daemon: its address, and the handle that stops it.
+pub struct Running {
+    pub addr: SocketAddr,
+    pub state: Arc<State>,
+    shutdown: Arc<Notify>,
+    task: tokio::task::JoinHandle<Result<(), String>>,
+}
+
+impl Running {
+    /// Stops accepting, finishes what is in flight, flushes the store.
+    pub async fn stop(self) -> Result<(), String> {
+        self.shutdown.notify_one();
+        self.task.await.map_err(|e| format!("the daemon task failed: {e}"))?
+    }
+
+    /// Waits until the daemon stops by itself (a signal).
+    pub async fn wait(self) -> Result<(), String> {
+        self.task.await.map_err(|e| format!("the daemon task failed: {e}"))?
+    }
+}
+
+/// Sets up logging from the configuration; `RUST_LOG` overrides the level.
+pub fn init_logging(config: &Config) {
+    use tracing_subscriber::EnvFilter;
+    let filter = EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| EnvFilter::new(config.log.level.clone().unwrap_or_else(|| "info".into())));
+    use std::io::IsTerminal;
+    let colour = std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty());
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).with_ansi(colour);
+    let _ = match config.log.format {
+        LogFormat::Json => builder.json().flatten_event(true).try_init(),
+        LogFormat::Human => builder.with_target(false).try_init(),
+    };
+}
+
+/// Refuses unauthenticated sources on a non-loopback address unless `insecure`.
+fn check_exposure(options: &Options, sources: &BTreeMap<String, SourceConfig>) -> Result<(), String> {
+    let open: Vec<&str> = sources.iter().filter(|(_, s)| s.auth.is_none()).map(|(n, _)| n.as_str()).collect();
+    if open.is_empty() {
+        return Ok(());
+    }
+    let addr = options.config.listen;
+    if addr.ip().is_loopback() {
+        tracing::info!(
+            sources = %open.join(", "),
+            "these sources accept deliveries without authentication because Sparky listens on loopback ({addr}) only"
+        );
+        Ok(())
+    } else if options.insecure {
+        tracing::warn!(
+            sources = %open.join(", "),
+            "these sources accept deliveries WITHOUT authentication on {addr} (--insecure)"
+        );
+        Ok(())
+    } else {
+        Err(format!(
+            "sources without authentication ({}) would be open to anyone who can reach {addr}; configure `auth` for each in the config file (see docs/authentication.md), listen on 127.0.0.1, or pass --insecure",
+            open.join(", ")
+        ))
+    }
+}
+
+/// Starts the daemon: opens the store, loads the playbooks (a failure here stops the start),
+/// binds, and runs the worker, the watcher and the signal handlers.
+pub async fn start(options: Options) -> Result<Running, String> {
+    let config = options.config.clone();
+    let sources = config.effective_sources();
+    check_exposure(&options, &sources)?;
+    let store = Store::open(&config.store).await.map_err(|e| e.to_string())?;
+    let (graph, diagnostics) = reload::build(&config.playbooks).map_err(|(e, diags)| {
+        let mut msg = format!("cannot start: {e}");
+        for d in diags {
+            msg.push('\n');
+            msg.push_str(&d);
+        }
+        msg.replace("; the previous rules stay in force", &format!("; run `sparky check {}`", paths(&config)))
+    })?;
+    for d in &diagnostics {
+        tracing::warn!("{d}");
+    }
+    let listener = tokio::net::TcpListener::bind(config.listen).await.map_err(|e| {
+        format!("cannot listen on {}: {e}; is another process using it? (`--listen` to change)", config.listen)
+    })?;
+    let addr = listener.local_addr().map_err(|e| e.to_string())?;
+    let group_window = Duration::from_millis(config.triage.group_window_ms());
+    let hash = graph.hash().to_string();
+    let playbooks = graph.playbooks().len();
+    let (committer, writer) = accept::Committer::start(store.clone());
+    let state = Arc::new(State {
+        sources,
+        committer,
+        store,
+        ruleset: ArcSwap::from_pointee(Loaded { graph: Arc::new(graph), loaded_at: chrono::Utc::now() }),
+        reload_status: Mutex::new(Some(ReloadStatus {
+            successful: true,
+            at: chrono::Utc::now(),
+            trigger: "start".into(),
+            ruleset: hash.clone(),
+            playbooks,
+            diagnostics,
+            error: None,
+            took_ms: 0,
+            count: 1,
+        })),
+        metrics: Metrics::new(),
+        wake: Notify::new(),
+        group_window,
+        shutting_down: AtomicBool::new(false),
+        config,
+    });
+    state.metrics.reloaded(true);
+    let watcher = reload::watch(state.clone(), Duration::from_millis(state.config.reload_debounce_ms))?;
+    tracing::info!(%addr, ruleset = %hash, playbooks, store = %state.store.url(), "sparky is listening");
+
+    let shutdown = Arc::new(Notify::new());
+    let task = tokio::spawn(run(state.clone(), listener, shutdown.clone(), watcher, writer));
+    Ok(Running { addr, state, shutdown, task })
+}
+
+fn paths(config: &Config) -> String {
+    config.playbooks.iter().map(|p| p.display().to_string()).collect::<Vec<_>>().join(" ")
+}
+
+async fn run(
+    state: Arc<State>,
+    listener: tokio::net::TcpListener,
+    shutdown: Arc<Notify>,
+    watcher: notify::RecommendedWatcher,
+    writer: tokio::task::JoinHandle<()>,
+) -> Result<(), String> {
+    let worker = tokio::spawn(worker::run(state.clone()));
+    let hup = tokio::spawn(reload_on_sighup(state.clone()));
+    let app = server::router(state.clone());
+    let stop = {
+        let shutdown = shutdown.clone();
+        async move {
+            tokio::select! {
+                _ = shutdown.notified() => {}
+                _ = terminate_signal() => {}
+            }
+            tracing::info!("shutting down: no new deliveries; finishing what is in flight");
+        }
+    };
+    let served = axum::serve(listener, app).with_graceful_shutdown(stop).await;
+    // Requests in flight have been answered (so every delivery handed to the writer is
+    // committed); now the worker finishes the events at hand.
+    writer.abort();
+    state.shutting_down.store(true, Ordering::SeqCst);
+    state.wake.notify_one();
+    let _ = worker.await;
+    hup.abort();
+    drop(watcher);
+    state.store.close().await;
+    tracing::info!("stopped");
+    served.map_err(|e| format!("the server failed: {e}"))
+}
+
+async fn terminate_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        match signal(SignalKind::terminate()) {
+            Ok(mut term) => {
+                tokio::select! {
+                    _ = term.recv() => {}
+                    _ = tokio::signal::ctrl_c() => {}
+                }
+            }
+            Err(_) => {
+                let _ = tokio::signal::ctrl_c().await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
+}
+
+async fn reload_on_sighup(state: Arc<State>) {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        let Ok(mut hup) = signal(SignalKind::hangup()) else { return };
+        while hup.recv().await.is_some() {
+            let s = state.clone();
+            let _ = tokio::task::spawn_blocking(move || reload::reload(&s, "SIGHUP")).await;
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = state;
+}

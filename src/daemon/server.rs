@@ -1,0 +1,291 @@
+//! The HTTP routes. Webhook answers are the ones senders act on: 202 once the events are
+//! durable, 4xx only for what retrying cannot fix, 503 (retry later) whenever Sparky cannot
+//! persist — never a 4xx or 429 for that, which Alertmanager and Grafana treat as final.
+
+use super::State;
+use super::reload;
+use crate::ingest::{self, Headers};
+use axum::Router;
+use axum::extract::{Path, Query, State as Extract};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use chrono::Utc;
+use serde::Deserialize;
+use serde_json::{Value, json};
+use sha2::{Digest, Sha256};
+use std::sync::Arc;
+
+pub fn router(state: Arc<State>) -> Router {
+    Router::new()
+        .route("/webhooks/{source}", post(webhook).options(handshake))
+        .route("/healthz", get(healthz))
+        .route("/readyz", get(readyz))
+        .route("/metrics", get(metrics))
+        .route("/api/v1/status", get(status))
+        .route("/api/v1/events/{id}", get(event))
+        .route("/api/v1/decisions", get(decisions))
+        .route("/-/reload", post(reload_now))
+        // The webhook handler reads the body itself, with its own limit and answers.
+        .layer(axum::extract::DefaultBodyLimit::disable())
+        .with_state(state)
+}
+
+fn error(status: StatusCode, message: impl Into<String>) -> Response {
+    (status, axum::Json(json!({ "error": message.into() }))).into_response()
+}
+
+fn unavailable(message: impl Into<String>) -> Response {
+    let mut r = error(StatusCode::SERVICE_UNAVAILABLE, message);
+    r.headers_mut().insert(header::RETRY_AFTER, header::HeaderValue::from_static("5"));
+    r
+}
+
+/// The sender's own delivery id, when it sets one; retries share it.
+const DELIVERY_HEADERS: &[&str] = &["x-github-delivery", "x-webhook-id", "webhook-id", "ce-id", "x-request-id"];
+
+fn delivery_key(headers: &Headers, body: &[u8]) -> String {
+    for h in DELIVERY_HEADERS {
+        if let Some(v) = headers.get(h).map(str::trim).filter(|v| !v.is_empty() && v.len() <= 200) {
+            return format!("{h}:{v}");
+        }
+    }
+    // No id from the sender: the body's hash, so a retry of the same body is a duplicate.
+    let digest = Sha256::digest(body);
+    let hex: String = digest.iter().map(|b| format!("{b:02x}")).collect();
+    format!("sha256:{hex}")
+}
+
+async fn webhook(
+    Extract(state): Extract<Arc<State>>,
+    Path(source): Path<String>,
+    request: axum::extract::Request,
+) -> Response {
+    let Some(config) = state.sources.get(&source) else {
+        let known: Vec<&str> = state.sources.keys().map(String::as_str).collect();
+        return error(
+            StatusCode::NOT_FOUND,
+            format!("no source `{source}` here; configured sources: {}", known.join(", ")),
+        );
+    };
+    if state.is_shutting_down() {
+        state.metrics.received(&source, "unavailable");
+        return unavailable("Sparky is shutting down; retry shortly");
+    }
+    let limit = state.config.max_body.0;
+    let (parts, body) = request.into_parts();
+    let too_large = || {
+        error(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            format!("the body is larger than {limit} bytes (`max_body` in the configuration)"),
+        )
+    };
+    let declared = parts.headers.get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()?.parse::<u64>().ok());
+    if declared.is_some_and(|n| n > limit as u64) {
+        state.metrics.received(&source, "too_large");
+        return too_large();
+    }
+    let body = match axum::body::to_bytes(body, limit).await {
+        Ok(b) => b,
+        Err(_) => {
+            state.metrics.received(&source, "too_large");
+            return too_large();
+        }
+    };
+    let headers = to_headers(&parts.headers);
+    let now = Utc::now();
+    if let Some(auth) = &config.auth
+        && let Err(e) = auth.verify(&headers, &body, now)
+    {
+        let status = StatusCode::from_u16(e.status()).unwrap_or(StatusCode::UNAUTHORIZED);
+        state.metrics.received(&source, if status == StatusCode::UNAUTHORIZED { "unauthorized" } else { "forbidden" });
+        tracing::warn!(source, error = %e, "delivery refused");
+        return error(status, e.to_string());
+    }
+    let kind = config.kind.as_deref().unwrap_or(&source);
+    let batch = match (kind, &config.mapping) {
+        ("generic", Some(mapping)) => ingest::generic::normalize(mapping, &source, &headers, &body, now),
+        _ => ingest::normalize(kind, &headers, &body, now),
+    };
+    let batch = match batch {
+        Ok(b) => b,
+        Err(e) => {
+            state.metrics.received(&source, "bad_request");
+            tracing::warn!(source, error = %e, "delivery refused");
+            return error(StatusCode::BAD_REQUEST, e.to_string());
+        }
+    };
+    let key = delivery_key(&headers, &body);
+    let ids: Vec<String> = batch.events.iter().map(|e| e.id.clone()).collect();
+    match state.committer.accept(&source, key.clone(), batch.events, now).await {
+        Ok(accepted) if accepted.duplicate => {
+            state.metrics.received(&source, "duplicate");
+            (StatusCode::ACCEPTED, axum::Json(json!({ "status": "duplicate", "accepted": 0, "delivery": key })))
+                .into_response()
+        }
+        Ok(accepted) => {
+            state.metrics.received(&source, "accepted");
+            state.wake.notify_one();
+            let mut body =
+                json!({ "status": "accepted", "accepted": accepted.seqs.len(), "events": ids, "seqs": accepted.seqs });
+            if !batch.notes.is_empty() {
+                body["notes"] = json!(batch.notes);
+            }
+            (StatusCode::ACCEPTED, axum::Json(body)).into_response()
+        }
+        Err(e) => {
+            state.metrics.received(&source, "unavailable");
+            tracing::error!(source, error = %e, "delivery not stored; the sender is told to retry");
+            unavailable(format!("{e}; nothing was stored, retry later"))
+        }
+    }
+}
+
+/// The CloudEvents HTTP webhook abuse-protection handshake: a sender asks with
+/// `WebHook-Request-Origin` before its first delivery; a configured source allows it.
+async fn handshake(Extract(state): Extract<Arc<State>>, Path(source): Path<String>, headers: HeaderMap) -> Response {
+    if !state.sources.contains_key(&source) {
+        return error(StatusCode::NOT_FOUND, format!("no source `{source}` here"));
+    }
+    let origin = headers.get("webhook-request-origin").and_then(|v| v.to_str().ok()).unwrap_or("*").to_string();
+    let mut r = StatusCode::OK.into_response();
+    if let Ok(v) = header::HeaderValue::from_str(&origin) {
+        r.headers_mut().insert("webhook-allowed-origin", v);
+    }
+    r.headers_mut().insert(header::ALLOW, header::HeaderValue::from_static("POST, OPTIONS"));
+    r
+}
+
+fn to_headers(map: &HeaderMap) -> Headers {
+    Headers::from_pairs(map.iter().map(|(k, v)| (k.as_str(), String::from_utf8_lossy(v.as_bytes()).into_owned())))
+}
+
+async fn healthz() -> &'static str {
+    "ok\n"
+}
+
+async fn readyz(Extract(state): Extract<Arc<State>>) -> Response {
+    if state.is_shutting_down() {
+        return unavailable("shutting down");
+    }
+    match state.store.ping().await {
+        Ok(()) => (StatusCode::OK, "ready\n").into_response(),
+        Err(e) => unavailable(e.to_string()),
+    }
+}
+
+async fn metrics(Extract(state): Extract<Arc<State>>) -> Response {
+    if let Ok(depth) = state.store.inbox_depth().await {
+        state.metrics.set_inbox_depth(depth);
+    }
+    ([(header::CONTENT_TYPE, "application/openmetrics-text; version=1.0.0; charset=utf-8")], state.metrics.render())
+        .into_response()
+}
+
+async fn status(Extract(state): Extract<Arc<State>>) -> Response {
+    let loaded = state.ruleset.load_full();
+    let last = state.reload_status.lock().unwrap_or_else(|e| e.into_inner()).clone();
+    let playbooks: Vec<Value> = loaded
+        .graph
+        .playbooks()
+        .iter()
+        .map(|p| json!({ "id": p.id, "title": p.title, "status": format!("{:?}", p.status).to_lowercase() }))
+        .collect();
+    let sources: Vec<Value> = state
+        .sources
+        .iter()
+        .map(|(name, s)| {
+            json!({
+                "name": name,
+                "type": s.kind.as_deref().unwrap_or(name),
+                "auth": s.auth.as_ref().map(|a| a.scheme()),
+            })
+        })
+        .collect();
+    let counts = state.store.event_counts().await.unwrap_or_default();
+    let events: serde_json::Map<String, Value> = counts.into_iter().map(|(k, v)| (k, json!(v))).collect();
+    axum::Json(json!({
+        "version": env!("CARGO_PKG_VERSION"),
+        "ruleset": loaded.graph.hash(),
+        "loaded_at": loaded.loaded_at,
+        "playbooks": playbooks,
+        "last_reload": last,
+        "events": events,
+        "store": state.store.url(),
+        "integrations": format!("{:?}", state.config.integrations.mode).to_lowercase(),
+        "sources": sources,
+    }))
+    .into_response()
+}
+
+async fn event(Extract(state): Extract<Arc<State>>, Path(id): Path<String>) -> Response {
+    match state.store.event(&id).await {
+        Ok(Some(v)) => axum::Json(v).into_response(),
+        Ok(None) => {
+            error(StatusCode::NOT_FOUND, format!("no event `{id}`: give an event id or its inbox position (`seq`)"))
+        }
+        Err(e) => unavailable(e.to_string()),
+    }
+}
+
+#[derive(Deserialize)]
+struct DecisionsQuery {
+    limit: Option<i64>,
+    playbook: Option<String>,
+    level: Option<String>,
+}
+
+async fn decisions(Extract(state): Extract<Arc<State>>, Query(q): Query<DecisionsQuery>) -> Response {
+    let limit = q.limit.unwrap_or(50).clamp(1, 1000);
+    match state.store.decisions(limit, q.playbook.as_deref(), q.level.as_deref()).await {
+        Ok(list) => {
+            let items: Vec<Value> = list
+                .into_iter()
+                .map(|d| {
+                    json!({
+                        "seq": d.seq,
+                        "event_seq": d.event_seq,
+                        "event_id": d.event_id,
+                        "level": d.level,
+                        "playbook": d.playbook,
+                        "incident": d.incident_key,
+                        "ruleset": d.ruleset,
+                        "decided_at": d.decided_at,
+                        "explained": d.decision,
+                    })
+                })
+                .collect();
+            axum::Json(json!({ "decisions": items })).into_response()
+        }
+        Err(e) => unavailable(e.to_string()),
+    }
+}
+
+/// Admin endpoints need `Authorization: Bearer <admin_token>`.
+/// `None` when the request may proceed; otherwise the refusal.
+fn admin_refusal(state: &State, headers: &HeaderMap) -> Option<Response> {
+    let Some(token) = &state.config.admin_token else {
+        return Some(error(
+            StatusCode::FORBIDDEN,
+            "admin endpoints are off: set `admin_token` in the configuration (or send SIGHUP to reload)",
+        ));
+    };
+    let given =
+        headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()).and_then(|v| v.strip_prefix("Bearer "));
+    match given {
+        None => Some(error(StatusCode::UNAUTHORIZED, "send `Authorization: Bearer <admin_token>`")),
+        Some(g) if bool::from(subtle::ConstantTimeEq::ct_eq(g.as_bytes(), token.as_bytes())) => None,
+        Some(_) => Some(error(StatusCode::FORBIDDEN, "the admin token is wrong")),
+    }
+}
+
+async fn reload_now(Extract(state): Extract<Arc<State>>, headers: HeaderMap) -> Response {
+    if let Some(refusal) = admin_refusal(&state, &headers) {
+        return refusal;
+    }
+    let s = state.clone();
+    let ok = tokio::task::spawn_blocking(move || reload::reload(&s, "api")).await.unwrap_or(false);
+    let last = state.reload_status.lock().unwrap_or_else(|e| e.into_inner()).clone();
+    let code = if ok { StatusCode::OK } else { StatusCode::UNPROCESSABLE_ENTITY };
+    (code, axum::Json(json!({ "reload": last }))).into_response()
+}
