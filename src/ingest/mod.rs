@@ -44,10 +44,39 @@ impl fmt::Display for IngestError {
                 write!(f, "the body is not valid JSON (line {line}, column {column}: {reason})")
             }
             IngestError::Shape { source, path, reason } => {
-                write!(f, "not a valid {source} payload: `{path}` {reason}")
+                write!(f, "not a valid {source} payload: `{}` {}", clip(path, 200), clip(reason, 400))
             }
-            IngestError::UnknownSource(s) => write!(f, "unknown source `{s}`; known sources: {}", SOURCES.join(", ")),
+            IngestError::UnknownSource(s) => {
+                write!(f, "unknown source `{}`; known sources: {}", clip(s, 100), SOURCES.join(", "))
+            }
         }
+    }
+}
+
+/// Sender text quoted in an error goes back to the sender and into the logs: at most `max`
+/// bytes of it, cut on a character boundary.
+fn clip(text: &str, max: usize) -> std::borrow::Cow<'_, str> {
+    if text.len() <= max {
+        return std::borrow::Cow::Borrowed(text);
+    }
+    let mut end = max;
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    std::borrow::Cow::Owned(format!("{}… ({} bytes in all)", &text[..end], text.len()))
+}
+
+#[cfg(test)]
+mod clip_tests {
+    #[test]
+    fn long_sender_text_is_cut_in_messages() {
+        let e = super::IngestError::Shape {
+            source: "grafana",
+            path: "alerts[0].startsAt".into(),
+            reason: format!("is not `{}`", "é".repeat(40_000)),
+        };
+        let m = e.to_string();
+        assert!(m.len() < 700 && m.ends_with("(80009 bytes in all)"), "{}", m.len());
     }
 }
 
