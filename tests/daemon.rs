@@ -522,3 +522,70 @@ async fn a_crash_during_ingest_loses_no_acknowledged_event_and_decides_none_twic
     child.child.kill().unwrap();
     let _ = child.child.wait();
 }
+
+/// The headers a fixture's sender sets (`<stem>.headers.json`), if any.
+fn fixture_headers(path: &Path) -> Vec<(String, String)> {
+    let Ok(text) = std::fs::read_to_string(path.with_extension("headers.json")) else { return Vec::new() };
+    let map: serde_json::Map<String, Value> = serde_json::from_str(&text).unwrap();
+    map.into_iter().map(|(k, v)| (k, v.as_str().unwrap().to_string())).collect()
+}
+
+fn hmac_hex(secret: &str, body: &[u8]) -> String {
+    use hmac::{KeyInit, Mac};
+    let mut mac = hmac::Hmac::<sha2::Sha256>::new_from_slice(secret.as_bytes()).unwrap();
+    mac.update(body);
+    mac.finalize().into_bytes().iter().map(|b| format!("{b:02x}")).collect()
+}
+
+#[tokio::test]
+async fn every_shared_payload_of_every_source_is_accepted_with_valid_auth_and_refused_without() {
+    let yaml = "sources:
+  alertmanager: {auth: {type: bearer, token: am-token}}
+  grafana: {auth: {type: grafana, secret: gf-secret}}
+  pagerduty: {auth: {type: pagerduty, secrets: [pd-old, pd-new]}}
+  github: {auth: {type: github, secret: gh-secret}}
+  datadog: {auth: {type: basic, username: dd, password: dd-pass}}
+  cloudevents: {auth: {type: bearer, token: ce-token}}
+";
+    let d = Daemon::start(yaml).await;
+    let mut posted = 0;
+    for source in ["alertmanager", "grafana", "pagerduty", "github", "datadog", "cloudevents"] {
+        for f in payload_files(source) {
+            let body = std::fs::read(&f).unwrap();
+            let headers = fixture_headers(&f);
+            let mut with: Vec<(String, String)> = headers.clone();
+            match source {
+                "alertmanager" => with.push(("authorization".into(), "Bearer am-token".into())),
+                "cloudevents" => with.push(("authorization".into(), "Bearer ce-token".into())),
+                "datadog" => with.push(("authorization".into(), "Basic ZGQ6ZGQtcGFzcw==".into())),
+                "grafana" => with.push(("x-grafana-alerting-signature".into(), hmac_hex("gf-secret", &body))),
+                "github" => {
+                    with.push(("x-hub-signature-256".into(), format!("sha256={}", hmac_hex("gh-secret", &body))))
+                }
+                "pagerduty" => with.push((
+                    "x-pagerduty-signature".into(),
+                    format!("v1={},v1={}", hmac_hex("pd-old", &body), hmac_hex("pd-new", &body)),
+                )),
+                _ => unreachable!(),
+            }
+            let refs: Vec<(&str, &str)> = headers.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+            let (code, answer) = d.post(source, body.clone(), &refs).await;
+            assert_eq!(code, 401, "{} without credentials: {answer}", f.display());
+            let refs: Vec<(&str, &str)> = with.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+            let (code, answer) = d.post(source, body.clone(), &refs).await;
+            assert_eq!(code, 202, "{}: {answer}", f.display());
+            // A signature over another body is wrong, not missing.
+            if matches!(source, "github" | "grafana" | "pagerduty") {
+                let mut other = body.clone();
+                other.push(b'\n');
+                let (code, answer) = d.post(source, other, &refs).await;
+                assert_eq!(code, 403, "{} tampered: {answer}", f.display());
+            }
+            posted += 1;
+        }
+    }
+    assert!(posted >= 35, "{posted}");
+    let status = d.settle().await;
+    assert!(status["events"]["decided"].as_u64().unwrap() > 0, "{status}");
+    d.stop().await;
+}
