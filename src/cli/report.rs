@@ -8,18 +8,7 @@ use std::fmt::Write;
 
 /// One event and its decision, as JSON: the event's identity, `decision`, then `trace`.
 pub fn event_json(event: &Event, decision: &Decision, notes: &[String]) -> Value {
-    let mut v = json!({
-        "id": event.id,
-        "source": event.source,
-        "kind": event.kind.as_str(),
-        "status": event.status.as_str(),
-        "fingerprint": event.fingerprint,
-        "service": event.service,
-        "severity": event.severity.as_str(),
-        "summary": event.summary,
-        "decision": decision,
-        "trace": decision.trace,
-    });
+    let mut v = decision.explained(event);
     if !notes.is_empty() {
         v["notes"] = json!(notes);
     }

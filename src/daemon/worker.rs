@@ -11,7 +11,6 @@ use crate::script::StaticContext;
 use crate::store::{LastDecision, Pending, Record, StoreError};
 use crate::triage::{self, Decision, IncidentEffect, Level, MemoryContext, OpenIncident};
 use chrono::Utc;
-use serde_json::json;
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -105,7 +104,7 @@ async fn round(state: &State) -> Result<usize, StoreError> {
             seq: *seq,
             event,
             decision,
-            json: explained(event, decision).to_string(),
+            json: decision.explained(event).to_string(),
         })
         .collect();
     state.store.record_all(&records).await?;
@@ -128,22 +127,6 @@ async fn round(state: &State) -> Result<usize, StoreError> {
         state.metrics.set_inbox_depth(depth);
     }
     Ok(decided.len())
-}
-
-/// The decision with its trace, as `sparky explain --format json` shows one event.
-fn explained(event: &Event, decision: &Decision) -> serde_json::Value {
-    json!({
-        "id": event.id,
-        "source": event.source,
-        "kind": event.kind.as_str(),
-        "status": event.status.as_str(),
-        "fingerprint": event.fingerprint,
-        "service": event.service,
-        "severity": event.severity.as_str(),
-        "summary": event.summary,
-        "decision": decision,
-        "trace": decision.trace,
-    })
 }
 
 /// Decides one event with what the store knows of its fingerprint. Run history, knowledge

@@ -13,6 +13,7 @@
 //! CloudEvent is a `change`. Documented in `docs/sources/cloudevents.md`.
 
 use super::{Batch, Headers, IngestError, parse_json};
+use super::{quote, scalar_text};
 use crate::event::{Event, Kind, Link, Severity, Status, stable_id};
 use base64::Engine;
 use base64::engine::general_purpose::{STANDARD, STANDARD_PAD_INDIFFERENT};
@@ -82,7 +83,7 @@ pub fn normalize(headers: &Headers, body: &[u8], received_at: DateTime<Utc>) -> 
                     "Content-Type",
                     format!(
                         "is `{}`: Sparky reads the JSON batch format (`application/cloudevents-batch+json`) only",
-                        clip(t)
+                        quote(t)
                     ),
                 ));
             }
@@ -94,7 +95,7 @@ pub fn normalize(headers: &Headers, body: &[u8], received_at: DateTime<Utc>) -> 
                     "Content-Type",
                     format!(
                         "is `{}`: Sparky reads the JSON event format (`application/cloudevents+json`) only",
-                        clip(t)
+                        quote(t)
                     ),
                 ));
             }
@@ -110,7 +111,7 @@ pub fn normalize(headers: &Headers, body: &[u8], received_at: DateTime<Utc>) -> 
             let root = parse_json(body)?;
             let plain = |mode: &str| {
                 media.as_ref().map(|t| {
-                    format!("sent as `{}` without `ce-*` headers; read as a {mode} from the body's shape", clip(t))
+                    format!("sent as `{}` without `ce-*` headers; read as a {mode} from the body's shape", quote(t))
                 })
             };
             match &root {
@@ -262,7 +263,7 @@ fn read_context(ce: &Map<String, Value>, place: Place) -> Result<Context, Ingest
     if specversion != "1.0" {
         return Err(shape(
             place.at("specversion"),
-            format!("must be `1.0`, not `{}` (Sparky reads CloudEvents 1.0)", clip(&specversion)),
+            format!("must be `1.0`, not `{}` (Sparky reads CloudEvents 1.0)", quote(&specversion)),
         ));
     }
     let id = required("id")?;
@@ -279,7 +280,7 @@ fn read_context(ce: &Map<String, Value>, place: Place) -> Result<Context, Ingest
             Some(DateTime::parse_from_rfc3339(t.trim()).map(|t| t.with_timezone(&Utc)).map_err(|_| {
                 shape(
                     place.at("time"),
-                    format!("must be an RFC 3339 time such as `2018-04-05T17:31:00Z`, not `{}`", clip(t)),
+                    format!("must be an RFC 3339 time such as `2018-04-05T17:31:00Z`, not `{}`", quote(t)),
                 )
             })?)
         }
@@ -323,25 +324,6 @@ fn read_data(ce: &mut Map<String, Value>, place: Place, notes: &mut Vec<String>)
     let data = json_type.then(|| serde_json::from_str::<Value>(&text).ok()).flatten().unwrap_or(Value::String(text));
     ce.insert("data".into(), data.clone());
     Some(data)
-}
-
-/// Sender text quoted in a message, cut to a readable length.
-fn clip(text: &str) -> String {
-    const MAX: usize = 80;
-    match text.char_indices().nth(MAX) {
-        Some((i, _)) => format!("{}…", &text[..i]),
-        None => text.to_string(),
-    }
-}
-
-/// Text of a JSON scalar: strings as they are, numbers and booleans written out.
-fn scalar_text(v: &Value) -> Option<String> {
-    match v {
-        Value::String(s) => Some(s.clone()),
-        Value::Number(n) => Some(n.to_string()),
-        Value::Bool(b) => Some(b.to_string()),
-        _ => None,
-    }
 }
 
 fn str_at<'a>(v: Option<&'a Value>, path: &[&str]) -> Option<&'a str> {
@@ -547,7 +529,7 @@ fn read_event(
             notes.push(format!(
                 "`{}` `{}` is not a severity Sparky reads; `{}` is used",
                 place.at(from),
-                clip(&text),
+                quote(&text),
                 default.as_str()
             ));
             default

@@ -9,6 +9,7 @@
 //! `docs/sources/generic.md`.
 
 use super::{Batch, Headers, IngestError, parse_json};
+use super::{quote, scalar_text};
 use crate::event::{Event, Kind, Link, Severity, Status, stable_id};
 use chrono::{DateTime, Utc};
 use serde::Deserialize;
@@ -389,25 +390,6 @@ fn pieces(text: &str) -> Result<Vec<Piece>, String> {
     Ok(out)
 }
 
-/// Sender text quoted in a message, cut to a readable length.
-fn clip(text: &str) -> String {
-    const MAX: usize = 80;
-    match text.char_indices().nth(MAX) {
-        Some((i, _)) => format!("{}…", &text[..i]),
-        None => text.to_string(),
-    }
-}
-
-/// Text of a JSON scalar: strings as they are, numbers and booleans written out.
-fn scalar_text(v: &Value) -> Option<String> {
-    match v {
-        Value::String(s) => Some(s.clone()),
-        Value::Number(n) => Some(n.to_string()),
-        Value::Bool(b) => Some(b.to_string()),
-        _ => None,
-    }
-}
-
 fn type_name(v: &Value) -> &'static str {
     match v {
         Value::Null => "null",
@@ -747,7 +729,7 @@ fn read_links(fields: &CompiledFields, elem: &Value, notes: &mut Notes) -> Vec<L
         if is_url(url) {
             links.push(Link { rel: rel.to_string(), url: url.to_string() });
         } else {
-            notes.add(format!("link `{rel}`: `{}` is not an http(s) URL; left out", clip(url)));
+            notes.add(format!("link `{rel}`: `{}` is not an http(s) URL; left out", quote(url)));
         }
     };
     match fields {
@@ -883,7 +865,7 @@ pub fn normalize(
                     notes.add(format!(
                         "`{}`: `{}` is not a status Sparky reads; `info` is used (add it to `status_map`)",
                         e.describe(),
-                        clip(&text)
+                        quote(&text)
                     ));
                     Status::Info
                 }),
@@ -900,7 +882,7 @@ pub fn normalize(
                             notes.add(format!(
                                 "`{}`: `{}` is not a severity Sparky reads; `{}` is used (add it to `severity_map`)",
                                 e.describe(),
-                                clip(&text),
+                                quote(&text),
                                 default_severity.as_str()
                             ));
                             default_severity
@@ -944,7 +926,8 @@ pub fn normalize(
             Expr::Literal(_) => {
                 let text = optional(Some(e), "occurred_at", "the time of receipt stands in", notes)?;
                 parse_time(&Value::String(text.clone())).or_else(|| {
-                    notes.add(format!("`occurred_at`: `{}` is not a time; the time of receipt stands in", clip(&text)));
+                    notes
+                        .add(format!("`occurred_at`: `{}` is not a time; the time of receipt stands in", quote(&text)));
                     None
                 })
             }

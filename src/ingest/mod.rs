@@ -44,26 +44,46 @@ impl fmt::Display for IngestError {
                 write!(f, "the body is not valid JSON (line {line}, column {column}: {reason})")
             }
             IngestError::Shape { source, path, reason } => {
-                write!(f, "not a valid {source} payload: `{}` {}", clip(path, 200), clip(reason, 400))
+                write!(f, "not a valid {source} payload: `{}` {}", clip_sized(path, 100), clip_sized(reason, 250))
             }
             IngestError::UnknownSource(s) => {
-                write!(f, "unknown source `{}`; known sources: {}", clip(s, 100), SOURCES.join(", "))
+                write!(f, "unknown source `{}`; known sources: {}", clip_sized(s, 100), SOURCES.join(", "))
             }
         }
     }
 }
 
-/// Sender text quoted in an error goes back to the sender and into the logs: at most `max`
-/// bytes of it, cut on a character boundary.
-fn clip(text: &str, max: usize) -> std::borrow::Cow<'_, str> {
-    if text.len() <= max {
-        return std::borrow::Cow::Borrowed(text);
+/// Sender text quoted in a message, cut to `max` characters (`…` marks the cut).
+pub(crate) fn clip(text: &str, max: usize) -> std::borrow::Cow<'_, str> {
+    match text.char_indices().nth(max) {
+        Some((i, _)) => std::borrow::Cow::Owned(format!("{}…", &text[..i])),
+        None => std::borrow::Cow::Borrowed(text),
     }
-    let mut end = max;
-    while !text.is_char_boundary(end) {
-        end -= 1;
+}
+
+/// Sender text quoted inside a longer message: 80 characters at most.
+pub(crate) fn quote(text: &str) -> String {
+    clip(text, 80).into_owned()
+}
+
+/// An error's quoted sender text: clipped, with its full size when it was cut. It goes back
+/// to the sender and into the logs.
+fn clip_sized(text: &str, max: usize) -> std::borrow::Cow<'_, str> {
+    match clip(text, max) {
+        std::borrow::Cow::Owned(cut) => std::borrow::Cow::Owned(format!("{cut} ({} bytes in all)", text.len())),
+        whole => whole,
     }
-    std::borrow::Cow::Owned(format!("{}… ({} bytes in all)", &text[..end], text.len()))
+}
+
+/// Text of a JSON scalar: strings as they are, numbers and booleans written out.
+pub(crate) fn scalar_text(v: &serde_json::Value) -> Option<String> {
+    use serde_json::Value;
+    match v {
+        Value::String(s) => Some(s.clone()),
+        Value::Number(n) => Some(n.to_string()),
+        Value::Bool(b) => Some(b.to_string()),
+        _ => None,
+    }
 }
 
 #[cfg(test)]

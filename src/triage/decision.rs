@@ -194,6 +194,45 @@ pub struct Decision {
     pub first_pass: Option<FirstPass>,
 }
 
+impl Decision {
+    /// `observe` with nothing planned yet, by `graph` at `now`: where every decision starts.
+    pub fn blank(graph: &crate::graph::RuleGraph, now: DateTime<Utc>) -> Decision {
+        Decision {
+            level: Level::Observe,
+            playbook: None,
+            mode: None,
+            reasons: Vec::new(),
+            actions: Vec::new(),
+            verify: Vec::new(),
+            fix: None,
+            escalation: None,
+            incident: None,
+            analysis: AnalysisUse::NotNeeded,
+            ruleset: graph.hash().to_string(),
+            decided_at: now,
+            trace: Vec::new(),
+            first_pass: None,
+        }
+    }
+
+    /// The event with this decision and its trace, as `sparky explain --format json` shows
+    /// one event and the daemon stores it.
+    pub fn explained(&self, event: &crate::event::Event) -> serde_json::Value {
+        serde_json::json!({
+            "id": event.id,
+            "source": event.source,
+            "kind": event.kind.as_str(),
+            "status": event.status.as_str(),
+            "fingerprint": event.fingerprint,
+            "service": event.service,
+            "severity": event.severity.as_str(),
+            "summary": event.summary,
+            "decision": self,
+            "trace": self.trace,
+        })
+    }
+}
+
 /// The first of two passes, kept in the trace.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct FirstPass {

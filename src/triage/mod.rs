@@ -262,25 +262,14 @@ pub fn grouped(
     graph: &RuleGraph,
     now: DateTime<Utc>,
 ) -> Decision {
-    Decision {
-        level: Level::Suppressed,
-        playbook: previous_playbook.map(str::to_string),
-        mode: None,
-        reasons: vec![format!(
-            "a repeat of an event decided {} ago ({previous_level}), inside the grouping window: it is attached to that decision, nothing new is done",
-            crate::dsl::ast::Duration { millis: ago.as_millis() as u64 }
-        )],
-        actions: Vec::new(),
-        verify: Vec::new(),
-        fix: None,
-        escalation: None,
-        incident: None,
-        analysis: AnalysisUse::NotNeeded,
-        ruleset: graph.hash().to_string(),
-        decided_at: now,
-        trace: Vec::new(),
-        first_pass: None,
-    }
+    let mut d = Decision::blank(graph, now);
+    d.level = Level::Suppressed;
+    d.playbook = previous_playbook.map(str::to_string);
+    d.reasons.push(format!(
+        "a repeat of an event decided {} ago ({previous_level}), inside the grouping window: it is attached to that decision, nothing new is done",
+        crate::dsl::ast::Duration { millis: ago.as_millis() as u64 }
+    ));
+    d
 }
 
 /// Decides, with [`Options`].
@@ -291,22 +280,7 @@ pub fn decide_with(
     now: DateTime<Utc>,
     options: Options,
 ) -> Decision {
-    let mut d = Decision {
-        level: Level::Observe,
-        playbook: None,
-        mode: None,
-        reasons: Vec::new(),
-        actions: Vec::new(),
-        verify: Vec::new(),
-        fix: None,
-        escalation: None,
-        incident: None,
-        analysis: AnalysisUse::NotNeeded,
-        ruleset: graph.hash().to_string(),
-        decided_at: now,
-        trace: Vec::new(),
-        first_pass: None,
-    };
+    let mut d = Decision::blank(graph, now);
 
     // 1. Resolved and acknowledged events never remediate; repeats are suppressed.
     let open = ctx.open_incident(&event.fingerprint);
