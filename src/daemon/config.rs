@@ -386,3 +386,22 @@ mod tests {
         assert_eq!(parse_size("1GB"), None);
     }
 }
+
+#[cfg(test)]
+mod documented {
+    use super::*;
+
+    /// The commented example in docs/configuration.md reads, with every `${NAME}` set.
+    #[test]
+    fn the_documented_example_reads() {
+        let doc = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/docs/configuration.md")).unwrap();
+        let start = doc.find("```yaml\n").expect("a yaml example") + "```yaml\n".len();
+        let end = start + doc[start..].find("```").unwrap();
+        let config = Config::parse(&doc[start..end], "docs/configuration.md", &|_| Some("x".into()))
+            .unwrap_or_else(|e| panic!("{e}"));
+        let sources = config.effective_sources();
+        assert_eq!(sources.len(), 6);
+        assert_eq!(sources["argocd"].kind.as_deref(), Some("generic"));
+        assert_eq!(config.listen.to_string(), "0.0.0.0:8080");
+    }
+}
