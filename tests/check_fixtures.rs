@@ -95,7 +95,8 @@ fn warning_fixtures_produce_their_code_and_no_error() {
 #[test]
 fn every_code_has_a_fixture_and_a_page_whose_example_is_a_fixture() {
     let all: Vec<PathBuf> = ["errors", "warnings"].iter().flat_map(|g| entries(g)).collect();
-    for code in Code::ALL {
+    // The catalog's codes have catalogs for fixtures: `catalog_fixtures.rs` checks those.
+    for code in Code::ALL.iter().filter(|c| !c.is_catalog()) {
         let fixtures: Vec<&PathBuf> = all.iter().filter(|p| expected_code(p) == *code).collect();
         assert!(!fixtures.is_empty(), "{} has no fixture", code.as_str());
         let page = code.page();

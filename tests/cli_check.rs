@@ -181,3 +181,93 @@ fn a_file_reachable_twice_is_read_once_under_its_first_path() {
     let file = diagnostics[0]["file"].as_str().unwrap();
     assert!(file.ends_with("a.sparky"), "{file}");
 }
+
+#[test]
+fn the_catalog_is_checked_with_the_playbooks_and_counts_in_the_totals() {
+    let o = sparky(&["check", "playbooks/", "--catalog", "tests/fixtures/catalog/E404-bad-annotation"], None);
+    assert_eq!(o.status.code(), Some(1), "{}{}", stdout(&o), stderr(&o));
+    let out = stdout(&o);
+    assert!(out.contains("`sparky.dev/stateless` must be `\"true\"` or `\"false\"`, not `yes`"), "{out}");
+    assert!(out.contains("E404-bad-annotation/catalog-info.yaml:6:28"), "{out}");
+    // The catalog's line, then the totals of both.
+    assert!(
+        out.ends_with(
+            "checked the catalog: 1 file, 2 entities (2 services, 0 dependencies)\nchecked 4 files and 4 playbooks: 4 errors, 0 warnings\n"
+        ),
+        "{out}"
+    );
+}
+
+#[test]
+fn catalog_warnings_fail_only_with_deny_warnings_and_show_in_json() {
+    let args = ["check", "playbooks/", "--format", "json", "--catalog", "tests/fixtures/catalog/W311-dependency-cycle"];
+    let o = sparky(&args, None);
+    assert_eq!(o.status.code(), Some(0), "{}{}", stdout(&o), stderr(&o));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).expect("one JSON object");
+    assert_eq!(v["files"], 4);
+    assert_eq!(v["catalog"], serde_json::json!({"files": 1, "entities": 4, "services": 4, "dependencies": 4}));
+    assert_eq!((v["errors"].clone(), v["warnings"].clone()), (0.into(), 1.into()));
+    let d = &v["diagnostics"][0];
+    assert_eq!(d["code"], "W311");
+    assert_eq!(d["file"], "tests/fixtures/catalog/W311-dependency-cycle/catalog-info.yaml");
+    assert_eq!(d["line"], 23);
+    let keys: Vec<&str> = v.as_object().unwrap().keys().map(String::as_str).collect();
+    assert_eq!(keys, ["files", "playbooks", "catalog", "errors", "warnings", "diagnostics"]);
+    let o = sparky(&[&args[..], &["--deny-warnings"]].concat(), None);
+    assert_eq!(o.status.code(), Some(1));
+}
+
+#[test]
+fn catalog_is_repeatable_and_refs_resolve_across_paths() {
+    let dir = tempfile::tempdir().unwrap();
+    let (a, b) = (dir.path().join("a"), dir.path().join("b.yaml"));
+    std::fs::create_dir(&a).unwrap();
+    std::fs::write(
+        a.join("catalog-info.yaml"),
+        "apiVersion: backstage.io/v1alpha1\nkind: Component\nmetadata:\n  name: web\nspec:\n  dependsOn: [api-server]\n",
+    )
+    .unwrap();
+    std::fs::write(&b, "apiVersion: backstage.io/v1alpha1\nkind: Component\nmetadata:\n  name: api-server\n").unwrap();
+    let o = sparky(&["check", "playbooks/", "--catalog", a.to_str().unwrap(), "--catalog", b.to_str().unwrap()], None);
+    assert_eq!(o.status.code(), Some(0), "{}{}", stdout(&o), stderr(&o));
+    assert!(
+        stdout(&o).contains("checked the catalog: 2 files, 2 entities (2 services, 1 dependency)"),
+        "{}",
+        stdout(&o)
+    );
+    // Alone, the first part of the catalog refers to a service it does not hold.
+    let o = sparky(&["check", "playbooks/", "--catalog", a.to_str().unwrap()], None);
+    assert_eq!(o.status.code(), Some(0));
+    assert!(stdout(&o).contains("`web` depends on `api-server`, which is not in the catalog"), "{}", stdout(&o));
+}
+
+#[test]
+fn the_catalog_folder_in_the_working_directory_is_checked_by_default() {
+    // The shipped catalog, beside the shipped playbooks, is clean.
+    let o = sparky(&["check", "--deny-warnings"], None);
+    assert_eq!(o.status.code(), Some(0), "{}{}", stdout(&o), stderr(&o));
+    assert!(stdout(&o).contains("checked the catalog: 5 files,"), "{}", stdout(&o));
+
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir(dir.path().join("playbooks")).unwrap();
+    std::fs::write(dir.path().join("playbooks/w.sparky"), UNDOCUMENTED).unwrap();
+    let o = sparky(&["check"], Some(dir.path()));
+    assert_eq!(o.status.code(), Some(0), "{}{}", stdout(&o), stderr(&o));
+    assert!(!stdout(&o).contains("catalog"), "no catalog folder, no catalog line: {}", stdout(&o));
+
+    std::fs::create_dir(dir.path().join("catalog")).unwrap();
+    std::fs::write(dir.path().join("catalog/broken.yaml"), "kind: [\n").unwrap();
+    let o = sparky(&["check", "--format", "json"], Some(dir.path()));
+    assert_eq!(o.status.code(), Some(1), "{}{}", stdout(&o), stderr(&o));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    let codes: Vec<&str> = v["diagnostics"].as_array().unwrap().iter().map(|d| d["code"].as_str().unwrap()).collect();
+    assert_eq!(codes, ["W308", "E401"], "the playbooks' diagnostics first");
+    assert_eq!(v["diagnostics"][1]["file"], "catalog/broken.yaml");
+}
+
+#[test]
+fn an_unreadable_catalog_exits_2() {
+    let o = sparky(&["check", "playbooks/", "--catalog", "no/such/catalog"], None);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(stderr(&o).contains("cannot read `no/such/catalog`: no such file or folder"), "{}", stderr(&o));
+}

@@ -1,9 +1,10 @@
 //! The registry of diagnostic codes.
 //!
 //! Codes are grouped by stage: E0xx syntax, E1xx names and semantics, E2xx conditions (rhai),
-//! W3xx lints. A code is a promise to users (CI configurations and `--explain` refer to it):
-//! never reuse or renumber one; retire it by leaving its line here with a note. Every code has
-//! its page `docs/codes/<CODE>.md`, which `sparky check --explain CODE` prints.
+//! W3xx lints, E4xx the service catalog (whose warnings continue the W3xx range from W310). A
+//! code is a promise to users (CI configurations and `--explain` refer to it): never reuse or
+//! renumber one; retire it by leaving its line here with a note. Every code has its page
+//! `docs/codes/<CODE>.md`, which `sparky check --explain CODE` prints.
 
 /// How serious a diagnostic is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -119,6 +120,34 @@ codes! {
     L1OnUnfilteredTrigger = "W307", Warning, "an L1 response runs on every event of its kind: no matcher and no condition";
     MissingDocs = "W308", Warning, "a playbook has no `///` documentation";
     EmptyFile = "W309", Warning, "a `.sparky` file holds no playbook, list or helper";
+    UnresolvedEntityRef = "W310", Warning, "a catalog entity refers to an entity that is not in the catalog";
+    DependencyCycle = "W311", Warning, "catalog services depend on each other in a cycle";
+    UnknownAnnotation = "W312", Warning, "a catalog entity has a `sparky.dev/` annotation that Sparky does not know";
+    AmbiguousAlias = "W313", Warning, "a service alias is already the name or alias of another service";
+
+    // E4xx: catalog
+    CatalogSyntax = "E401", Error, "a catalog file is not valid YAML";
+    InvalidEntity = "E402", Error, "a catalog entity lacks a required field, has an unknown kind or a field of the wrong type";
+    DuplicateEntity = "E403", Error, "two catalog entities have the same kind, namespace and name";
+    InvalidAnnotation = "E404", Error, "a catalog annotation's value is not in the form Sparky reads";
+}
+
+impl Code {
+    /// Whether the code is about the service catalog rather than playbooks: its fixtures are
+    /// catalogs (`tests/fixtures/catalog/`) and its page's example is YAML.
+    pub fn is_catalog(self) -> bool {
+        matches!(
+            self,
+            Code::CatalogSyntax
+                | Code::InvalidEntity
+                | Code::DuplicateEntity
+                | Code::InvalidAnnotation
+                | Code::UnresolvedEntityRef
+                | Code::DependencyCycle
+                | Code::UnknownAnnotation
+                | Code::AmbiguousAlias
+        )
+    }
 }
 
 #[cfg(test)]
