@@ -23,7 +23,7 @@ use sparky::diagnostics::SourceFile;
 use sparky::event::Event;
 use sparky::graph::RuleGraph;
 use sparky::ingest;
-use sparky::script::StaticContext;
+use sparky::knowledge::Knowledge;
 use sparky::triage::{Level, MemoryContext, Outcome, Run, decide};
 use std::hint::black_box;
 use std::sync::Arc;
@@ -120,13 +120,13 @@ fn sources(n: usize) -> Vec<Arc<SourceFile>> {
 }
 
 fn context() -> MemoryContext {
-    let mut kg = StaticContext { now_ms: now().timestamp_millis(), ..Default::default() };
+    let mut kg = Knowledge::new(Default::default(), now().timestamp_millis());
     let mut service = rhai::Map::new();
     service.insert("stateless".into(), true.into());
-    kg.services.insert("payments-api".into(), service);
+    kg.add_facts("payments-api", service);
     let mut pod = rhai::Map::new();
     pod.insert("last_termination_reason".into(), "Error".into());
-    kg.pods.insert(("prod".into(), "payments-api-7d9c8b6f5-x2x9q".into()), pod);
+    kg.add_pod("prod", "payments-api-7d9c8b6f5-x2x9q", pod);
     let mut ctx = MemoryContext::new(kg);
     for d in 1..=25 {
         let at = now() - chrono::Duration::days(d % 20 + 1);

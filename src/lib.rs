@@ -9,23 +9,26 @@
 //! | parse      | [`dsl`]           | `.sparky` text → AST, a span on every node                         |
 //! | compile    | [`compile`]       | names, argument types, rhai conditions compiled once, lints        |
 //! | script     | [`script`]        | the one sandboxed rhai engine; the `kg::` context functions        |
+//! | knowledge  | [`knowledge`]     | the catalog (Backstage entities), deploys, past incidents; the snapshot `kg::` reads |
 //! | graph      | [`graph`]         | the immutable rule graph: playbooks in triage order, trigger index   |
 //! | triage     | [`triage`]        | `decide()`: pure, synchronous L1/L2/L3 decisions with guards and a trace |
+//! | analysis   | [`analysis`]      | the analyzer (built-in rules, remote model) and the context package |
 //! | stdlib     | [`compile::stdlib`] | the standard library (`stdlib/`), embedded in the binary         |
 //! | actions    | [`actions`]       | action metadata: typed parameters, docs, examples (execution later) |
 //! | fix        | [`fix`]           | L2 fix generator metadata (generators come with the L2 issue)      |
 //! | diagnostics| [`diagnostics`]   | one `Diagnostic` type, stable codes, human and JSON rendering      |
-//! | store      | [`store`]         | the durable inbox, decisions, incidents (SQLite, versioned migrations) |
+//! | store      | [`store`]         | the durable inbox, decisions, incidents, deploys, runs (SQLite, versioned migrations) |
 //! | daemon     | [`daemon`]        | `sparky serve`: webhooks, group commit, inbox worker, reload, metrics |
 //! | cli        | [`cli`]           | one file per subcommand (`check`, `explain`, `replay`, `test`, `serve`) |
 //!
-//! Stages still to come, in pipeline order: the knowledge graph
-//! (`knowledge`), `analysis`, `escalate` and the PostgreSQL store.
+//! Stages still to come, in pipeline order: action execution, `escalate` and the PostgreSQL
+//! store.
 //!
 //! Dependencies point down the pipeline: `dsl` knows nothing of `compile`, `compile` nothing
 //! of `cli`.
 
 pub mod actions;
+pub mod analysis;
 pub mod cli;
 pub mod compile;
 pub mod daemon;
@@ -35,6 +38,7 @@ pub mod event;
 pub mod fix;
 pub mod graph;
 pub mod ingest;
+pub mod knowledge;
 pub mod script;
 pub mod store;
 pub mod triage;

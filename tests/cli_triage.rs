@@ -25,8 +25,18 @@ fn explain_says_what_and_why_in_both_formats() {
     let o = sparky(&["explain", CRASH]);
     assert_eq!(o.status.code(), Some(0), "{}", out(&o));
     let text = out(&o);
-    // Nothing is known about the service: PB-001 claims the alert and its safety guard refuses.
+    // The shipped catalog (./catalog) knows checkout-api as stateless, but nothing is known of
+    // the pod: PB-001 claims the alert and its safety guard refuses.
+    assert!(text.contains("service: checkout-api (from label pod, in the catalog)"), "{text}");
     assert!(text.contains("decision: L3 by PB-001"), "{text}");
+    assert!(text.contains("✓ when { kg::service(event.service).stateless }"), "{text}");
+    assert!(text.contains("✗ when { kg::pod(event.labels.namespace, event.labels.pod)"), "{text}");
+    assert!(text.contains("analysis (builtin): no evidence points to a cause"), "{text}");
+    // Without a catalog, nothing is known of the service either.
+    let empty = tempfile::tempdir().unwrap();
+    let o = sparky(&["explain", CRASH, "--catalog", empty.path().to_str().unwrap()]);
+    let text = out(&o);
+    assert!(text.contains("service: checkout-api (from label pod, not in the catalog)"), "{text}");
     assert!(text.contains("✗ when { kg::service(event.service).stateless }"), "{text}");
     assert!(text.contains("PB-002     trigger mismatch"), "{text}");
     assert!(text.contains("ruleset "), "{text}");
@@ -164,4 +174,37 @@ fn a_failing_case_fails_the_run_and_a_broken_suite_is_an_error() {
     let o = sparky(&["test", empty.path().to_str().unwrap()]);
     assert_eq!(o.status.code(), Some(2), "{}", out(&o));
     assert!(out(&o).contains("no test suites"), "{}", out(&o));
+}
+
+#[test]
+fn explain_package_carries_the_context_an_engineer_needs() {
+    let case = "tests/fixtures/triage/05-pb001-crashloop-after-deploy";
+    let args = ["explain", &format!("{case}/events.json"), "--context", &format!("{case}/context.yaml"), "--package"];
+    let o = sparky(&args);
+    assert_eq!(o.status.code(), Some(0), "{}", out(&o));
+    let text = out(&o);
+    for needle in [
+        "decision: L2 by PB-001",
+        "analysis (builtin): likely cause: the deploy of v2.42.0 to checkout-api (92% confidence)",
+        "- **Service** checkout-api (from label pod)",
+        "owner: Checkout (checkout@acme.example, #team-checkout)",
+        "on call: alice",
+        "incident SPK-",
+        "### Recent deploys (last 24 h)",
+        "v2.42.0",
+        "proposal `revert` at 92%",
+        "### What Sparky did",
+        "refused: PB-001: `when { !kg::deployed_within(event.service, \"30m\") }`",
+    ] {
+        assert!(text.contains(needle), "missing {needle:?} in\n{text}");
+    }
+    let mut json_args = args.to_vec();
+    json_args.extend(["--format", "json"]);
+    let o = sparky(&json_args);
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    let p = &v["events"][0]["package"];
+    assert_eq!(p["service"]["name"], "checkout-api");
+    assert_eq!(p["recent_deploys"][0]["commit"], "7d1e0fa");
+    assert_eq!(p["analysis"]["proposals"][0]["generator"], "revert");
+    assert_eq!(p["decision"]["level"], "L2");
 }

@@ -4,7 +4,8 @@
 use rhai::{Dynamic, Map, Scope};
 use sparky::compile::{Compiled, compile};
 use sparky::diagnostics::{Code, SourceFile};
-use sparky::script::{self, ContextView, EvalError, NoContext, StaticContext};
+use sparky::knowledge::{Deploy, DeployState, Knowledge};
+use sparky::script::{self, ContextView, EvalError, NoContext};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -184,7 +185,7 @@ fn pb001_guards_read_the_knowledge_snapshot() {
     // PB-001's safety checks are `guard when` conditions of its L1: all must hold.
     let conditions = compiled.playbooks[0].l1.as_ref().unwrap().guards.conditions.clone();
     assert_eq!(conditions.len(), 3);
-    let eval = |ctx: StaticContext| {
+    let eval = |ctx: Knowledge| {
         let ctx: Arc<dyn ContextView> = Arc::new(ctx);
         conditions.iter().all(|cond| {
             let mut scope = Scope::new();
@@ -200,19 +201,38 @@ fn pb001_guards_read_the_knowledge_snapshot() {
         m.insert("last_termination_reason".into(), reason.into());
         m
     };
-    let pod = ("prod".to_string(), "api-0".to_string());
-    let mut ctx = StaticContext { now_ms: now, ..Default::default() };
-    ctx.pods.insert(pod.clone(), died_of("Error"));
+    let mut ctx = Knowledge::new(Default::default(), now);
+    ctx.add_pod("prod", "api-0", died_of("Error"));
     assert!(!eval(ctx.clone()), "an unknown service is not known to be stateless");
-    ctx.services.insert("api".into(), stateless);
+    ctx.add_facts("api", stateless);
     assert!(eval(ctx.clone()), "stateless, benign reason, no recent deploy");
-    ctx.pods.insert(pod.clone(), died_of("OOMKilled"));
+    ctx.add_pod("prod", "api-0", died_of("OOMKilled"));
     assert!(!eval(ctx.clone()), "OOMKilled is not cured by a restart");
-    ctx.pods.clear();
-    assert!(!eval(ctx.clone()), "a pod Sparky knows nothing of is not restarted");
-    ctx.pods.insert(pod, died_of("Error"));
-    ctx.deploys.push(("api".into(), now - 10 * 60_000, Map::new()));
-    assert!(!eval(ctx.clone()), "deployed 10 minutes ago");
-    ctx.deploys[0].1 = now - 45 * 60_000;
+    let mut no_pod = Knowledge::new(Default::default(), now);
+    no_pod.add_facts("api", {
+        let mut m = Map::new();
+        m.insert("stateless".into(), true.into());
+        m
+    });
+    assert!(!eval(no_pod), "a pod Sparky knows nothing of is not restarted");
+    ctx.add_pod("prod", "api-0", died_of("Error"));
+    let deploy = |mins: i64| Deploy {
+        key: "d1".into(),
+        service: "api".into(),
+        at: chrono::DateTime::from_timestamp_millis(now - mins * 60_000).unwrap(),
+        state: DeployState::Succeeded,
+        environment: None,
+        version: Some("v2".into()),
+        commit: None,
+        repository: None,
+        by: None,
+        url: None,
+        source: "test".into(),
+        summary: "deploy".into(),
+    };
+    let mut recent = ctx.clone();
+    recent.add_deploy(deploy(10));
+    assert!(!eval(recent), "deployed 10 minutes ago");
+    ctx.add_deploy(deploy(45));
     assert!(eval(ctx), "deployed 45 minutes ago");
 }

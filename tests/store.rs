@@ -95,3 +95,75 @@ async fn bad_store_urls_say_what_to_do() {
     let e = Store::open("sqlite:///nonexistent-dir/x/y.db").await.unwrap_err().to_string();
     assert!(e.starts_with("cannot open the store"), "{e}");
 }
+
+#[tokio::test]
+async fn deploys_runs_and_incident_history_are_kept_for_the_knowledge_graph() {
+    use sparky::knowledge::{DeployState, deploy_of};
+    use sparky::store::Record;
+    use sparky::triage::{Outcome, Run};
+    let store = Store::open("sqlite::memory:").await.unwrap();
+    let g = graph();
+    let gh = |name: &str| {
+        let body = std::fs::read(format!("tests/fixtures/ingest/github/{name}")).unwrap();
+        let headers: serde_json::Map<String, serde_json::Value> = serde_json::from_slice(
+            &std::fs::read(format!("tests/fixtures/ingest/github/{}", name.replace(".json", ".headers.json"))).unwrap(),
+        )
+        .unwrap();
+        let headers = Headers::from_pairs(headers.into_iter().map(|(k, v)| (k, v.as_str().unwrap().to_string())));
+        ingest::normalize("github", &headers, &body, Utc::now()).unwrap().events.remove(0)
+    };
+    // A deployment, then its status: one deploy, the earliest time, the latest state.
+    let created = gh("deployment.created.json");
+    let status = gh("deployment_status.created.json");
+    let crash = events("playbooks/events/KubePodCrashLooping_prod_firing.json").remove(0);
+    let all = [created.clone(), status.clone(), crash.clone()];
+    let seqs = store.accept("github", "d1", &all, Utc::now()).await.unwrap().seqs;
+    let now = Utc::now();
+    let decisions: Vec<_> = all.iter().map(|e| triage::decide(e, &MemoryContext::default(), &g, now)).collect();
+    let records: Vec<Record<'_>> = all
+        .iter()
+        .zip(&decisions)
+        .zip(&seqs)
+        .map(|((e, d), seq)| Record {
+            seq: *seq,
+            event: e,
+            decision: d,
+            json: "{}".into(),
+            deploy: deploy_of(e, None),
+            run: (e.kind == sparky::event::Kind::Alert).then(|| Run {
+                at: now,
+                keys: [("labels.pod".to_string(), "checkout-api-6f8d9c7b5-x2x9q".to_string())].into(),
+                outcome: Outcome::Pending,
+            }),
+        })
+        .collect();
+    assert_eq!(store.record_all(&records).await.unwrap(), 3);
+
+    let since = created.occurred_at - chrono::Duration::days(1);
+    let deploys = store.deploys(&["Hello-World", "nothing-else"], since, 100).await.unwrap();
+    assert_eq!(deploys.len(), 1, "{deploys:#?}");
+    let d = &deploys[0];
+    assert_eq!(d.state, DeployState::Succeeded);
+    assert_eq!(d.at, created.occurred_at.min(status.occurred_at));
+    assert_eq!(d.commit.as_deref(), Some("f95f852bd8fca8fcc58a9a2d6c842781e32a215e"));
+    assert!(store.deploys(&["Hello-World"], Utc::now(), 100).await.unwrap().is_empty(), "older than the window");
+    assert!(store.deploys(&[], since, 100).await.unwrap().is_empty());
+
+    // The crash loop's decision opened an incident: it is history now, with its service.
+    let history = store.history(&[crash.fingerprint.as_str()], now - chrono::Duration::days(1), 10).await.unwrap();
+    assert_eq!(history.len(), 1);
+    assert_eq!(history[0].service.as_deref(), Some("checkout-api"));
+    assert_eq!(history[0].level, decisions[2].level.as_str());
+    assert_eq!(
+        store.history(&[crash.fingerprint.as_str()], now - chrono::Duration::days(1), 0).await.unwrap().len(),
+        0
+    );
+
+    // The run is kept with its keys, for cooldowns and rates across restarts.
+    let playbook = decisions[2].playbook.clone().unwrap();
+    let runs = store.runs(&[playbook.as_str()], now - chrono::Duration::hours(1)).await.unwrap();
+    let kept = &runs[&playbook];
+    assert_eq!(kept.len(), 1);
+    assert_eq!(kept[0].outcome, Outcome::Pending);
+    assert_eq!(kept[0].keys["labels.pod"], "checkout-api-6f8d9c7b5-x2x9q");
+}

@@ -40,6 +40,7 @@ fn run_case(dir: &Path) -> serde_json::Value {
     let own = dir.join("playbooks");
     let playbooks = vec![if own.is_dir() { own } else { PathBuf::from("playbooks") }];
     let context = dir.join("context.yaml");
+    let catalog: Vec<PathBuf> = Some(dir.join("catalog")).filter(|c| c.is_dir()).into_iter().collect();
     let source = std::fs::read_to_string(dir.join("source")).ok().map(|s| s.trim().to_string());
     let events = ["events.json", "events.jsonl"].iter().map(|f| dir.join(f)).find(|p| p.exists());
     let events = events.unwrap_or_else(|| panic!("{}: no events.json or events.jsonl", dir.display()));
@@ -48,19 +49,20 @@ fn run_case(dir: &Path) -> serde_json::Value {
         source: source.as_deref(),
         playbooks: &playbooks,
         context: context.exists().then_some(context.as_path()),
+        catalog: &catalog,
         now: default_now(),
         explain_all: true,
     };
-    let (graph, decided, notes) = decide_file(&req).unwrap_or_else(|e| panic!("{}: {e}", dir.display()));
+    let explained = decide_file(&req).unwrap_or_else(|e| panic!("{}: {e}", dir.display()));
     // The index must not change a decision: deciding from candidates only gives the same.
     let fast = decide_file(&Request { explain_all: false, ..req }).unwrap();
-    for ((_, a), (_, b)) in decided.iter().zip(&fast.1) {
+    for ((_, a), (_, b)) in explained.decided.iter().zip(&fast.decided) {
         let (mut a, mut b) = (a.clone(), b.clone());
         a.trace.clear();
         b.trace.clear();
         assert_eq!(a, b, "{}: the decision depends on explain_all", dir.display());
     }
-    let mut json = to_json(&graph, &decided, &notes);
+    let mut json = to_json(&explained, false);
     redact(&mut json);
     json
 }

@@ -182,6 +182,7 @@ fn context_strategy() -> impl Strategy<Value = MemoryContext> {
                 ctx.set_analysis(Some(Analysis {
                     summary: String::new(),
                     proposals: vec![Proposal { generator, confidence, summary, args: BTreeMap::new() }],
+                    ..Default::default()
                 }));
             }
             ctx
@@ -194,6 +195,15 @@ fn without_trace(d: &Decision) -> Decision {
     d
 }
 
+/// A decision as text, with a runaway condition's stop made one: its operation limit stops
+/// it, or on a loaded machine the wall-clock deadline comes first. Which one is timing, not a
+/// difference in the decision (both make the playbook not match).
+fn canonical(d: &Decision) -> String {
+    format!("{d:?}")
+        .replace("the condition ran past its 50 ms deadline", "the condition was stopped")
+        .replace("the condition exceeded a limit: more than 200000 operations", "the condition was stopped")
+}
+
 proptest! {
     #![proptest_config(ProptestConfig { cases: 400, ..ProptestConfig::default() })]
 
@@ -203,9 +213,9 @@ proptest! {
         let now = event.received_at + Duration::seconds(later);
         let a = decide(&event, &ctx, graph, now);
         let b = decide(&event, &ctx, graph, now);
-        prop_assert_eq!(&a, &b);
+        prop_assert_eq!(canonical(&a), canonical(&b));
         let all = decide_with(&event, &ctx, graph, now, Options { explain_all: true });
-        prop_assert_eq!(without_trace(&a), without_trace(&all));
+        prop_assert_eq!(canonical(&without_trace(&a)), canonical(&without_trace(&all)));
         // The procedure's invariants.
         if event.status != Status::Firing && event.status != Status::Info {
             prop_assert!(matches!(a.level, Level::Observe), "{:?} never remediates: {:?}", event.status, a.level);

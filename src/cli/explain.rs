@@ -2,6 +2,7 @@
 
 use super::input;
 use super::report;
+use crate::analysis::package::Package;
 use crate::event::Event;
 use crate::graph::RuleGraph;
 use crate::triage::{self, Decision, MemoryContext, Options, Outcome};
@@ -19,6 +20,10 @@ pub(super) struct Args {
     /// Trace only the playbooks the index offers (as the daemon does), not every playbook.
     #[arg(long)]
     candidates_only: bool,
+    /// Also print each event's context package (what an L2 pull request or an L3 ticket
+    /// carries): service, owner, deploys, past incidents, impact, analysis, what Sparky did.
+    #[arg(long)]
+    package: bool,
 }
 
 pub(super) fn run(args: Args) -> ExitCode {
@@ -41,13 +46,21 @@ pub struct Request<'a> {
     pub source: Option<&'a str>,
     pub playbooks: &'a [PathBuf],
     pub context: Option<&'a Path>,
+    /// Service catalog files or folders.
+    pub catalog: &'a [PathBuf],
     /// "Now" when the context does not set it.
     pub now: DateTime<Utc>,
     pub explain_all: bool,
 }
 
-/// The rule graph, each event with its decision, and what the reader noticed in the file.
-pub type Explained = (RuleGraph, Vec<(Event, Decision)>, Vec<String>);
+/// The rule graph, each event with its decision, what the reader noticed in the file, and
+/// each event's context package.
+pub struct Explained {
+    pub graph: RuleGraph,
+    pub decided: Vec<(Event, Decision)>,
+    pub notes: Vec<String>,
+    pub packages: Vec<Package>,
+}
 
 /// The decisions for the events of a file, decided in order: each event sees what the ones
 /// before it opened (they are one delivery).
@@ -63,22 +76,43 @@ pub fn decide_file(req: &Request) -> Result<Explained, String> {
     if events.is_empty() {
         return Err(format!("{} holds no events", req.event_file.display()));
     }
-    let mut ctx = MemoryContext::from_file(&file, now).map_err(|e| format!("context: {e}"))?;
+    let catalog = input::load_catalog(req.catalog)?;
+    let mut ctx = MemoryContext::from_file(&file, catalog, now).map_err(|e| format!("context: {e}"))?;
     let options = Options { explain_all: req.explain_all };
-    let mut out = Vec::new();
-    for event in events {
-        let analysis = file.analysis.clone();
-        let decision = triage::decide_lazily(&event, &ctx, &graph, now, options, |_| analysis);
+    let mut decided = Vec::new();
+    let mut packages = Vec::new();
+    for mut event in events {
+        let decision =
+            triage::triage_event(&mut event, &ctx, &graph, now, options, input::analyzer(&file.analysis, now));
+        packages.push(Package::assemble(
+            &event,
+            ctx.knowledge_graph(),
+            Some(&decision),
+            decision.analyzer.as_ref(),
+            now,
+        ));
         ctx.record(&event, &decision, &graph, Outcome::Pending, now);
-        out.push((event, decision));
+        decided.push((event, decision));
     }
-    Ok((graph, out, notes))
+    Ok(Explained { graph, decided, notes, packages })
 }
 
-/// The JSON `explain --format json` prints.
-pub fn to_json(graph: &RuleGraph, decided: &[(Event, Decision)], notes: &[String]) -> serde_json::Value {
-    let list: Vec<_> = decided.iter().map(|(e, d)| report::event_json(e, d, notes)).collect();
-    serde_json::json!({ "ruleset": graph.hash(), "events": list })
+/// The JSON `explain --format json` prints; with `package`, each event carries its
+/// context package under `package`.
+pub fn to_json(explained: &Explained, package: bool) -> serde_json::Value {
+    let list: Vec<_> = explained
+        .decided
+        .iter()
+        .zip(&explained.packages)
+        .map(|((e, d), p)| {
+            let mut v = report::event_json(e, d, &explained.notes);
+            if package {
+                v["package"] = serde_json::to_value(p).unwrap_or_default();
+            }
+            v
+        })
+        .collect();
+    serde_json::json!({ "ruleset": explained.graph.hash(), "events": list })
 }
 
 fn explain(args: &Args) -> Result<String, String> {
@@ -87,23 +121,29 @@ fn explain(args: &Args) -> Result<String, String> {
         source: args.common.source.as_deref(),
         playbooks: &args.common.playbooks,
         context: args.common.context.as_deref(),
+        catalog: &input::catalog_paths(&args.common.catalog),
         now: Utc::now(),
         explain_all: !args.candidates_only,
     };
-    let (graph, decided, notes) = decide_file(&req)?;
+    let explained = decide_file(&req)?;
     Ok(match args.common.format {
         super::FormatArg::Json => {
-            serde_json::to_string_pretty(&to_json(&graph, &decided, &notes)).expect("JSON values serialize") + "\n"
+            serde_json::to_string_pretty(&to_json(&explained, args.package)).expect("JSON values serialize") + "\n"
         }
         super::FormatArg::Human => {
             let mut out = String::new();
-            for (i, (e, d)) in decided.iter().enumerate() {
+            let notes = &explained.notes;
+            for (i, ((e, d), p)) in explained.decided.iter().zip(&explained.packages).enumerate() {
                 if i > 0 {
                     out.push('\n');
                 }
-                out.push_str(&report::event_human(e, d, if i == 0 { &notes } else { &[] }, true));
+                out.push_str(&report::event_human(e, d, if i == 0 { notes } else { &[] }, true));
+                if args.package {
+                    out.push('\n');
+                    out.push_str(&p.to_markdown());
+                }
             }
-            out.push_str(&format!("\nruleset {}\n", graph.hash()));
+            out.push_str(&format!("\nruleset {}\n", explained.graph.hash()));
             out
         }
     })

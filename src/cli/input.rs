@@ -1,11 +1,16 @@
 //! Reading events for `explain`, `replay` and `test`: payload files (the source told or
 //! inferred), normalized events, and JSON Lines of either.
 
+use crate::analysis::{Input, builtin};
 use crate::event::Event;
 use crate::ingest;
+use crate::knowledge::{Catalog, Knowledge};
+use crate::triage::Analysis;
 use chrono::{DateTime, Utc};
 use serde_json::Value;
 use std::path::Path;
+use std::path::PathBuf;
+use std::sync::Arc;
 
 /// The name `--source` takes for a file of normalized events (Sparky's own format).
 pub const NORMALIZED: &str = "event";
@@ -170,6 +175,53 @@ pub fn parse_context(text: &str) -> Result<crate::triage::ContextFile, String> {
         return Ok(Default::default());
     }
     serde_yaml::from_str(text).map_err(|e| format!("not a valid context: {e}"))
+}
+
+/// The catalog at `paths` (none when empty). A catalog with errors is refused: decisions on
+/// a half-read catalog would mislead.
+pub fn load_catalog(paths: &[PathBuf]) -> Result<Arc<Catalog>, String> {
+    if paths.is_empty() {
+        return Ok(Arc::new(Catalog::default()));
+    }
+    let (catalog, diagnostics) = Catalog::load(paths)?;
+    let errors: Vec<String> =
+        diagnostics.iter().filter(|d| d.is_error()).map(|d| crate::diagnostics::render_human(d, false)).collect();
+    if !errors.is_empty() {
+        let shown: Vec<String> = paths.iter().map(|p| p.display().to_string()).collect();
+        return Err(format!(
+            "the catalog has {} error{}; run `sparky check --catalog {}` to see them all\n{}",
+            errors.len(),
+            if errors.len() == 1 { "" } else { "s" },
+            shown.join(" --catalog "),
+            errors.join("\n")
+        ));
+    }
+    Ok(Arc::new(catalog))
+}
+
+/// `--catalog` as given, or `./catalog` when it exists.
+pub fn catalog_paths(given: &Option<Vec<PathBuf>>) -> Vec<PathBuf> {
+    match given {
+        Some(p) => p.clone(),
+        None => {
+            let default = PathBuf::from("catalog");
+            if default.is_dir() { vec![default] } else { Vec::new() }
+        }
+    }
+}
+
+/// The analysis `explain`, `replay` and `test` use when a decision wants one: the context
+/// file's when it gives one (to ask "what if"), otherwise the built-in analyzer's, as the
+/// daemon would gather it (the remote analyzer is the daemon's alone: these commands never
+/// touch the network).
+pub fn analyzer(
+    given: &Option<Analysis>,
+    now: DateTime<Utc>,
+) -> impl FnOnce(&Event, &Knowledge) -> Option<Analysis> + '_ {
+    move |event, knowledge| match given {
+        Some(a) => Some(a.clone()),
+        None => Some(builtin::analyze(&Input { event, knowledge, now })),
+    }
 }
 
 #[cfg(test)]

@@ -53,6 +53,10 @@ struct DecideArgs {
     /// Where the playbooks are (files or folders; repeat for several).
     #[arg(long, default_value = "playbooks")]
     playbooks: Vec<std::path::PathBuf>,
+    /// Service catalog files or folders (Backstage `catalog-info.yaml`); `./catalog` when
+    /// left out and that folder exists.
+    #[arg(long)]
+    catalog: Option<Vec<std::path::PathBuf>>,
     /// A YAML file of run history, knowledge facts, open incidents, pauses, analysis and
     /// time, to ask "what if" (see docs/triage.md).
     #[arg(long)]

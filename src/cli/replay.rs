@@ -109,7 +109,8 @@ fn replay(args: &Args) -> Result<String, String> {
         return Err("no events found in the given paths".into());
     }
     let start = file.now.unwrap_or_else(|| events[0].occurred_at);
-    let mut ctx = MemoryContext::from_file(&file, start).map_err(|e| format!("context: {e}"))?;
+    let catalog = input::load_catalog(&input::catalog_paths(&args.common.catalog))?;
+    let mut ctx = MemoryContext::from_file(&file, catalog, start).map_err(|e| format!("context: {e}"))?;
     let mut now = start;
     let mut summary = Summary::default();
     let mut decided = Vec::with_capacity(events.len());
@@ -117,8 +118,14 @@ fn replay(args: &Args) -> Result<String, String> {
         now = now.max(event.occurred_at);
         event.received_at = now;
         ctx.set_now(now);
-        let analysis = file.analysis.clone();
-        let d = triage::decide_lazily(&event, &ctx, &graph, now, Options::default(), |_| analysis);
+        let d = triage::triage_event(
+            &mut event,
+            &ctx,
+            &graph,
+            now,
+            Options::default(),
+            input::analyzer(&file.analysis, now),
+        );
         ctx.record(&event, &d, &graph, Outcome::Success, now);
         summary.add(&d);
         decided.push((event, d));

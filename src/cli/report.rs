@@ -76,6 +76,10 @@ pub fn event_human(event: &Event, decision: &Decision, notes: &[String], trace: 
     for n in notes {
         let _ = writeln!(out, "  note: {n}");
     }
+    if let Some(s) = &decision.service {
+        let known = if s.known { "in the catalog" } else { "not in the catalog" };
+        let _ = writeln!(out, "  service: {} (from {}, {known})", s.name, s.from);
+    }
     let _ = writeln!(out, "  decision: {}", headline(decision));
     if let Some(first) = &decision.first_pass {
         let _ = writeln!(out, "  first pass (without the analysis): {}", first.level);
@@ -91,6 +95,16 @@ pub fn event_human(event: &Event, decision: &Decision, notes: &[String], trace: 
     }
     if let Some(f) = &decision.fix {
         let _ = writeln!(out, "  fix: {} ({}% ≥ {}%): {}", f.generator, f.confidence, f.threshold, f.summary);
+    }
+    if let Some(a) = &decision.analyzer {
+        let who = if a.analyzer.is_empty() { "given" } else { a.analyzer.as_str() };
+        let _ = writeln!(out, "  analysis ({who}): {}", a.summary);
+        for e in &a.evidence {
+            let _ = writeln!(out, "    - {e}");
+        }
+        for n in &a.notes {
+            let _ = writeln!(out, "    note: {n}");
+        }
     }
     if trace {
         if decision.trace.is_empty() {

@@ -18,6 +18,9 @@ pub(super) struct Args {
     /// Playbook files or folders (override `playbooks` in the configuration).
     #[arg(long)]
     playbooks: Vec<PathBuf>,
+    /// Service catalog files or folders (override `catalog` in the configuration).
+    #[arg(long)]
+    catalog: Vec<PathBuf>,
     /// The store URL (overrides `store`), e.g. `sqlite://sparky.db`.
     #[arg(long)]
     store: Option<String>,
@@ -42,6 +45,9 @@ pub(super) fn run(args: Args) -> ExitCode {
     };
     if let Some(listen) = args.listen {
         config.listen = listen;
+    }
+    if !args.catalog.is_empty() {
+        config.catalog = Some(args.catalog.clone());
     }
     if !args.playbooks.is_empty() {
         config.playbooks = args.playbooks.clone();

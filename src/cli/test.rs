@@ -326,7 +326,7 @@ fn run_case(
         case.steps.iter().enumerate().map(|(i, s)| step_events(s, dir, i)).collect::<Result<_, _>>()?;
     let first_time = steps[0].iter().map(|e| e.occurred_at).find(|t| t.timestamp() > 0);
     let start = case.start.or(file.now).or(first_time).unwrap_or(DateTime::<Utc>::UNIX_EPOCH);
-    let mut ctx = MemoryContext::from_file(file, start).map_err(|e| format!("context: {e}"))?;
+    let mut ctx = MemoryContext::from_file(file, Default::default(), start).map_err(|e| format!("context: {e}"))?;
     let mut now = start;
     let mut log = String::new();
     let mut failures = String::new();
@@ -351,8 +351,14 @@ fn run_case(
                 if event.kind == crate::event::Kind::Schedule {
                     event = Event::schedule(step.schedule.as_deref().unwrap_or_default(), now);
                 }
-                let analysis = file.analysis.clone();
-                let d = triage::decide_lazily(&event, &ctx, graph, now, Options::default(), |_| analysis);
+                let d = triage::triage_event(
+                    &mut event,
+                    &ctx,
+                    graph,
+                    now,
+                    Options::default(),
+                    super::input::analyzer(&file.analysis, now),
+                );
                 ctx.record(&event, &d, graph, step.outcome, now);
                 let where_ = if step.repeat > 1 {
                     format!("step {}, delivery {} of {}", i + 1, r + 1, step.repeat)

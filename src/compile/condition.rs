@@ -423,6 +423,7 @@ fn signature_help(cx: &Cx, name: &str) -> String {
         "kg::downstream" | "kg::upstream" => format!("write `{name}(event.service)`"),
         "kg::history" => "write `kg::history(event.fingerprint, \"30d\")`".into(),
         "kg::pod" => "write `kg::pod(event.labels.namespace, event.labels.pod)`".into(),
+        "kg::owner" | "kg::oncall" => format!("write `{name}(event.service)`"),
         _ => format!("see the definition of `{name}` for its parameters"),
     }
 }

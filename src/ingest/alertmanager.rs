@@ -47,25 +47,27 @@ fn time(v: Option<&Value>, path: &dyn Fn() -> String) -> Result<Option<DateTime<
     }
 }
 
-/// The service an alert is about, from the labels teams usually set, in this order:
-/// `service`, `app.kubernetes.io/name`, `app`, `deployment`, `statefulset`, `daemonset`,
-/// `horizontalpodautoscaler`, then the workload behind `pod`
-/// (the pod name without its ReplicaSet hash and random suffix).
-pub fn infer_service(labels: &BTreeMap<String, String>) -> Option<String> {
-    for key in [
-        "service",
-        "app.kubernetes.io/name",
-        "app",
-        "deployment",
-        "statefulset",
-        "daemonset",
-        "horizontalpodautoscaler",
-    ] {
-        if let Some(v) = labels.get(key).filter(|v| !v.is_empty()) {
-            return Some(v.clone());
-        }
+/// The labels that may name the service an alert is about, in the order they are tried.
+pub const SERVICE_LABELS: &[&str] =
+    &["service", "app.kubernetes.io/name", "app", "deployment", "statefulset", "daemonset", "horizontalpodautoscaler"];
+
+/// Every name the labels give for the service, in order: [`SERVICE_LABELS`], then the
+/// workload behind `pod` (the pod name without its ReplicaSet hash and random suffix). Each
+/// comes with where it was read (`label app`, `label pod`).
+pub fn service_candidates(labels: &BTreeMap<String, String>) -> Vec<(&'static str, String)> {
+    let mut out: Vec<(&'static str, String)> = SERVICE_LABELS
+        .iter()
+        .filter_map(|key| labels.get(*key).filter(|v| !v.is_empty()).map(|v| (*key, v.clone())))
+        .collect();
+    if let Some(pod) = labels.get("pod").filter(|p| !p.is_empty()) {
+        out.push(("pod", workload_of_pod(pod)));
     }
-    labels.get("pod").map(|p| workload_of_pod(p))
+    out
+}
+
+/// The service an alert is about without a catalog: the first of [`service_candidates`].
+pub fn infer_service(labels: &BTreeMap<String, String>) -> Option<String> {
+    service_candidates(labels).into_iter().next().map(|(_, v)| v)
 }
 
 /// `payments-api-7d9c8b6f5-x2x9q` → `payments-api`; `redis-0` → `redis`.

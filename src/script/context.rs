@@ -1,13 +1,12 @@
 //! The knowledge a condition may read, through `kg::` functions.
 //!
 //! Conditions run inside the pure decide step, so they never do I/O: they read a snapshot
-//! gathered beforehand. [`ContextView`] is that snapshot's interface; the knowledge graph
-//! issue backs it with the catalog and the store. During an evaluation the view is installed
+//! gathered beforehand. [`ContextView`] is that snapshot's interface;
+//! `crate::knowledge::Knowledge` backs it with the catalog and the store. During an evaluation the view is installed
 //! for the current thread and removed afterwards.
 
-use rhai::{Array, Dynamic, Map};
+use rhai::{Array, Map};
 use std::cell::RefCell;
-use std::collections::HashMap;
 use std::sync::Arc;
 
 /// A snapshot of the knowledge about services, deploys and past incidents.
@@ -22,6 +21,11 @@ pub trait ContextView: Send + Sync {
     fn downstream(&self, service: &str) -> Array;
     /// Services `service` depends on, transitively, as `#{name, depth}` maps.
     fn upstream(&self, service: &str) -> Array;
+    /// How many services depend on `service`, transitively: [`ContextView::downstream`]'s
+    /// length without building it (the blast-radius guard asks on every L1).
+    fn downstream_count(&self, service: &str) -> usize {
+        self.downstream(service).len()
+    }
     /// Past incidents with this fingerprint within the window, newest first.
     fn history(&self, fingerprint: &str, window_ms: u64) -> Array;
     /// The state of a pod: at least `namespace`, `name`, `known`, `last_termination_reason`
@@ -29,6 +33,26 @@ pub trait ContextView: Send + Sync {
     fn pod(&self, namespace: &str, pod: &str) -> Map {
         unknown_pod(namespace, pod)
     }
+    /// The owner of `service`: at least `reference` (as the catalog writes it, `""` when
+    /// nobody owns it), `kind`, `name`, `email`, `slack`, `oncall`.
+    fn owner(&self, service: &str) -> Map {
+        let _ = service;
+        unknown_owner()
+    }
+    /// Who is on call for `service` (`""` when nobody is named).
+    fn oncall(&self, service: &str) -> String {
+        let _ = service;
+        String::new()
+    }
+}
+
+/// The owner map when nobody is known to own the service.
+pub fn unknown_owner() -> Map {
+    let mut m = Map::new();
+    for key in ["reference", "kind", "name", "email", "slack", "oncall"] {
+        m.insert(key.into(), "".into());
+    }
+    m
 }
 
 /// The pod map for a pod nobody described: nothing about it may be assumed.
@@ -76,99 +100,6 @@ impl ContextView for NoContext {
     }
     fn history(&self, _: &str, _: u64) -> Array {
         Array::new()
-    }
-}
-
-/// Knowledge held in memory: for tests, `sparky test` suites and examples.
-#[derive(Debug, Default, Clone)]
-pub struct StaticContext {
-    /// "Now", in milliseconds since the Unix epoch; windows count back from it.
-    pub now_ms: i64,
-    pub services: HashMap<String, Map>,
-    /// `(service, deployed_at_ms, details)`.
-    pub deploys: Vec<(String, i64, Map)>,
-    /// `(from, to)`: `from` depends on `to`.
-    pub depends_on: Vec<(String, String)>,
-    /// `(fingerprint, at_ms, details)`.
-    pub incidents: Vec<(String, i64, Map)>,
-    /// `(namespace, pod)` → what is known of the pod, over [`unknown_pod`]'s defaults.
-    pub pods: HashMap<(String, String), Map>,
-}
-
-impl StaticContext {
-    fn walk(&self, start: &str, forward: bool) -> Array {
-        let mut seen: Vec<(String, i64)> = Vec::new();
-        let mut frontier = vec![start.to_string()];
-        let mut depth = 0;
-        while !frontier.is_empty() && depth < 64 {
-            depth += 1;
-            let mut next = Vec::new();
-            for node in &frontier {
-                for (from, to) in &self.depends_on {
-                    let (a, b) = if forward { (to, from) } else { (from, to) };
-                    if a == node && b != start && !seen.iter().any(|(n, _)| n == b) {
-                        seen.push((b.clone(), depth));
-                        next.push(b.clone());
-                    }
-                }
-            }
-            frontier = next;
-        }
-        seen.into_iter()
-            .map(|(name, depth)| {
-                let mut m = Map::new();
-                m.insert("name".into(), name.into());
-                m.insert("depth".into(), depth.into());
-                Dynamic::from_map(m)
-            })
-            .collect()
-    }
-
-    fn within(&self, at_ms: i64, window_ms: u64) -> bool {
-        at_ms <= self.now_ms && self.now_ms.saturating_sub(at_ms) <= window_ms as i64
-    }
-}
-
-impl ContextView for StaticContext {
-    fn pod(&self, namespace: &str, pod: &str) -> Map {
-        let mut full = unknown_pod(namespace, pod);
-        if let Some(known) = self.pods.get(&(namespace.to_string(), pod.to_string())) {
-            full.insert("known".into(), true.into());
-            full.extend(known.clone());
-        }
-        full
-    }
-    fn service(&self, service: &str) -> Map {
-        match self.services.get(service) {
-            Some(m) => {
-                let mut full = unknown_service(service);
-                full.insert("known".into(), true.into());
-                full.extend(m.clone());
-                full
-            }
-            None => unknown_service(service),
-        }
-    }
-    fn deployed_within(&self, service: &str, window_ms: u64) -> bool {
-        self.deploys.iter().any(|(s, at, _)| s == service && self.within(*at, window_ms))
-    }
-    fn recent_deploys(&self, service: &str, window_ms: u64) -> Array {
-        let mut found: Vec<_> =
-            self.deploys.iter().filter(|(s, at, _)| s == service && self.within(*at, window_ms)).collect();
-        found.sort_by_key(|(_, at, _)| -at);
-        found.into_iter().map(|(_, _, m)| Dynamic::from_map(m.clone())).collect()
-    }
-    fn downstream(&self, service: &str) -> Array {
-        self.walk(service, true)
-    }
-    fn upstream(&self, service: &str) -> Array {
-        self.walk(service, false)
-    }
-    fn history(&self, fingerprint: &str, window_ms: u64) -> Array {
-        let mut found: Vec<_> =
-            self.incidents.iter().filter(|(f, at, _)| f == fingerprint && self.within(*at, window_ms)).collect();
-        found.sort_by_key(|(_, at, _)| -at);
-        found.into_iter().map(|(_, _, m)| Dynamic::from_map(m.clone())).collect()
     }
 }
 

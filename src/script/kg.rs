@@ -30,6 +30,8 @@ pub(super) fn module() -> Module {
     m.set_native_fn("downstream", |name: &str| -> Res<Array> { Ok(current(|c| c.downstream(name))) });
     m.set_native_fn("upstream", |name: &str| -> Res<Array> { Ok(current(|c| c.upstream(name))) });
     m.set_native_fn("pod", |namespace: &str, pod: &str| -> Res<Map> { Ok(current(|c| c.pod(namespace, pod))) });
+    m.set_native_fn("owner", |name: &str| -> Res<Map> { Ok(current(|c| c.owner(name))) });
+    m.set_native_fn("oncall", |name: &str| -> Res<String> { Ok(current(|c| c.oncall(name))) });
     m.set_native_fn("history", |fingerprint: &str, w: &str| -> Res<Array> {
         let w = window(w)?;
         Ok(current(|c| c.history(fingerprint, w)))

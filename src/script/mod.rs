@@ -6,11 +6,11 @@
 //! depth, expression depth, string, array and map sizes, and a wall-clock deadline reset
 //! before each run. A hostile condition is an error, never a hang or a panic.
 
-mod context;
+pub mod context;
 pub mod event;
 mod kg;
 
-pub use context::{ContextView, NoContext, StaticContext};
+pub use context::{ContextView, NoContext};
 
 use rhai::packages::{
     ArithmeticPackage, BasicArrayPackage, BasicIteratorPackage, BasicMapPackage, BasicMathPackage, BasicStringPackage,

@@ -8,7 +8,8 @@
 //! exactly once.
 
 use crate::event::Event;
-use crate::triage::{Decision, IncidentEffect, Level, OpenIncident};
+use crate::knowledge::{Deploy, DeployState, PastIncident};
+use crate::triage::{Decision, IncidentEffect, Level, OpenIncident, Outcome, Run};
 use chrono::{DateTime, SecondsFormat, Utc};
 use serde_json::Value;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
@@ -93,12 +94,17 @@ pub struct Delivery<'a> {
     pub received_at: DateTime<Utc>,
 }
 
-/// One decision to record: the inbox event, the decision, and its JSON (with the trace).
+/// One decision to record: the inbox event, the decision, and its JSON (with the trace),
+/// with what it teaches the knowledge graph.
 pub struct Record<'a> {
     pub seq: i64,
     pub event: &'a Event,
     pub decision: &'a Decision,
     pub json: String,
+    /// The deploy the event tells of, when it is a deploy.
+    pub deploy: Option<Deploy>,
+    /// The L1 run the decision starts (applied or planned).
+    pub run: Option<Run>,
 }
 
 /// The latest decision made for a fingerprint.
@@ -107,6 +113,24 @@ pub struct LastDecision {
     pub level: String,
     pub playbook: Option<String>,
     pub at: DateTime<Utc>,
+}
+
+fn outcome_text(o: Outcome) -> &'static str {
+    match o {
+        Outcome::Success => "success",
+        Outcome::Failure => "failure",
+        Outcome::Pending => "pending",
+        Outcome::Planned => "planned",
+    }
+}
+
+fn parse_outcome(text: &str) -> Outcome {
+    match text {
+        "success" => Outcome::Success,
+        "failure" => Outcome::Failure,
+        "planned" => Outcome::Planned,
+        _ => Outcome::Pending,
+    }
 }
 
 /// `$from, $from+1, ...`: `n` numbered placeholders.
@@ -330,7 +354,8 @@ impl Store {
     /// transaction. An event already decided (a second worker, a replay after a crash that
     /// happened after the commit) is left as it is: returns false.
     pub async fn record(&self, seq: i64, event: &Event, decision: &Decision, json: &Value) -> Result<bool, StoreError> {
-        let n = self.record_all(&[Record { seq, event, decision, json: json.to_string() }]).await?;
+        let record = Record { seq, event, decision, json: json.to_string(), deploy: None, run: None };
+        let n = self.record_all(&[record]).await?;
         Ok(n == 1)
     }
 
@@ -339,7 +364,7 @@ impl Store {
     pub async fn record_all(&self, records: &[Record<'_>]) -> Result<usize, StoreError> {
         let mut tx = self.pool.begin().await.map_err(unavailable)?;
         let mut moved_total = 0;
-        for Record { seq, event, decision, json } in records {
+        for Record { seq, event, decision, json, deploy, run } in records {
             let now = ts(decision.decided_at);
             let attached = decision.level == Level::Suppressed;
             let incident_key = decision.incident.as_ref().map(|c| c.key.as_str());
@@ -378,11 +403,61 @@ impl Store {
                 .await
                 .map_err(unavailable)?;
             }
+            if let Some(d) = deploy {
+                sqlx::query(
+                    "INSERT INTO deploys (key, service, at, state, environment, version, commit_sha, repository,
+                                          deployed_by, url, source, summary, updated_at)
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)
+                     ON CONFLICT (key) DO UPDATE SET
+                       at = CASE WHEN excluded.at < deploys.at THEN excluded.at ELSE deploys.at END,
+                       state = CASE WHEN excluded.state = 'unknown' THEN deploys.state ELSE excluded.state END,
+                       environment = COALESCE(deploys.environment, excluded.environment),
+                       version = COALESCE(deploys.version, excluded.version),
+                       commit_sha = COALESCE(deploys.commit_sha, excluded.commit_sha),
+                       repository = COALESCE(deploys.repository, excluded.repository),
+                       deployed_by = COALESCE(deploys.deployed_by, excluded.deployed_by),
+                       url = COALESCE(deploys.url, excluded.url),
+                       summary = excluded.summary, updated_at = excluded.updated_at",
+                )
+                .bind(&d.key)
+                .bind(&d.service)
+                .bind(ts(d.at))
+                .bind(d.state.as_str())
+                .bind(d.environment.as_deref())
+                .bind(d.version.as_deref())
+                .bind(d.commit.as_deref())
+                .bind(d.repository.as_deref())
+                .bind(d.by.as_deref())
+                .bind(d.url.as_deref())
+                .bind(&d.source)
+                .bind(&d.summary)
+                .bind(&now)
+                .execute(&mut *tx)
+                .await
+                .map_err(unavailable)?;
+            }
+            if let (Some(r), Some(playbook)) = (run, &decision.playbook) {
+                sqlx::query(
+                    "INSERT INTO runs (playbook, at, outcome, keys_json, incident_key, event_seq, updated_at)
+                     VALUES ($1, $2, $3, $4, $5, $6, $2)",
+                )
+                .bind(playbook)
+                .bind(ts(r.at))
+                .bind(outcome_text(r.outcome))
+                .bind(serde_json::to_string(&r.keys).unwrap_or_else(|_| "{}".into()))
+                .bind(incident_key)
+                .bind(seq)
+                .execute(&mut *tx)
+                .await
+                .map_err(unavailable)?;
+            }
             let Some(change) = &decision.incident else { continue };
+            let actions: Vec<&str> = decision.actions.iter().map(|a| a.action.as_str()).collect();
             let q = match change.effect {
                 IncidentEffect::Open => sqlx::query(
-                    "INSERT INTO incidents (key, fingerprint, state, level, playbook, opened_at, updated_at)
-                     VALUES ($1, $2, 'open', $3, $4, $5, $5)
+                    "INSERT INTO incidents (key, fingerprint, state, level, playbook, opened_at, updated_at,
+                                            service, summary, actions, fix)
+                     VALUES ($1, $2, 'open', $3, $4, $5, $5, $6, $7, $8, $9)
                      ON CONFLICT (key) DO UPDATE SET state = 'open', updated_at = $5, closed_at = NULL,
                                                     events = incidents.events + 1",
                 )
@@ -390,7 +465,11 @@ impl Store {
                 .bind(&event.fingerprint)
                 .bind(decision.level.as_str())
                 .bind(decision.playbook.as_deref())
-                .bind(&now),
+                .bind(&now)
+                .bind(event.service.as_deref())
+                .bind(&event.summary)
+                .bind(actions.join(","))
+                .bind(decision.fix.as_ref().map(|f| f.generator.as_str())),
                 IncidentEffect::Update => {
                     sqlx::query("UPDATE incidents SET updated_at = $1, events = events + 1 WHERE key = $2")
                         .bind(&now)
@@ -407,6 +486,122 @@ impl Store {
         }
         tx.commit().await.map_err(unavailable)?;
         Ok(moved_total)
+    }
+
+    /// Deploys of `services` that started at or after `since`, newest first, at most `limit`
+    /// (one query for a batch).
+    pub async fn deploys(
+        &self,
+        services: &[&str],
+        since: DateTime<Utc>,
+        limit: i64,
+    ) -> Result<Vec<Deploy>, StoreError> {
+        if services.is_empty() {
+            return Ok(Vec::new());
+        }
+        let sql = format!(
+            "SELECT key, service, at, state, environment, version, commit_sha, repository, deployed_by, url, source, summary
+             FROM deploys WHERE at >= $1 AND service IN ({}) ORDER BY at DESC LIMIT $2",
+            placeholders(3, services.len())
+        );
+        let mut q = sqlx::query(&sql).bind(ts(since)).bind(limit);
+        for s in services {
+            q = q.bind(*s);
+        }
+        let rows = q.fetch_all(&self.pool).await.map_err(unavailable)?;
+        Ok(rows
+            .into_iter()
+            .map(|r| Deploy {
+                key: r.get(0),
+                service: r.get(1),
+                at: parse_ts(&r.get::<String, _>(2)),
+                state: DeployState::parse(&r.get::<String, _>(3)),
+                environment: r.get(4),
+                version: r.get(5),
+                commit: r.get(6),
+                repository: r.get(7),
+                by: r.get(8),
+                url: r.get(9),
+                source: r.get(10),
+                summary: r.get(11),
+            })
+            .collect())
+    }
+
+    /// Incidents with any of `fingerprints` opened at or after `since`, newest first, at most
+    /// `per_fingerprint` each (one query for a batch).
+    pub async fn history(
+        &self,
+        fingerprints: &[&str],
+        since: DateTime<Utc>,
+        per_fingerprint: usize,
+    ) -> Result<Vec<PastIncident>, StoreError> {
+        if fingerprints.is_empty() {
+            return Ok(Vec::new());
+        }
+        let sql = format!(
+            "SELECT key, fingerprint, service, opened_at, closed_at, level, playbook, summary, actions, fix, outcome
+             FROM incidents WHERE opened_at >= $1 AND fingerprint IN ({}) ORDER BY opened_at DESC",
+            placeholders(2, fingerprints.len())
+        );
+        let mut q = sqlx::query(&sql).bind(ts(since));
+        for f in fingerprints {
+            q = q.bind(*f);
+        }
+        let rows = q.fetch_all(&self.pool).await.map_err(unavailable)?;
+        let mut per: HashMap<String, usize> = HashMap::new();
+        let mut out = Vec::new();
+        for r in rows {
+            let fingerprint: String = r.get(1);
+            let n = per.entry(fingerprint.clone()).or_default();
+            if *n >= per_fingerprint {
+                continue;
+            }
+            *n += 1;
+            let actions: String = r.get(8);
+            out.push(PastIncident {
+                key: r.get(0),
+                fingerprint,
+                service: r.get(2),
+                opened_at: parse_ts(&r.get::<String, _>(3)),
+                closed_at: r.get::<Option<String>, _>(4).map(|c| parse_ts(&c)),
+                level: r.get(5),
+                playbook: r.get(6),
+                summary: r.get(7),
+                actions: actions.split(',').filter(|a| !a.is_empty()).map(str::to_string).collect(),
+                fix: r.get(9),
+                outcome: r.get(10),
+            });
+        }
+        Ok(out)
+    }
+
+    /// The L1 runs of `playbooks` at or after `since`, by playbook.
+    pub async fn runs(
+        &self,
+        playbooks: &[&str],
+        since: DateTime<Utc>,
+    ) -> Result<HashMap<String, Vec<Run>>, StoreError> {
+        if playbooks.is_empty() {
+            return Ok(HashMap::new());
+        }
+        let sql = format!(
+            "SELECT playbook, at, outcome, keys_json FROM runs WHERE at >= $1 AND playbook IN ({}) ORDER BY seq",
+            placeholders(2, playbooks.len())
+        );
+        let mut q = sqlx::query(&sql).bind(ts(since));
+        for p in playbooks {
+            q = q.bind(*p);
+        }
+        let rows = q.fetch_all(&self.pool).await.map_err(unavailable)?;
+        let mut out: HashMap<String, Vec<Run>> = HashMap::new();
+        for r in rows {
+            let keys = serde_json::from_str(&r.get::<String, _>(3)).unwrap_or_default();
+            let run =
+                Run { at: parse_ts(&r.get::<String, _>(1)), keys, outcome: parse_outcome(&r.get::<String, _>(2)) };
+            out.entry(r.get(0)).or_default().push(run);
+        }
+        Ok(out)
     }
 
     /// An event by its inbox position or its id (the latest receipt of that id), with its

@@ -69,7 +69,7 @@ impl Pause {
     }
 }
 
-/// A fix the analyzer proposes for the event.
+/// A fix the analyzer proposes for the event: what an L2 fix generator acts on.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Proposal {
     /// The fix generator that would write it (`revert`, `memory_limit`, ...).
@@ -77,17 +77,48 @@ pub struct Proposal {
     /// Percent, 0..=100.
     pub confidence: f64,
     pub summary: String,
+    /// The generator's arguments as the analysis sees them (the deploy to revert, the
+    /// container); bounds come only from the playbook's `l2` block.
     #[serde(default)]
     pub args: BTreeMap<String, serde_json::Value>,
+}
+
+/// What the event is likely to affect beyond its own service.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Impact {
+    /// Services that depend on the event's service, nearest first.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub downstream: Vec<String>,
+    /// How bad it is likely to get.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub severity: Option<Severity>,
 }
 
 /// What the analyzer said about the event.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct Analysis {
+    /// Who answered: `builtin`, or `remote <model>`.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub analyzer: String,
     #[serde(default)]
     pub summary: String,
+    /// The likely root cause, in a sentence; `None` when the evidence points nowhere.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub root_cause: Option<String>,
+    /// Confidence in the root cause, percent.
+    #[serde(default)]
+    pub confidence: f64,
+    #[serde(default)]
+    pub impact: Impact,
+    /// The facts the analysis rests on, one sentence each.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub evidence: Vec<String>,
     #[serde(default)]
     pub proposals: Vec<Proposal>,
+    /// What happened on the way: a remote analyzer that timed out or answered badly, and the
+    /// fallback used instead.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub notes: Vec<String>,
 }
 
 /// Settings that shape decisions, from the configuration.

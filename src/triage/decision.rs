@@ -1,5 +1,6 @@
 //! The decision and its trace: what Sparky will do with an event, and why.
 
+use crate::knowledge::PastIncident;
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 use std::collections::BTreeMap;
@@ -192,9 +193,34 @@ pub struct Decision {
     /// When the decision was made twice (without, then with the analysis): the first pass.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub first_pass: Option<FirstPass>,
+    /// What the analyzer said, when the decision asked it (the second pass): its evidence,
+    /// its proposals, and whether a remote analyzer failed and the built-in one answered.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub analyzer: Option<super::Analysis>,
+    /// Which service the event is about, and which label said so.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub service: Option<crate::knowledge::ServiceMatch>,
 }
 
 impl Decision {
+    /// The incident this decision opens, as "has this happened before?" will remember it.
+    pub fn opened_incident(&self, event: &crate::event::Event, now: DateTime<Utc>) -> Option<PastIncident> {
+        let change = self.incident.as_ref().filter(|c| c.effect == IncidentEffect::Open)?;
+        Some(PastIncident {
+            key: change.key.clone(),
+            fingerprint: event.fingerprint.clone(),
+            service: event.service.clone(),
+            opened_at: now,
+            closed_at: None,
+            level: self.level.as_str().to_string(),
+            playbook: self.playbook.clone(),
+            summary: event.summary.clone(),
+            actions: self.actions.iter().map(|a| a.action.clone()).collect(),
+            fix: self.fix.as_ref().map(|f| f.generator.clone()),
+            outcome: None,
+        })
+    }
+
     /// `observe` with nothing planned yet, by `graph` at `now`: where every decision starts.
     pub fn blank(graph: &crate::graph::RuleGraph, now: DateTime<Utc>) -> Decision {
         Decision {
@@ -211,6 +237,8 @@ impl Decision {
             ruleset: graph.hash().to_string(),
             decided_at: now,
             trace: Vec::new(),
+            service: None,
+            analyzer: None,
             first_pass: None,
         }
     }

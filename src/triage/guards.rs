@@ -28,9 +28,12 @@ pub enum GuardFigure {
         runs: u64,
         successes: u64,
     },
+    /// `radius`: instances the plan touches (action metadata); `downstream`: services that
+    /// depend on the event's service (the knowledge graph), for the reader.
     BlastRadius {
         max: u64,
         radius: u64,
+        downstream: usize,
     },
     /// `key`: the `per` field and the event's value of it; `missing` when the event lacks
     /// the field; `last_ms_ago`: the last counted run for that key.
@@ -107,7 +110,10 @@ impl GuardCheck {
                 let rate = *successes as f64 * 100.0 / *runs as f64;
                 format!("{rate:.1}% ({successes} of {runs} runs in {window} succeeded)")
             }
-            GuardFigure::BlastRadius { radius, .. } => radius.to_string(),
+            GuardFigure::BlastRadius { radius, downstream: 0, .. } => radius.to_string(),
+            GuardFigure::BlastRadius { radius, downstream, .. } => {
+                format!("{radius} ({downstream} service{} downstream)", plural(*downstream as u64))
+            }
             GuardFigure::Cooldown { per: Some(f), value: None, .. } => {
                 format!("`{f}` is missing from the event: no key to count by")
             }
@@ -179,14 +185,15 @@ pub fn kill_switch(playbook: &str, pauses: &[Pause], now: DateTime<Utc>) -> Guar
     check(GuardFigure::KillSwitch { pause }, passed)
 }
 
-/// Checks every guard of an L1 block. `blast_radius` is the plan's total; `status` tells
-/// which runs count (a draft's planned runs count for itself only).
+/// Checks every guard of an L1 block. `blast_radius` is the plan's total and the number of
+/// services downstream; `status` tells which runs count (a draft's planned runs count for
+/// itself only).
 pub fn check_all(
     guards: &Guards,
     runs: &[Run],
     status: Status,
     event: &Event,
-    blast_radius: u64,
+    blast_radius: (u64, usize),
     now: DateTime<Utc>,
     evaluate: &mut dyn FnMut(&Condition) -> ConditionResult,
 ) -> Vec<GuardCheck> {
@@ -216,7 +223,8 @@ pub fn check_all(
         }
     }
     if let Some(max) = guards.blast_radius {
-        out.push(check(GuardFigure::BlastRadius { max, radius: blast_radius }, blast_radius <= max));
+        let (radius, downstream) = blast_radius;
+        out.push(check(GuardFigure::BlastRadius { max, radius, downstream }, radius <= max));
     }
     for (period, per) in &guards.cooldowns {
         out.push(cooldown(*period, per.as_ref(), runs.iter().filter(counted), event, now));

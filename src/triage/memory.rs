@@ -10,7 +10,8 @@ use super::guards::run_keys;
 use crate::dsl::parse_duration;
 use crate::event::Event;
 use crate::graph::RuleGraph;
-use crate::script::{ContextView, StaticContext};
+use crate::knowledge::{Deploy, DeployState, Knowledge, PastIncident};
+use crate::script::ContextView;
 use chrono::{DateTime, Utc};
 use serde::Deserialize;
 use std::collections::{BTreeMap, HashMap};
@@ -19,9 +20,9 @@ use std::sync::Arc;
 /// A context in memory.
 #[derive(Clone)]
 pub struct MemoryContext {
-    kg: StaticContext,
+    kg: Arc<Knowledge>,
     knowledge: Arc<dyn ContextView>,
-    runs: HashMap<String, Vec<Run>>,
+    runs: Arc<HashMap<String, Vec<Run>>>,
     open: HashMap<String, OpenIncident>,
     pauses: Vec<Pause>,
     analysis: Option<Analysis>,
@@ -31,7 +32,7 @@ pub struct MemoryContext {
 impl std::fmt::Debug for MemoryContext {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("MemoryContext")
-            .field("knowledge", &self.kg)
+            .field("knowledge", &self.kg.incident_count())
             .field("runs", &self.runs)
             .field("open", &self.open)
             .field("pauses", &self.pauses)
@@ -43,7 +44,7 @@ impl std::fmt::Debug for MemoryContext {
 
 impl Default for MemoryContext {
     fn default() -> Self {
-        MemoryContext::new(StaticContext::default())
+        MemoryContext::new(Knowledge::default())
     }
 }
 
@@ -69,11 +70,16 @@ impl TriageContext for MemoryContext {
 }
 
 impl MemoryContext {
-    pub fn new(kg: StaticContext) -> MemoryContext {
+    pub fn new(kg: Knowledge) -> MemoryContext {
+        MemoryContext::shared(Arc::new(kg))
+    }
+
+    /// A context over a knowledge snapshot shared with others (the daemon's batch).
+    pub fn shared(kg: Arc<Knowledge>) -> MemoryContext {
         MemoryContext {
-            knowledge: Arc::new(kg.clone()),
+            knowledge: kg.clone(),
             kg,
-            runs: HashMap::new(),
+            runs: Arc::default(),
             open: HashMap::new(),
             pauses: Vec::new(),
             analysis: None,
@@ -81,16 +87,38 @@ impl MemoryContext {
         }
     }
 
+    /// The knowledge snapshot, typed (for the analyzer and the context package).
+    pub fn knowledge_graph(&self) -> &Knowledge {
+        &self.kg
+    }
+
+    /// Changes the knowledge snapshot (copied first when it is shared).
+    /// Call `refresh` when done.
+    fn knowledge_mut(&mut self) -> &mut Knowledge {
+        // Let go of the view's reference first, so that an unshared snapshot is not copied.
+        self.knowledge = Arc::new(crate::script::NoContext);
+        Arc::make_mut(&mut self.kg)
+    }
+
+    fn refresh(&mut self) {
+        self.knowledge = self.kg.clone();
+    }
+
     /// Moves the knowledge snapshot's "now" (its windows count back from it).
     pub fn set_now(&mut self, now: DateTime<Utc>) {
-        if self.kg.now_ms != now.timestamp_millis() {
-            self.kg.now_ms = now.timestamp_millis();
-            self.knowledge = Arc::new(self.kg.clone());
+        if self.kg.now_ms() != now.timestamp_millis() {
+            self.knowledge_mut().set_now_ms(now.timestamp_millis());
+            self.refresh();
         }
     }
 
     pub fn add_run(&mut self, playbook: &str, run: Run) {
-        self.runs.entry(playbook.to_string()).or_default().push(run);
+        Arc::make_mut(&mut self.runs).entry(playbook.to_string()).or_default().push(run);
+    }
+
+    /// Replaces the run history with one shared with others (the daemon's batch).
+    pub fn set_runs(&mut self, runs: Arc<HashMap<String, Vec<Run>>>) {
+        self.runs = runs;
     }
 
     pub fn open(&mut self, incident: OpenIncident) {
@@ -109,9 +137,10 @@ impl MemoryContext {
         &mut self.settings
     }
 
-    /// Plays the executor's part after `decision` on `event` at `now`: an applied L1 adds a
-    /// run with `outcome` (a draft's adds a planned one); a decision that acts opens the
-    /// incident (and adds it to the knowledge history); a resolution closes it.
+    /// Plays the executor's part after `decision` on `event` at `now`: a deploy event adds
+    /// its deploy to the knowledge; an applied L1 adds a run with `outcome` (a draft's adds a
+    /// planned one); a decision that acts opens the incident (and adds it to the knowledge
+    /// history); a resolution closes it.
     pub fn record(
         &mut self,
         event: &Event,
@@ -120,6 +149,10 @@ impl MemoryContext {
         outcome: Outcome,
         now: DateTime<Utc>,
     ) {
+        if let Some(deploy) = crate::knowledge::deploy_of(event, None) {
+            self.knowledge_mut().add_deploy(deploy);
+            self.refresh();
+        }
         if let (Level::L1, Some(id)) = (decision.level, &decision.playbook) {
             let outcome = match decision.mode {
                 Some(L1Mode::Apply) => Some(outcome),
@@ -141,13 +174,10 @@ impl MemoryContext {
                     level: decision.level.as_str().to_string(),
                     playbook: decision.playbook.clone(),
                 });
-                let mut past = rhai::Map::new();
-                past.insert("key".into(), change.key.clone().into());
-                past.insert("level".into(), decision.level.as_str().into());
-                past.insert("playbook".into(), decision.playbook.clone().unwrap_or_default().into());
-                past.insert("summary".into(), event.summary.clone().into());
-                self.kg.incidents.push((event.fingerprint.clone(), now.timestamp_millis(), past));
-                self.knowledge = Arc::new(self.kg.clone());
+                if let Some(past) = decision.opened_incident(event, now) {
+                    self.knowledge_mut().add_incident(past);
+                    self.refresh();
+                }
             }
             IncidentEffect::Close => {
                 self.open.remove(&event.fingerprint);
@@ -157,40 +187,64 @@ impl MemoryContext {
     }
 
     /// Builds a context from its YAML description, times relative to `now`.
-    pub fn from_file(file: &ContextFile, now: DateTime<Utc>) -> Result<MemoryContext, String> {
+    pub fn from_file(
+        file: &ContextFile,
+        catalog: Arc<crate::knowledge::Catalog>,
+        now: DateTime<Utc>,
+    ) -> Result<MemoryContext, String> {
         let at = |a: &Option<DateTime<Utc>>, ago: &Option<String>, what: &str| {
             when(a, ago, now).map_err(|e| format!("{what}: {e}"))
         };
-        let mut kg = StaticContext { now_ms: now.timestamp_millis(), ..Default::default() };
+        let mut kg = Knowledge::new(catalog, now.timestamp_millis());
         for (name, service) in &file.services {
             let mut map = to_map(&service.rest).map_err(|e| format!("services.{name}: {e}"))?;
             if let Some(owner) = &service.owner {
                 map.insert("owner".into(), owner.clone().into());
             }
             for dep in &service.depends_on {
-                kg.depends_on.push((name.clone(), dep.clone()));
+                kg.catalog_mut().add_dependency(name, dep);
             }
-            kg.services.insert(name.clone(), map);
+            kg.add_facts(name, map);
         }
         for (key, pod) in &file.pods {
             let (namespace, name) = key.split_once('/').ok_or_else(|| {
                 format!("pods: `{key}` should read `<namespace>/<pod>`, e.g. `prod/api-7d9c8b6f5-x2x9q`")
             })?;
             let map = to_map(pod).map_err(|e| format!("pods.{key}: {e}"))?;
-            kg.pods.insert((namespace.to_string(), name.to_string()), map);
+            kg.add_pod(namespace, name, map);
         }
-        for (i, deploy) in file.deploys.iter().enumerate() {
-            let when = at(&deploy.at, &deploy.ago, &format!("deploys[{i}]"))?;
-            let mut map = to_map(&deploy.rest).map_err(|e| format!("deploys[{i}]: {e}"))?;
-            map.insert("service".into(), deploy.service.clone().into());
-            map.insert("at".into(), when.to_rfc3339().into());
-            kg.deploys.push((deploy.service.clone(), when.timestamp_millis(), map));
+        for (i, d) in file.deploys.iter().enumerate() {
+            let when = at(&d.at, &d.ago, &format!("deploys[{i}]"))?;
+            kg.add_deploy(Deploy {
+                key: d.key.clone().unwrap_or_else(|| format!("context/deploys/{i}")),
+                service: d.service.clone(),
+                at: when,
+                state: d.state.map_or(DeployState::Succeeded, |s| s),
+                environment: d.environment.clone(),
+                version: d.version.clone(),
+                commit: d.commit.clone(),
+                repository: d.repository.clone(),
+                by: d.by.clone(),
+                url: d.url.clone(),
+                source: "context".into(),
+                summary: format!("deploy of {} to {}", d.version.as_deref().unwrap_or("a new version"), d.service),
+            });
         }
         for (i, inc) in file.incidents.iter().enumerate() {
             let when = at(&inc.at, &inc.ago, &format!("incidents[{i}]"))?;
-            let mut map = to_map(&inc.rest).map_err(|e| format!("incidents[{i}]: {e}"))?;
-            map.insert("at".into(), when.to_rfc3339().into());
-            kg.incidents.push((inc.fingerprint.clone(), when.timestamp_millis(), map));
+            kg.add_incident(PastIncident {
+                key: inc.key.clone().unwrap_or_else(|| format!("PAST-{i}")),
+                fingerprint: inc.fingerprint.clone(),
+                service: inc.service.clone(),
+                opened_at: when,
+                closed_at: None,
+                level: inc.level.clone().unwrap_or_else(|| "L3".into()),
+                playbook: inc.playbook.clone(),
+                summary: inc.summary.clone().unwrap_or_default(),
+                actions: inc.actions.clone(),
+                fix: inc.fix.clone(),
+                outcome: inc.outcome.clone(),
+            });
         }
         let mut ctx = MemoryContext::new(kg);
         for (i, inc) in file.open_incidents.iter().enumerate() {
@@ -296,26 +350,60 @@ pub struct ServiceFacts {
     pub rest: BTreeMap<String, serde_yaml::Value>,
 }
 
+/// A deploy: `service` and `at`/`ago`; `version`, `commit`, `by`, ... as known.
 #[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct DeployFact {
     pub service: String,
     #[serde(default)]
     pub at: Option<DateTime<Utc>>,
     #[serde(default)]
     pub ago: Option<String>,
-    #[serde(flatten)]
-    pub rest: BTreeMap<String, serde_yaml::Value>,
+    #[serde(default)]
+    pub key: Option<String>,
+    #[serde(default)]
+    pub state: Option<DeployState>,
+    #[serde(default)]
+    pub environment: Option<String>,
+    #[serde(default)]
+    pub version: Option<String>,
+    #[serde(default)]
+    pub commit: Option<String>,
+    #[serde(default)]
+    pub repository: Option<String>,
+    #[serde(default)]
+    pub by: Option<String>,
+    #[serde(default)]
+    pub url: Option<String>,
 }
 
+/// A past incident: `fingerprint` and `at`/`ago`; what was done and how it ended.
 #[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct IncidentFact {
     pub fingerprint: String,
     #[serde(default)]
     pub at: Option<DateTime<Utc>>,
     #[serde(default)]
     pub ago: Option<String>,
-    #[serde(flatten)]
-    pub rest: BTreeMap<String, serde_yaml::Value>,
+    #[serde(default)]
+    pub key: Option<String>,
+    #[serde(default)]
+    pub service: Option<String>,
+    #[serde(default)]
+    pub level: Option<String>,
+    #[serde(default)]
+    pub playbook: Option<String>,
+    #[serde(default)]
+    pub summary: Option<String>,
+    #[serde(default)]
+    pub actions: Vec<String>,
+    /// The fix generator used (`revert`, ...).
+    #[serde(default)]
+    pub fix: Option<String>,
+    /// `success` or `failure`.
+    #[serde(default)]
+    pub outcome: Option<String>,
 }
 
 #[derive(Debug, Clone, Deserialize)]

@@ -25,8 +25,9 @@ mod guards;
 mod memory;
 mod plan;
 
-pub use context::{Analysis, OpenIncident, Outcome, Pause, Proposal, Run, Settings, TriageContext};
+pub use context::{Analysis, Impact, OpenIncident, Outcome, Pause, Proposal, Run, Settings, TriageContext};
 pub use decision::*;
+pub use guards::run_keys;
 pub use memory::{ContextFile, MemoryContext};
 pub use plan::{fill, fill_all};
 
@@ -68,9 +69,44 @@ pub fn decide_lazily(
         return first;
     }
     let Some(analysis) = gather(&first) else { return first };
-    let mut second = decide_with(event, &Pass { ctx, analysis: Some(&analysis) }, graph, now, options);
+    decide_again(event, ctx, graph, now, options, first, &analysis)
+}
+
+/// The second pass of [`decide_lazily`], for callers that gather the analysis themselves
+/// (the daemon asks a remote analyzer between the passes): decides `event` again with
+/// `analysis`, keeping `first` in `first_pass`.
+pub fn decide_again(
+    event: &Event,
+    ctx: &dyn TriageContext,
+    graph: &RuleGraph,
+    now: DateTime<Utc>,
+    options: Options,
+    first: Decision,
+    analysis: &Analysis,
+) -> Decision {
+    let mut second = decide_with(event, &Pass { ctx, analysis: Some(analysis) }, graph, now, options);
     second.first_pass = Some(FirstPass { level: first.level, reasons: first.reasons });
+    second.service = first.service;
+    second.analyzer = Some(analysis.clone());
     second
+}
+
+/// The whole step for one event outside the daemon (`explain`, `replay`, `test`): finds
+/// the event's service in the knowledge (writing it into the event), decides, and when the
+/// first pass wants an analysis asks `analyze` for it.
+pub fn triage_event(
+    event: &mut Event,
+    ctx: &MemoryContext,
+    graph: &RuleGraph,
+    now: DateTime<Utc>,
+    options: Options,
+    analyze: impl FnOnce(&Event, &crate::knowledge::Knowledge) -> Option<Analysis>,
+) -> Decision {
+    let service = crate::knowledge::resolve_service(event, ctx.knowledge_graph());
+    let event = &*event;
+    let mut d = decide_lazily(event, ctx, graph, now, options, |_| analyze(event, ctx.knowledge_graph()));
+    d.service = service;
+    d
 }
 
 /// `ctx` with its analysis replaced: hidden in the first pass, freshly gathered in the second.
@@ -445,7 +481,12 @@ pub fn decide_with(
                 d.trace[entry].plan_error = Some(e);
             }
             Ok(actions) => {
-                let radius = actions.iter().map(|a| a.blast_radius).sum();
+                let radius: u64 = actions.iter().map(|a| a.blast_radius).sum();
+                let downstream = match (&l1.guards.blast_radius, event.service.as_deref()) {
+                    (Some(_), Some(s)) => ctx.knowledge().downstream_count(s),
+                    _ => 0,
+                };
+                let radius = (radius, downstream);
                 let mut checks = vec![guards::kill_switch(&pb.id, ctx.pauses(), now)];
                 let mut evaluate = |c: &Condition| scope.evaluate(c, &pb.file, graph, ctx);
                 let runs = ctx.runs(&pb.id);
