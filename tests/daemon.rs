@@ -27,6 +27,8 @@ impl Daemon {
         let mut config = Config::parse(yaml, "sparky.yaml", &env).unwrap();
         config.listen = "127.0.0.1:0".parse().unwrap();
         config.playbooks = vec![dir.path().join("playbooks")];
+        // The test's own catalog folder (none unless the test writes one), never ./catalog.
+        config.catalog = Some(vec![dir.path().join("catalog")].into_iter().filter(|c| c.is_dir()).collect());
         config.store = format!("sqlite://{}", dir.path().join("sparky.db").display());
         config.reload_debounce_ms = 100;
         let running = daemon::start(Options { config, insecure: false }).await.unwrap();
@@ -587,5 +589,86 @@ async fn every_shared_payload_of_every_source_is_accepted_with_valid_auth_and_re
     assert!(posted >= 35, "{posted}");
     let status = d.settle().await;
     assert!(status["events"]["decided"].as_u64().unwrap() > 0, "{status}");
+    d.stop().await;
+}
+
+/// The shipped catalog, copied for a test that edits it.
+fn copy_catalog(to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for e in std::fs::read_dir("catalog").unwrap() {
+        let p = e.unwrap().path();
+        std::fs::copy(&p, to.join(p.file_name().unwrap())).unwrap();
+    }
+}
+
+/// Waits for the decision of the event at inbox position `seq`.
+async fn decision_of(d: &Daemon, seq: i64) -> Value {
+    for _ in 0..400 {
+        let ev = d.get(&format!("/api/v1/events/{seq}")).await.1;
+        if ev["state"] != "pending" {
+            return ev["decision"]["decision"].clone();
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    panic!("event {seq} was not decided");
+}
+
+#[tokio::test]
+async fn a_deploy_then_a_crash_loop_is_decided_with_the_catalog_and_the_stored_deploy() {
+    let dir = tempfile::tempdir().unwrap();
+    copy_playbooks(&dir.path().join("playbooks"));
+    copy_catalog(&dir.path().join("catalog"));
+    let d = Daemon::start_in(dir, "admin_token: adm1n\n").await;
+    let (_, status) = d.get("/api/v1/status").await;
+    assert!(status["last_reload"]["services"].as_u64().unwrap() >= 10, "{status}");
+    assert_eq!(status["catalog"]["services"], status["last_reload"]["services"]);
+    assert_eq!(status["analyzer"], "builtin");
+
+    // The real CDEvents `service.deployed`, for checkout-api, four minutes ago.
+    let now = chrono::Utc::now();
+    let deployed = (now - chrono::Duration::minutes(4)).to_rfc3339();
+    let body = String::from_utf8(payload("cloudevents", "cdevents_service_deployed.json"))
+        .unwrap()
+        .replace("mySubject123", "checkout-api")
+        .replace("2023-03-20T14:27:05.315384Z", &deployed);
+    let mut headers: Vec<(String, String)> =
+        fixture_headers(&Path::new(PAYLOADS).join("cloudevents/cdevents_service_deployed.json"));
+    for (k, v) in headers.iter_mut() {
+        *v = v.replace("mySubject123", "checkout-api").replace("2023-03-20T14:27:05.315384Z", &deployed);
+        if k == "ce-id" {
+            *v = format!("{v}-{}", now.timestamp());
+        }
+    }
+    let h: Vec<(&str, &str)> = headers.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+    let (code, v) = d.post("cloudevents", body, &h).await;
+    assert_eq!(code, 202, "{v}");
+    let deploy = decision_of(&d, v["seqs"][0].as_i64().unwrap()).await;
+    assert_eq!(deploy["service"]["name"], "checkout-api", "{deploy}");
+
+    // Then checkout-api's pod crash-loops: PB-001 refuses to restart right after a deploy,
+    // and the analysis blames the deploy.
+    let alert = String::from_utf8(std::fs::read("playbooks/events/KubePodCrashLooping_prod_firing.json").unwrap())
+        .unwrap()
+        .replace("2026-03-10T08:14:03.352Z", &now.to_rfc3339());
+    let (code, v) = d.post("alertmanager", alert, &[]).await;
+    assert_eq!(code, 202, "{v}");
+    let dec = decision_of(&d, v["seqs"][0].as_i64().unwrap()).await;
+    assert_eq!(dec["service"], serde_json::json!({"name": "checkout-api", "from": "label pod", "known": true}));
+    assert_eq!(dec["level"], "L2", "{dec}");
+    assert_eq!(dec["fix"]["generator"], "revert", "{dec}");
+    assert_eq!(dec["analyzer"]["analyzer"], "builtin");
+    assert_eq!(dec["first_pass"]["level"], "L3");
+
+    // A broken catalog edit is refused as a whole: the previous catalog stays in force.
+    let catalog = d.dir.path().join("catalog");
+    std::fs::write(catalog.join("broken.yaml"), "apiVersion: backstage.io/v1alpha1\nkind: Component\nmetadata: {}\n")
+        .unwrap();
+    let resp = reqwest::Client::new().post(d.url("/-/reload")).bearer_auth("adm1n").send().await.unwrap();
+    assert_eq!(resp.status().as_u16(), 422);
+    let (_, after) = d.get("/api/v1/status").await;
+    assert_eq!(after["last_reload"]["successful"], false);
+    assert_eq!(after["last_reload"]["services"], status["last_reload"]["services"]);
+    let diags = after["last_reload"]["diagnostics"].to_string();
+    assert!(diags.contains("broken.yaml"), "{diags}");
     d.stop().await;
 }

@@ -22,6 +22,11 @@ pub struct Config {
     pub listen: SocketAddr,
     /// Playbook files or folders, watched for changes.
     pub playbooks: Vec<PathBuf>,
+    /// Service catalog files or folders (Backstage `catalog-info.yaml`), watched and reloaded
+    /// with the playbooks. `./catalog` by default, when it exists.
+    pub catalog: Option<Vec<PathBuf>>,
+    pub knowledge: KnowledgeConfig,
+    pub analysis: AnalysisConfig,
     /// The store: `sqlite://FILE` (the default, `sqlite://sparky.db`).
     pub store: String,
     /// Webhook sources by the name in their URL (`POST /webhooks/<name>`). When the key is
@@ -44,6 +49,9 @@ impl Default for Config {
         Config {
             listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
             playbooks: vec![PathBuf::from("playbooks")],
+            catalog: None,
+            knowledge: KnowledgeConfig::default(),
+            analysis: AnalysisConfig::default(),
             store: "sqlite://sparky.db".into(),
             sources: None,
             admin_token: None,
@@ -106,6 +114,44 @@ impl TriageConfig {
     pub fn group_window_ms(&self) -> u64 {
         crate::dsl::parse_duration(&self.group_window).unwrap_or(0)
     }
+}
+
+/// How much dynamic knowledge a decision gathers from the store.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct KnowledgeConfig {
+    /// Deploys this recent are read for every batch (`kg::deployed_within`, the analyzer).
+    pub deploy_window: String,
+    /// Past incidents this recent are read for the batch's fingerprints (`kg::history`).
+    pub history_window: String,
+    /// Past incidents read per fingerprint, newest first.
+    pub history_limit: usize,
+}
+
+impl Default for KnowledgeConfig {
+    fn default() -> Self {
+        KnowledgeConfig { deploy_window: "7d".into(), history_window: "90d".into(), history_limit: 50 }
+    }
+}
+
+/// Which analyzer answers when a decision needs an analysis.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AnalysisConfig {
+    pub analyzer: AnalyzerKind,
+    /// For `analyzer: remote`: the OpenAI-compatible endpoint.
+    pub remote: Option<crate::analysis::remote::RemoteConfig>,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AnalyzerKind {
+    /// The built-in, deterministic rules.
+    #[default]
+    Builtin,
+    /// A model behind an OpenAI-compatible chat-completions endpoint, the built-in rules as
+    /// its fallback.
+    Remote,
 }
 
 /// Integrations (Kubernetes, GitHub, Jira, PagerDuty, ...).
@@ -192,6 +238,26 @@ impl std::fmt::Display for ConfigError {
 impl std::error::Error for ConfigError {}
 
 impl Config {
+    /// The catalog paths: the configured ones, or `./catalog` when that folder exists.
+    pub fn catalog_paths(&self) -> Vec<PathBuf> {
+        match &self.catalog {
+            Some(paths) => paths.clone(),
+            None => {
+                let default = PathBuf::from("catalog");
+                if default.is_dir() { vec![default] } else { Vec::new() }
+            }
+        }
+    }
+
+    fn window_ms(text: &str) -> u64 {
+        crate::dsl::parse_duration(text).unwrap_or(0)
+    }
+
+    /// `knowledge.deploy_window` and `knowledge.history_window`, in milliseconds.
+    pub fn knowledge_windows_ms(&self) -> (u64, u64) {
+        (Self::window_ms(&self.knowledge.deploy_window), Self::window_ms(&self.knowledge.history_window))
+    }
+
     /// Reads `path`, with `${NAME}` taken from `env`.
     pub fn load(path: &Path, env: &dyn Fn(&str) -> Option<String>) -> Result<Config, ConfigError> {
         let text = std::fs::read_to_string(path)
@@ -224,6 +290,29 @@ impl Config {
     fn validate(&self, name: &str) -> Result<(), ConfigError> {
         if self.playbooks.is_empty() {
             return Err(ConfigError(format!("{name}: `playbooks` is empty; name at least one file or folder")));
+        }
+        for (key, text) in [
+            ("knowledge.deploy_window", &self.knowledge.deploy_window),
+            ("knowledge.history_window", &self.knowledge.history_window),
+        ] {
+            if crate::dsl::parse_duration(text).is_none() {
+                return Err(ConfigError(format!(
+                    "{name}: `{key}`: `{text}` is not a duration; write e.g. `7d` or `90d`"
+                )));
+            }
+        }
+        match (self.analysis.analyzer, &self.analysis.remote) {
+            (AnalyzerKind::Remote, None) => {
+                return Err(ConfigError(format!(
+                    "{name}: `analysis.analyzer` is `remote` but `analysis.remote` is missing; give its `url` and `model`"
+                )));
+            }
+            (AnalyzerKind::Remote, Some(remote)) => {
+                if let Err(e) = crate::analysis::remote::Remote::new(remote.clone()) {
+                    return Err(ConfigError(format!("{name}: `analysis.remote`: {e}")));
+                }
+            }
+            _ => {}
         }
         if crate::dsl::parse_duration(&self.triage.group_window).is_none() {
             return Err(ConfigError(format!(

@@ -20,6 +20,8 @@ pub struct Metrics {
     last_reload_success_time: Gauge<f64, AtomicU64>,
     inbox_depth: Gauge,
     decision_seconds: Histogram,
+    analyses: Family<Labels, Counter>,
+    analysis_seconds: Histogram,
 }
 
 impl Default for Metrics {
@@ -62,7 +64,21 @@ impl Metrics {
             "Time from taking an event out of the inbox to its decision being recorded",
             decision_seconds.clone(),
         );
+        let analyses = Family::<Labels, Counter>::default();
+        registry.register(
+            "sparky_analyses",
+            "Analyses asked for, by the analyzer configured and the result (answered, or fallback when a remote analyzer failed and the built-in rules answered)",
+            analyses.clone(),
+        );
+        let analysis_seconds = Histogram::new([0.0001, 0.001, 0.01, 0.1, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0]);
+        registry.register(
+            "sparky_analysis_duration_seconds",
+            "Time an analysis took, remote calls included",
+            analysis_seconds.clone(),
+        );
         Metrics {
+            analyses,
+            analysis_seconds,
             registry,
             received,
             decisions,
@@ -72,6 +88,13 @@ impl Metrics {
             inbox_depth,
             decision_seconds,
         }
+    }
+
+    /// One analysis by `analyzer` (as configured), answered by it or by the fallback.
+    pub fn analyzed(&self, analyzer: &str, fallback: bool, seconds: f64) {
+        let result = if fallback { "fallback" } else { "answered" };
+        self.analyses.get_or_create(&vec![("analyzer", analyzer.to_string()), ("result", result.to_string())]).inc();
+        self.analysis_seconds.observe(seconds);
     }
 
     /// One webhook delivery from `source`, and what became of it.

@@ -17,9 +17,10 @@ pub mod reload;
 mod server;
 mod worker;
 
+use crate::analysis::{Analyzer, Builtin, RemoteAnalyzer};
 use crate::store::Store;
 use arc_swap::ArcSwap;
-use config::{Config, LogFormat, SourceConfig};
+use config::{AnalyzerKind, Config, LogFormat, SourceConfig};
 use metrics::Metrics;
 use reload::{Loaded, ReloadStatus};
 use std::collections::BTreeMap;
@@ -37,6 +38,8 @@ pub struct State {
     /// Commits deliveries, grouped.
     committer: accept::Committer,
     pub ruleset: ArcSwap<Loaded>,
+    /// Answers when a decision needs an analysis.
+    pub analyzer: Arc<dyn Analyzer>,
     pub reload_status: Mutex<Option<ReloadStatus>>,
     pub metrics: Metrics,
     /// Wakes the worker when events are accepted.
@@ -128,14 +131,18 @@ pub async fn start(options: Options) -> Result<Running, String> {
     let sources = config.effective_sources();
     check_exposure(&options, &sources)?;
     let store = Store::open(&config.store).await.map_err(|e| e.to_string())?;
-    let (graph, diagnostics) = reload::build(&config.playbooks).map_err(|(e, diags)| {
-        let mut msg = format!("cannot start: {e}");
-        for d in diags {
-            msg.push('\n');
-            msg.push_str(&d);
-        }
-        msg.replace("; the previous rules stay in force", &format!("; run `sparky check {}`", paths(&config)))
-    })?;
+    let (graph, catalog, diagnostics) =
+        reload::build(&config.playbooks, &config.catalog_paths()).map_err(|(e, diags)| {
+            let mut msg = format!("cannot start: {e}");
+            for d in diags {
+                msg.push('\n');
+                msg.push_str(&d);
+            }
+            msg.replace(
+                "; the previous rules and catalog stay in force",
+                &format!("; run `sparky check {}`", paths(&config)),
+            )
+        })?;
     for d in &diagnostics {
         tracing::warn!("{d}");
     }
@@ -146,18 +153,31 @@ pub async fn start(options: Options) -> Result<Running, String> {
     let group_window = Duration::from_millis(config.triage.group_window_ms());
     let hash = graph.hash().to_string();
     let playbooks = graph.playbooks().len();
+    let services = catalog.len();
+    let analyzer: Arc<dyn Analyzer> = match (config.analysis.analyzer, &config.analysis.remote) {
+        (AnalyzerKind::Remote, Some(remote)) => {
+            Arc::new(RemoteAnalyzer::new(crate::analysis::remote::Remote::new(remote.clone())?))
+        }
+        _ => Arc::new(Builtin),
+    };
     let (committer, writer) = accept::Committer::start(store.clone());
     let state = Arc::new(State {
         sources,
         committer,
         store,
-        ruleset: ArcSwap::from_pointee(Loaded { graph: Arc::new(graph), loaded_at: chrono::Utc::now() }),
+        ruleset: ArcSwap::from_pointee(Loaded {
+            graph: Arc::new(graph),
+            catalog: Arc::new(catalog),
+            loaded_at: chrono::Utc::now(),
+        }),
+        analyzer,
         reload_status: Mutex::new(Some(ReloadStatus {
             successful: true,
             at: chrono::Utc::now(),
             trigger: "start".into(),
             ruleset: hash.clone(),
             playbooks,
+            services,
             diagnostics,
             error: None,
             took_ms: 0,
@@ -179,7 +199,9 @@ pub async fn start(options: Options) -> Result<Running, String> {
 }
 
 fn paths(config: &Config) -> String {
-    config.playbooks.iter().map(|p| p.display().to_string()).collect::<Vec<_>>().join(" ")
+    let mut args: Vec<String> = config.playbooks.iter().map(|p| p.display().to_string()).collect();
+    args.extend(config.catalog_paths().iter().map(|p| format!("--catalog {}", p.display())));
+    args.join(" ")
 }
 
 async fn run(

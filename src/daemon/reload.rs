@@ -8,6 +8,7 @@ use super::State;
 use crate::compile::{self, read_sources};
 use crate::diagnostics::render_human;
 use crate::graph::RuleGraph;
+use crate::knowledge::Catalog;
 use chrono::{DateTime, Utc};
 use notify::{RecursiveMode, Watcher};
 use serde::Serialize;
@@ -18,6 +19,8 @@ use std::time::{Duration, Instant};
 /// The rule graph in use.
 pub struct Loaded {
     pub graph: Arc<RuleGraph>,
+    /// The service catalog, loaded with the playbooks.
+    pub catalog: Arc<Catalog>,
     pub loaded_at: DateTime<Utc>,
 }
 
@@ -31,6 +34,8 @@ pub struct ReloadStatus {
     /// The ruleset hash after it (the old one when it failed).
     pub ruleset: String,
     pub playbooks: usize,
+    /// Services in the catalog in force.
+    pub services: usize,
     /// The check's diagnostics, as `sparky check` prints them (errors and warnings).
     pub diagnostics: Vec<String>,
     pub error: Option<String>,
@@ -39,34 +44,59 @@ pub struct ReloadStatus {
     pub count: u64,
 }
 
-/// Compiles `paths` into a rule graph, or says why not (the diagnostics, rendered).
-pub fn build(paths: &[PathBuf]) -> Result<(RuleGraph, Vec<String>), (String, Vec<String>)> {
-    let sources = read_sources(paths).map_err(|e| (e, Vec::new()))?;
+/// What a successful build gives: the rule graph, the catalog, and the warnings.
+pub type Built = (RuleGraph, Catalog, Vec<String>);
+
+/// Compiles the playbooks into a rule graph and loads the catalog, or says why not (the
+/// diagnostics, rendered). The two are one unit: an error in either keeps both as they were.
+pub fn build(playbooks: &[PathBuf], catalog: &[PathBuf]) -> Result<Built, (String, Vec<String>)> {
+    let sources = read_sources(playbooks).map_err(|e| (e, Vec::new()))?;
     let compiled = compile::compile(&sources);
-    let rendered: Vec<String> = compiled.diagnostics.iter().map(|d| render_human(d, false)).collect();
-    if compiled.errors() > 0 {
-        let n = compiled.errors();
+    let mut rendered: Vec<String> = compiled.diagnostics.iter().map(|d| render_human(d, false)).collect();
+    let (cat, cat_diags) = if catalog.is_empty() {
+        (Catalog::default(), Vec::new())
+    } else {
+        Catalog::load(catalog)
+            .map_err(|e| (format!("{e}; the previous rules and catalog stay in force"), rendered.clone()))?
+    };
+    rendered.extend(cat_diags.iter().map(|d| render_human(d, false)));
+    let catalog_errors = cat_diags.iter().filter(|d| d.is_error()).count();
+    let errors = compiled.errors() + catalog_errors;
+    if errors > 0 {
+        let what = match (compiled.errors() > 0, catalog_errors > 0) {
+            (true, true) => "the playbooks and the catalog have",
+            (true, false) => "the playbooks have",
+            _ => "the catalog has",
+        };
         return Err((
-            format!("the playbooks have {n} error{}; the previous rules stay in force", if n == 1 { "" } else { "s" }),
+            format!(
+                "{what} {errors} error{}; the previous rules and catalog stay in force",
+                if errors == 1 { "" } else { "s" }
+            ),
             rendered,
         ));
     }
-    Ok((RuleGraph::build(&compiled), rendered))
+    Ok((RuleGraph::build(&compiled), cat, rendered))
 }
 
 /// Reloads now; returns whether the new rules are in force.
 pub fn reload(state: &State, trigger: &str) -> bool {
     let started = Instant::now();
-    let result = build(&state.config.playbooks);
+    let result = build(&state.config.playbooks, &state.config.catalog_paths());
     let took_ms = started.elapsed().as_millis() as u64;
     let mut status = state.reload_status.lock().unwrap_or_else(|e| e.into_inner());
     let previous_count = status.as_ref().map_or(0, |s| s.count);
     let ok = match result {
-        Ok((graph, diagnostics)) => {
+        Ok((graph, catalog, diagnostics)) => {
             let hash = graph.hash().to_string();
             let playbooks = graph.playbooks().len();
-            state.ruleset.store(Arc::new(Loaded { graph: Arc::new(graph), loaded_at: Utc::now() }));
-            tracing::info!(trigger, ruleset = %hash, playbooks, took_ms, "playbooks loaded");
+            let services = catalog.len();
+            state.ruleset.store(Arc::new(Loaded {
+                graph: Arc::new(graph),
+                catalog: Arc::new(catalog),
+                loaded_at: Utc::now(),
+            }));
+            tracing::info!(trigger, ruleset = %hash, playbooks, services, took_ms, "playbooks and catalog loaded");
             for d in &diagnostics {
                 tracing::warn!("{d}");
             }
@@ -76,6 +106,7 @@ pub fn reload(state: &State, trigger: &str) -> bool {
                 trigger: trigger.into(),
                 ruleset: hash,
                 playbooks,
+                services,
                 diagnostics,
                 error: None,
                 took_ms,
@@ -95,6 +126,7 @@ pub fn reload(state: &State, trigger: &str) -> bool {
                 trigger: trigger.into(),
                 ruleset: current.graph.hash().to_string(),
                 playbooks: current.graph.playbooks().len(),
+                services: current.catalog.len(),
                 diagnostics,
                 error: Some(error),
                 took_ms,
@@ -108,7 +140,7 @@ pub fn reload(state: &State, trigger: &str) -> bool {
     ok
 }
 
-/// Watches the playbook paths and reloads after `debounce` of quiet. Editors that save by
+/// Watches the playbook and catalog paths and reloads after `debounce` of quiet. Editors that save by
 /// writing a temporary file and renaming it over the original produce create/rename events
 /// on the folder, which is what is watched (a file named directly is watched through its
 /// folder). Returns the watcher, which stops when dropped.
@@ -122,7 +154,7 @@ pub fn watch(state: Arc<State>, debounce: Duration) -> Result<notify::Recommende
         }
     })
     .map_err(|e| format!("cannot watch the playbooks for changes: {e}"))?;
-    for path in &state.config.playbooks {
+    for path in state.config.playbooks.iter().chain(state.config.catalog_paths().iter()) {
         let (target, mode) = if path.is_dir() {
             (path.clone(), RecursiveMode::Recursive)
         } else {

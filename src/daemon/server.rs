@@ -209,6 +209,13 @@ async fn status(Extract(state): Extract<Arc<State>>) -> Response {
         "ruleset": loaded.graph.hash(),
         "loaded_at": loaded.loaded_at,
         "playbooks": playbooks,
+        "catalog": {
+            "paths": state.config.catalog_paths(),
+            "services": loaded.catalog.len(),
+            "files": loaded.catalog.file_count(),
+            "dependencies": loaded.catalog.dependency_count(),
+        },
+        "analyzer": state.analyzer.name(),
         "last_reload": last,
         "events": events,
         "store": state.store.url(),

@@ -6,10 +6,13 @@
 //! its decision, so the restarted daemon decides exactly the events that were not recorded.
 
 use super::State;
+use crate::analysis::Input;
 use crate::event::{Event, Status};
-use crate::script::StaticContext;
+use crate::knowledge::{Knowledge, ServiceMatch, deploy_of, find_service, resolve_service};
 use crate::store::{LastDecision, Pending, Record, StoreError};
-use crate::triage::{self, Decision, IncidentEffect, Level, MemoryContext, OpenIncident};
+use crate::triage::{
+    self, AnalysisUse, Decision, IncidentEffect, L1Mode, Level, MemoryContext, OpenIncident, Options, Outcome, Run,
+};
 use chrono::Utc;
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -51,7 +54,8 @@ async fn round(state: &State) -> Result<usize, StoreError> {
         return Ok(0);
     }
     let started = Instant::now();
-    // The graph in force when the batch is taken; a reload meanwhile does not affect it.
+    // The graph and catalog in force when the batch is taken; a reload meanwhile does not
+    // affect it.
     let loaded = state.ruleset.load_full();
     let graph = &loaded.graph;
     let fingerprints: Vec<&str> = {
@@ -60,12 +64,29 @@ async fn round(state: &State) -> Result<usize, StoreError> {
         f.dedup();
         f
     };
+    let batch_now = Utc::now();
     let mut open = state.store.open_incidents(&fingerprints).await?;
     let mut last = state.store.last_decisions(&fingerprints).await?;
+    let (mut knowledge, mut runs) = gather(state, &loaded, &pending, &fingerprints, batch_now).await?;
     let mut decided = Vec::with_capacity(pending.len());
     for Pending { seq, event } in &pending {
         let now = Utc::now();
-        let decision = decide_one(state, event, graph, now, &open, &last);
+        let mut event = event.clone();
+        let service = resolve_service(&mut event, &knowledge);
+        let mut decision = decide_one(state, &event, graph, now, &open, &last, &knowledge, &runs);
+        if decision.analysis == AnalysisUse::Wanted {
+            let asked = Instant::now();
+            let analysis = {
+                let input = Input { event: &event, knowledge: &knowledge, now };
+                state.analyzer.analyze(&input).await
+            };
+            let configured = state.analyzer.name();
+            let fallback = configured != analysis.analyzer;
+            state.metrics.analyzed(&configured, fallback, asked.elapsed().as_secs_f64());
+            let ctx = context_for(state, &event, &open, &knowledge, &runs);
+            decision = triage::decide_again(&event, &ctx, graph, now, Options::default(), decision, &analysis);
+        }
+        decision.service = service.clone();
         if let Some(change) = &decision.incident {
             match change.effect {
                 IncidentEffect::Open => {
@@ -79,6 +100,10 @@ async fn round(state: &State) -> Result<usize, StoreError> {
                             playbook: decision.playbook.clone(),
                         },
                     );
+                    // "Has this happened before?" counts it for the rest of the batch too.
+                    if let Some(past) = decision.opened_incident(&event, now) {
+                        Arc::make_mut(&mut knowledge).add_incident(past);
+                    }
                 }
                 IncidentEffect::Close => {
                     open.remove(&event.fingerprint);
@@ -96,20 +121,31 @@ async fn round(state: &State) -> Result<usize, StoreError> {
                 },
             );
         }
-        decided.push((*seq, event, decision));
+        // What the decision teaches the rest of the batch, as the store will hold it.
+        let deploy = deploy_of(&event, service.as_ref().map(|s: &ServiceMatch| s.name.as_str()));
+        if let Some(d) = &deploy {
+            Arc::make_mut(&mut knowledge).add_deploy(d.clone());
+        }
+        let run = run_of(&event, &decision, graph, now);
+        if let (Some(r), Some(p)) = (&run, &decision.playbook) {
+            Arc::make_mut(&mut runs).entry(p.clone()).or_default().push(r.clone());
+        }
+        decided.push((*seq, event, decision, deploy, run));
     }
     let records: Vec<Record<'_>> = decided
         .iter()
-        .map(|(seq, event, decision)| Record {
+        .map(|(seq, event, decision, deploy, run)| Record {
             seq: *seq,
             event,
             decision,
             json: decision.explained(event).to_string(),
+            deploy: deploy.clone(),
+            run: run.clone(),
         })
         .collect();
     state.store.record_all(&records).await?;
     let per_event = started.elapsed().as_secs_f64() / decided.len() as f64;
-    for (seq, event, decision) in &decided {
+    for (seq, event, decision, _, _) in &decided {
         state.metrics.decided(decision.level.as_str(), decision.playbook.as_deref(), per_event);
         tracing::info!(
             seq,
@@ -129,9 +165,104 @@ async fn round(state: &State) -> Result<usize, StoreError> {
     Ok(decided.len())
 }
 
-/// Decides one event with what the store knows of its fingerprint. Run history, knowledge
-/// and analysis join the context with the later stages (empty here, so success-rate guards
-/// refuse and an L1 awaits approval: the safe side).
+/// Dependencies per service whose deploys are read.
+const MAX_UPSTREAM: usize = 50;
+
+/// Reads what the batch's decisions need from the store: recent deploys of the batch's
+/// services and their dependencies, past incidents of the batch's fingerprints, and
+/// the run history of every playbook with an L1.
+async fn gather(
+    state: &State,
+    loaded: &super::reload::Loaded,
+    pending: &[Pending],
+    fingerprints: &[&str],
+    now: chrono::DateTime<Utc>,
+) -> Result<(Arc<Knowledge>, Arc<HashMap<String, Vec<Run>>>), StoreError> {
+    let (deploy_ms, history_ms) = state.config.knowledge_windows_ms();
+    let ms = |m: u64| chrono::Duration::milliseconds(m.min(i64::MAX as u64) as i64);
+    let mut knowledge = Knowledge::new(loaded.catalog.clone(), now.timestamp_millis());
+    // Deploys of the batch's services and of what they depend on (a deploy upstream is as
+    // likely a cause), capped so that a batch never reads the whole table.
+    let mut services: Vec<String> = Vec::new();
+    for p in pending {
+        if let Some(m) = find_service(&p.event, &knowledge) {
+            services.extend(knowledge.catalog().upstream(&m.name).into_iter().take(MAX_UPSTREAM).map(|r| r.name));
+            services.push(m.name);
+        }
+    }
+    services.sort_unstable();
+    services.dedup();
+    let names: Vec<&str> = services.iter().map(String::as_str).collect();
+    for d in state.store.deploys(&names, now - ms(deploy_ms), 10_000).await? {
+        knowledge.add_deploy(d);
+    }
+    for i in state.store.history(fingerprints, now - ms(history_ms), state.config.knowledge.history_limit).await? {
+        knowledge.add_incident(i);
+    }
+    let playbooks: Vec<&str> = graph_l1_playbooks(&loaded.graph);
+    let window = longest_guard_window(&loaded.graph);
+    let runs = state.store.runs(&playbooks, now - ms(window)).await?;
+    Ok((Arc::new(knowledge), Arc::new(runs)))
+}
+
+fn graph_l1_playbooks(graph: &crate::graph::RuleGraph) -> Vec<&str> {
+    graph.playbooks().iter().filter(|p| p.l1.is_some()).map(|p| p.id.as_str()).collect()
+}
+
+/// The longest window any guard counts runs over (success rate, cooldown, rate).
+fn longest_guard_window(graph: &crate::graph::RuleGraph) -> u64 {
+    graph
+        .playbooks()
+        .iter()
+        .filter_map(|p| p.l1.as_ref())
+        .flat_map(|l1| {
+            let g = &l1.guards;
+            g.success_rate
+                .iter()
+                .map(|(_, w, _)| w.millis)
+                .chain(g.cooldowns.iter().map(|(d, _)| d.millis))
+                .chain(g.at_most.iter().map(|(_, w)| w.millis))
+        })
+        .max()
+        .unwrap_or(0)
+}
+
+/// The L1 run a decision starts: an applied plan (pending until verified) or a draft's plan.
+fn run_of(
+    event: &Event,
+    decision: &Decision,
+    graph: &crate::graph::RuleGraph,
+    now: chrono::DateTime<Utc>,
+) -> Option<Run> {
+    let outcome = match (decision.level, decision.mode) {
+        (Level::L1, Some(L1Mode::Apply)) => Outcome::Pending,
+        (Level::L1, Some(L1Mode::PlanOnly)) => Outcome::Planned,
+        _ => return None,
+    };
+    let id = decision.playbook.as_deref()?;
+    let guards = &graph.playbooks().iter().find(|p| p.id == id)?.l1.as_ref()?.guards;
+    Some(Run { at: now, keys: triage::run_keys(guards, event), outcome })
+}
+
+/// The triage context of one event: the batch's knowledge and runs, its open incident.
+fn context_for(
+    state: &State,
+    event: &Event,
+    open: &HashMap<String, OpenIncident>,
+    knowledge: &Arc<Knowledge>,
+    runs: &Arc<HashMap<String, Vec<Run>>>,
+) -> MemoryContext {
+    let mut ctx = MemoryContext::shared(knowledge.clone());
+    *ctx.settings_mut() = state.config.triage.settings();
+    if let Some(inc) = open.get(&event.fingerprint) {
+        ctx.open(inc.clone());
+    }
+    ctx.set_runs(runs.clone());
+    ctx
+}
+
+/// Decides one event (first pass: without the analysis) with what the store knows.
+#[allow(clippy::too_many_arguments)]
 fn decide_one(
     state: &State,
     event: &Event,
@@ -139,6 +270,8 @@ fn decide_one(
     now: chrono::DateTime<Utc>,
     open: &HashMap<String, OpenIncident>,
     last: &HashMap<String, LastDecision>,
+    knowledge: &Arc<Knowledge>,
+    runs: &Arc<HashMap<String, Vec<Run>>>,
 ) -> Decision {
     let incident = open.get(&event.fingerprint);
     if incident.is_none()
@@ -151,10 +284,6 @@ fn decide_one(
             return triage::grouped(&prev.level, prev.playbook.as_deref(), ago, graph, now);
         }
     }
-    let mut ctx = MemoryContext::new(StaticContext { now_ms: now.timestamp_millis(), ..Default::default() });
-    *ctx.settings_mut() = state.config.triage.settings();
-    if let Some(inc) = incident {
-        ctx.open(inc.clone());
-    }
+    let ctx = context_for(state, event, open, knowledge, runs);
     triage::decide(event, &ctx, graph, now)
 }
