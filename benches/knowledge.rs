@@ -161,6 +161,9 @@ fn bench(c: &mut Criterion) {
     group.bench_function("analyze", |b| {
         b.iter(|| black_box(builtin::analyze(&Input { event: &event, knowledge: kg, now: now() })))
     });
+    group.bench_function("downstream-count-hub", |b| {
+        b.iter(|| black_box(kg.catalog().downstream_count(black_box("payments-api"))))
+    });
     group.bench_function("decide", |b| b.iter(|| black_box(decide(black_box(&event), &ctx, &graph, now()))));
     // The same alert for a service near the edge of the graph (few dependents): what most
     // events look like; payments-api above is a hub nearly everything depends on.

@@ -16,7 +16,7 @@ use serde_yaml::{Mapping, Value};
 use std::borrow::Cow;
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 /// How deep `downstream` and `upstream` walk; a longer chain is a modelling accident.
 const MAX_DEPTH: u32 = 64;
@@ -204,6 +204,9 @@ struct Graph {
     /// Node → the nodes that depend on it.
     dependents: Vec<Vec<u32>>,
     edges: HashSet<(u32, u32)>,
+    /// Dependents per node, counted on first ask and kept until the graph changes: the
+    /// blast-radius guard asks on every L1, and a hub's walk is the costly part of it.
+    downstream_counts: OnceLock<Vec<OnceLock<u32>>>,
 }
 
 impl Graph {
@@ -220,6 +223,7 @@ impl Graph {
         self.index.insert(name.to_ascii_lowercase(), n);
         self.depends_on.push(Vec::new());
         self.dependents.push(Vec::new());
+        self.downstream_counts = OnceLock::new();
         n
     }
 
@@ -230,6 +234,7 @@ impl Graph {
         }
         self.depends_on[from as usize].push(to);
         self.dependents[to as usize].push(from);
+        self.downstream_counts = OnceLock::new();
         true
     }
 
@@ -1870,7 +1875,13 @@ fn offset_of(text: &str, base: usize, line: usize, column: usize) -> usize {
 impl Catalog {
     /// How many services depend on `name`, transitively (cycle-safe, no names copied).
     pub fn downstream_count(&self, name: &str) -> usize {
-        self.node_of(name).map_or(0, |start| self.graph.count(start, true))
+        let Some(start) = self.node_of(name) else { return 0 };
+        let counts =
+            self.graph.downstream_counts.get_or_init(|| self.graph.names.iter().map(|_| OnceLock::new()).collect());
+        match counts.get(start as usize) {
+            Some(cell) => *cell.get_or_init(|| self.graph.count(start, true) as u32) as usize,
+            None => self.graph.count(start, true),
+        }
     }
 
     /// The `limit` nearest dependents of `name` (as [`Catalog::downstream`], cut short).
