@@ -77,6 +77,10 @@ async fn fake(mode: &'static str) -> String {
 }
 
 fn remote(url: String) -> RemoteAnalyzer {
+    remote_pausing(url, std::time::Duration::ZERO)
+}
+
+fn remote_pausing(url: String, pause: std::time::Duration) -> RemoteAnalyzer {
     let config = RemoteConfig {
         url,
         model: "local-model".into(),
@@ -85,7 +89,7 @@ fn remote(url: String) -> RemoteAnalyzer {
         max_tokens: None,
         temperature: None,
     };
-    RemoteAnalyzer::new(Remote::new(config).unwrap())
+    RemoteAnalyzer::with_pause(Remote::new(config).unwrap(), pause)
 }
 
 #[tokio::test]
@@ -127,4 +131,21 @@ async fn a_failing_remote_falls_back_to_the_builtin_rules_and_says_so() {
     let a = remote(closed).analyze(&Input { event: &event, knowledge: &kg, now: now() }).await;
     assert_eq!(a.analyzer, "builtin");
     assert!(!a.notes.is_empty());
+}
+
+#[tokio::test]
+async fn after_a_failure_the_remote_is_left_alone_for_a_while() {
+    let (event, kg) = setting();
+    let analyzer = remote_pausing(fake("slow").await, std::time::Duration::from_secs(60));
+    let input = Input { event: &event, knowledge: &kg, now: now() };
+    let first = analyzer.analyze(&input).await;
+    assert!(first.notes.join(" ").contains("failed"), "{:?}", first.notes);
+    // The next events do not wait for the timeout again.
+    let started = std::time::Instant::now();
+    for _ in 0..5 {
+        let a = analyzer.analyze(&input).await;
+        assert_eq!(a.analyzer, "builtin");
+        assert!(a.notes.join(" ").contains("failed recently and is not asked for another"), "{:?}", a.notes);
+    }
+    assert!(started.elapsed() < std::time::Duration::from_millis(300), "{:?}", started.elapsed());
 }

@@ -91,6 +91,18 @@ fn explain_refuses_bad_input_with_exit_2() {
             vec![CRASH.into(), "--playbooks".into(), write(dir.path(), "broken.sparky", "playbook {")],
             "the playbooks have 1 error; run `sparky check",
         ),
+        (
+            vec![
+                CRASH.into(),
+                "--catalog".into(),
+                write(
+                    dir.path(),
+                    "catalog-info.yaml",
+                    "apiVersion: backstage.io/v1alpha1\nkind: Component\nmetadata: {}\n",
+                ),
+            ],
+            "the catalog has 1 error; run `sparky check --catalog",
+        ),
     ];
     for (args, expected) in cases {
         let mut full = vec!["explain"];
@@ -207,4 +219,31 @@ fn explain_package_carries_the_context_an_engineer_needs() {
     assert_eq!(p["recent_deploys"][0]["commit"], "7d1e0fa");
     assert_eq!(p["analysis"]["proposals"][0]["generator"], "revert");
     assert_eq!(p["decision"]["level"], "L2");
+}
+
+#[test]
+fn a_suite_can_run_on_a_catalog() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir(dir.path().join("catalog")).unwrap();
+    write(
+        &dir.path().join("catalog"),
+        "catalog-info.yaml",
+        "apiVersion: backstage.io/v1alpha1\nkind: Component\nmetadata:\n  name: checkout-api\n  annotations: {sparky.dev/stateless: \"true\"}\nspec: {type: service, lifecycle: production, owner: group:team-checkout}\n",
+    );
+    let crash = std::fs::canonicalize(CRASH).unwrap();
+    let playbooks = std::fs::canonicalize("playbooks").unwrap();
+    let suite = format!(
+        "playbooks: [\"{}\"]\ncatalog: [catalog]\ncontext:\n  now: 2026-03-10T08:20:00Z\n  pods: {{\"prod/checkout-api-6f8d9c7b5-x2x9q\": {{last_termination_reason: Error}}}}\n  runs: {{PB-001: [{{ago: 1d, outcome: success, count: 25}}]}}\ncases:\n  - name: the catalog says stateless, so the pod is restarted\n    steps:\n      - event: \"{}\"\n        expect: {{level: L1, playbook: PB-001}}\n",
+        playbooks.display(),
+        crash.display()
+    );
+    let path = write(dir.path(), "stateful.test.yaml", &suite);
+    let o = sparky(&["test", &path]);
+    assert_eq!(o.status.code(), Some(0), "{}", out(&o));
+    assert!(out(&o).contains("ok    the catalog says stateless, so the pod is restarted"), "{}", out(&o));
+    // Without the catalog nothing says the service is stateless: the same case fails.
+    let without = suite.replace("catalog: [catalog]\n", "");
+    let path = write(dir.path(), "stateless.test.yaml", &without);
+    let o = sparky(&["test", &path]);
+    assert_eq!(o.status.code(), Some(1), "{}", out(&o));
 }

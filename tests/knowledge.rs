@@ -306,3 +306,41 @@ fn bounded_walks_agree_with_the_full_ones() {
     }
     assert_eq!(catalog.downstream_count("hub"), 6);
 }
+
+#[test]
+fn the_pagerduty_integration_key_is_kept_for_l3_and_shown_nowhere() {
+    let (catalog, _) = Catalog::load(&["catalog".into()]).unwrap();
+    let svc = catalog.service("checkout-api").unwrap();
+    let key = svc.pagerduty_integration_key.clone().expect("the example catalog gives one");
+    let shown = [
+        serde_json::to_string(svc).unwrap(),
+        format!("{:?}", svc.to_map()),
+        format!("{:?}", Knowledge::new(Arc::new(catalog.clone()), 0).service("checkout-api")),
+    ];
+    for text in shown {
+        assert!(!text.contains(&key), "the key shows in {text}");
+        assert!(!text.contains("integration-key"), "{text}");
+    }
+}
+
+#[test]
+fn a_pod_alert_is_about_the_pod_not_the_exporter_that_reported_it() {
+    let text = r#"
+apiVersion: backstage.io/v1alpha1
+kind: Component
+metadata: {name: kube-state-metrics, annotations: {sparky.dev/stateless: "true"}}
+spec: {type: service, lifecycle: production, owner: group:team-platform}
+---
+apiVersion: backstage.io/v1alpha1
+kind: Component
+metadata: {name: ledger, annotations: {sparky.dev/stateless: "false"}}
+spec: {type: service, lifecycle: production, owner: group:team-payments}
+"#;
+    let (catalog, _) = Catalog::parse(&[("c.yaml".into(), text.into())]);
+    let kg = Knowledge::new(Arc::new(catalog), 0);
+    let mut e = alert("ledger", Utc::now());
+    e.labels.insert("service".into(), "kube-state-metrics".into());
+    let m = resolve_service(&mut e, &kg).unwrap();
+    assert_eq!((m.name.as_str(), m.from.as_str()), ("ledger", "label pod"));
+    assert!(!kg.service("ledger").get("stateless").unwrap().as_bool().unwrap());
+}

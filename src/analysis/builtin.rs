@@ -83,11 +83,13 @@ fn deploy_rule(event: &Event, kg: &Knowledge) -> Option<Finding> {
     let before: Vec<&Deploy> = kg
         .deploys_of(service)
         .filter(|d| {
-            d.at <= started + Duration::minutes(SKEW_MIN) && started - d.at <= Duration::minutes(DEPLOY_WINDOW_MIN)
+            // Checked: a sender's time may be anywhere chrono allows.
+            let latest = started.checked_add_signed(Duration::minutes(SKEW_MIN)).unwrap_or(started);
+            d.at <= latest && started.signed_duration_since(d.at) <= Duration::minutes(DEPLOY_WINDOW_MIN)
         })
         .collect();
     let deploy = *before.first()?;
-    let gap = (started - deploy.at).num_minutes().max(0);
+    let gap = started.signed_duration_since(deploy.at).num_minutes().max(0);
     let mut confidence: f64 = match gap {
         0..=10 => 80.0,
         11..=30 => 70.0,
@@ -107,7 +109,8 @@ fn deploy_rule(event: &Event, kg: &Knowledge) -> Option<Finding> {
         .count();
     if earlier == 0 {
         confidence += 12.0;
-        evidence.push(format!("the problem is new since the deploy: no incident with this fingerprint in the {HISTORY_DAYS} days before it"));
+        evidence
+            .push("the problem is new since the deploy: no earlier incident with this fingerprint on record".into());
     } else {
         confidence -= 15.0;
         evidence.push(format!("the problem predates the deploy: {earlier} earlier incident(s) with this fingerprint"));

@@ -54,14 +54,43 @@ impl Analyzer for Builtin {
     }
 }
 
+/// How long the remote analyzer is left alone after it failed: meanwhile the built-in rules
+/// answer at once, so a hung endpoint costs one timeout per pause, not one per event (the
+/// daemon decides events one after another).
+pub const REMOTE_PAUSE: std::time::Duration = std::time::Duration::from_secs(60);
+
 /// A remote model, with the built-in rules as the fallback.
 pub struct RemoteAnalyzer {
     remote: remote::Remote,
+    /// Until when the remote is not asked, after a failure.
+    paused_until: std::sync::Mutex<Option<std::time::Instant>>,
+    pause: std::time::Duration,
 }
 
 impl RemoteAnalyzer {
     pub fn new(remote: remote::Remote) -> RemoteAnalyzer {
-        RemoteAnalyzer { remote }
+        RemoteAnalyzer::with_pause(remote, REMOTE_PAUSE)
+    }
+
+    /// With another pause after a failure (tests).
+    pub fn with_pause(remote: remote::Remote, pause: std::time::Duration) -> RemoteAnalyzer {
+        RemoteAnalyzer { remote, paused_until: std::sync::Mutex::new(None), pause }
+    }
+
+    fn paused(&self) -> Option<std::time::Duration> {
+        let until = (*self.paused_until.lock().unwrap_or_else(|e| e.into_inner()))?;
+        until.checked_duration_since(std::time::Instant::now())
+    }
+
+    fn set_paused(&self, failed: bool) {
+        let mut until = self.paused_until.lock().unwrap_or_else(|e| e.into_inner());
+        *until = failed.then(|| std::time::Instant::now() + self.pause);
+    }
+
+    fn fallback(&self, input: &Input<'_>, why: String) -> Analysis {
+        let mut analysis = builtin::analyze(input);
+        analysis.notes.push(why);
+        analysis
     }
 }
 
@@ -71,18 +100,28 @@ impl Analyzer for RemoteAnalyzer {
     }
     fn analyze<'a>(&'a self, input: &'a Input<'a>) -> Answer<'a> {
         Box::pin(async move {
+            let model = self.remote.model();
+            if let Some(left) = self.paused() {
+                let why = format!(
+                    "the remote analyzer ({model}) failed recently and is not asked for another {}s; the built-in analyzer answered instead",
+                    left.as_secs().max(1)
+                );
+                return self.fallback(input, why);
+            }
             let prompt = package::Package::assemble(input.event, input.knowledge, None, None, input.now);
             let prompt = serde_json::to_value(&prompt).unwrap_or_default();
             match self.remote.ask(&prompt).await {
-                Ok(analysis) => analysis,
+                Ok(analysis) => {
+                    self.set_paused(false);
+                    analysis
+                }
                 Err(e) => {
-                    tracing::warn!(error = %e, model = self.remote.model(), "the remote analyzer failed; the built-in analyzer answers");
-                    let mut fallback = builtin::analyze(input);
-                    fallback.notes.push(format!(
-                        "the remote analyzer ({}) failed: {e}; the built-in analyzer answered instead",
-                        self.remote.model()
-                    ));
-                    fallback
+                    self.set_paused(true);
+                    tracing::warn!(error = %e, model, pause_s = self.pause.as_secs(), "the remote analyzer failed; the built-in analyzer answers until it is asked again");
+                    self.fallback(
+                        input,
+                        format!("the remote analyzer ({model}) failed: {e}; the built-in analyzer answered instead"),
+                    )
                 }
             }
         })

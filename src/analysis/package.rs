@@ -113,10 +113,10 @@ impl Package {
             from: matched.map(|m| m.from.clone()),
             known: knowledge.knows(name),
             catalog: catalog.service(name).cloned(),
-            owner: catalog.owner(name),
-            oncall: catalog.oncall(name),
+            owner: knowledge.owner_of(name),
+            oncall: knowledge.oncall_of(name),
         });
-        let since = now - Duration::hours(DEPLOYS_HOURS);
+        let since = now.checked_sub_signed(Duration::hours(DEPLOYS_HOURS)).unwrap_or(DateTime::<Utc>::MIN_UTC);
         let recent_deploys = service_name
             .as_deref()
             .map(|s| knowledge.deploys_of(s).filter(|d| d.at >= since).take(20).cloned().collect())

@@ -5,7 +5,7 @@ use crate::compile::read_sources;
 use crate::diagnostics::{Code, Diagnostic, Format, Report, Severity, render_human, render_json};
 use crate::knowledge::catalog::Catalog;
 use std::io::{IsTerminal, Write};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::ExitCode;
 
 #[derive(Debug, clap::Args)]
@@ -27,9 +27,6 @@ pub(super) struct Args {
     catalog: Vec<PathBuf>,
 }
 
-/// The default catalog, checked when it exists and no `--catalog` is given.
-const DEFAULT_CATALOG: &str = "catalog";
-
 pub(super) fn run(args: Args) -> ExitCode {
     if let Some(code) = &args.explain {
         return explain(code);
@@ -43,13 +40,8 @@ pub(super) fn run(args: Args) -> ExitCode {
         }
     };
     let compiled = compile::compile(&sources);
-    let catalog_paths = if !args.catalog.is_empty() {
-        args.catalog.clone()
-    } else if Path::new(DEFAULT_CATALOG).is_dir() {
-        vec![PathBuf::from(DEFAULT_CATALOG)]
-    } else {
-        Vec::new()
-    };
+    let given = (!args.catalog.is_empty()).then_some(args.catalog.as_slice());
+    let catalog_paths = crate::knowledge::catalog::paths_or_default(given);
     let catalog = if catalog_paths.is_empty() {
         None
     } else {

@@ -201,13 +201,7 @@ pub fn load_catalog(paths: &[PathBuf]) -> Result<Arc<Catalog>, String> {
 
 /// `--catalog` as given, or `./catalog` when it exists.
 pub fn catalog_paths(given: &Option<Vec<PathBuf>>) -> Vec<PathBuf> {
-    match given {
-        Some(p) => p.clone(),
-        None => {
-            let default = PathBuf::from("catalog");
-            if default.is_dir() { vec![default] } else { Vec::new() }
-        }
-    }
+    crate::knowledge::catalog::paths_or_default(given.as_deref())
 }
 
 /// The analysis `explain`, `replay` and `test` use when a decision wants one: the context

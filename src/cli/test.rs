@@ -34,6 +34,10 @@ struct Suite {
     /// Folders or files of playbooks, relative to the suite; the suite's folder by default.
     #[serde(default)]
     playbooks: Vec<String>,
+    /// Folders or files of the service catalog, relative to the suite; none by default (the
+    /// context's `services` stand for it).
+    #[serde(default)]
+    catalog: Vec<String>,
     /// The context every case starts from.
     #[serde(default)]
     context: Option<serde_yaml::Value>,
@@ -210,6 +214,8 @@ pub fn run_suite(
         graphs.insert(playbooks.clone(), input::load_graph(&playbooks)?);
     }
     let graph = &graphs[&playbooks];
+    let catalog_paths: Vec<PathBuf> = suite.catalog.iter().map(|p| dir.join(p)).collect();
+    let catalog = input::load_catalog(&catalog_paths)?;
     let mut result = SuiteResult { text: format!("{}\n", path.display()), passed: 0, failed: 0 };
     for case in &suite.cases {
         let mut context = suite.context.clone().unwrap_or(serde_yaml::Value::Mapping(Default::default()));
@@ -218,7 +224,7 @@ pub fn run_suite(
         }
         let file: triage::ContextFile = serde_yaml::from_value(context)
             .map_err(|e| format!("case `{}`: the context is not valid: {e}", case.name))?;
-        match run_case(case, &file, dir, graph, verbose) {
+        match run_case(case, &file, &catalog, dir, graph, verbose) {
             Ok(Ok(log)) => {
                 result.passed += 1;
                 let _ = writeln!(result.text, "  ok    {}", case.name);
@@ -315,6 +321,7 @@ fn set_field(event: &mut Event, key: &str, value: &str) -> Result<(), String> {
 fn run_case(
     case: &Case,
     file: &triage::ContextFile,
+    catalog: &std::sync::Arc<crate::knowledge::Catalog>,
     dir: &Path,
     graph: &RuleGraph,
     verbose: bool,
@@ -326,7 +333,7 @@ fn run_case(
         case.steps.iter().enumerate().map(|(i, s)| step_events(s, dir, i)).collect::<Result<_, _>>()?;
     let first_time = steps[0].iter().map(|e| e.occurred_at).find(|t| t.timestamp() > 0);
     let start = case.start.or(file.now).or(first_time).unwrap_or(DateTime::<Utc>::UNIX_EPOCH);
-    let mut ctx = MemoryContext::from_file(file, Default::default(), start).map_err(|e| format!("context: {e}"))?;
+    let mut ctx = MemoryContext::from_file(file, catalog.clone(), start).map_err(|e| format!("context: {e}"))?;
     let mut now = start;
     let mut log = String::new();
     let mut failures = String::new();

@@ -240,13 +240,7 @@ impl std::error::Error for ConfigError {}
 impl Config {
     /// The catalog paths: the configured ones, or `./catalog` when that folder exists.
     pub fn catalog_paths(&self) -> Vec<PathBuf> {
-        match &self.catalog {
-            Some(paths) => paths.clone(),
-            None => {
-                let default = PathBuf::from("catalog");
-                if default.is_dir() { vec![default] } else { Vec::new() }
-            }
-        }
+        crate::knowledge::catalog::paths_or_default(self.catalog.as_deref())
     }
 
     fn window_ms(text: &str) -> u64 {

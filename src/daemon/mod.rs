@@ -127,7 +127,10 @@ fn check_exposure(options: &Options, sources: &BTreeMap<String, SourceConfig>) -
 /// Starts the daemon: opens the store, loads the playbooks (a failure here stops the start),
 /// binds, and runs the worker, the watcher and the signal handlers.
 pub async fn start(options: Options) -> Result<Running, String> {
-    let config = options.config.clone();
+    let mut config = options.config.clone();
+    // `./catalog` is chosen once, at start: a folder that disappears later (a checkout, an
+    // rsync) is a reload error that keeps the catalog in force, not an empty catalog.
+    config.catalog = Some(config.catalog_paths());
     let sources = config.effective_sources();
     check_exposure(&options, &sources)?;
     let store = Store::open(&config.store).await.map_err(|e| e.to_string())?;

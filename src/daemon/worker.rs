@@ -71,6 +71,9 @@ async fn round(state: &State) -> Result<usize, StoreError> {
     let mut decided = Vec::with_capacity(pending.len());
     for Pending { seq, event } in &pending {
         let now = Utc::now();
+        // Windows count back from this event's time, as `explain` counts them (the snapshot
+        // is not shared at this point, so this copies nothing).
+        Arc::make_mut(&mut knowledge).set_now_ms(now.timestamp_millis());
         let mut event = event.clone();
         let service = resolve_service(&mut event, &knowledge);
         let mut decision = decide_one(state, &event, graph, now, &open, &last, &knowledge, &runs);
@@ -179,29 +182,34 @@ async fn gather(
     now: chrono::DateTime<Utc>,
 ) -> Result<(Arc<Knowledge>, Arc<HashMap<String, Vec<Run>>>), StoreError> {
     let (deploy_ms, history_ms) = state.config.knowledge_windows_ms();
-    let ms = |m: u64| chrono::Duration::milliseconds(m.min(i64::MAX as u64) as i64);
+    // A window longer than the calendar reaches back to its beginning.
+    let back = |m: u64| {
+        chrono::Duration::try_milliseconds(m.min(i64::MAX as u64) as i64)
+            .and_then(|d| now.checked_sub_signed(d))
+            .unwrap_or(chrono::DateTime::<Utc>::MIN_UTC)
+    };
     let mut knowledge = Knowledge::new(loaded.catalog.clone(), now.timestamp_millis());
     // Deploys of the batch's services and of what they depend on (a deploy upstream is as
     // likely a cause), capped so that a batch never reads the whole table.
     let mut services: Vec<String> = Vec::new();
     for p in pending {
         if let Some(m) = find_service(&p.event, &knowledge) {
-            services.extend(knowledge.catalog().upstream(&m.name).into_iter().take(MAX_UPSTREAM).map(|r| r.name));
+            services.extend(knowledge.catalog().upstream_nearest(&m.name, MAX_UPSTREAM).into_iter().map(|r| r.name));
             services.push(m.name);
         }
     }
     services.sort_unstable();
     services.dedup();
     let names: Vec<&str> = services.iter().map(String::as_str).collect();
-    for d in state.store.deploys(&names, now - ms(deploy_ms), 10_000).await? {
+    for d in state.store.deploys(&names, back(deploy_ms), 10_000).await? {
         knowledge.add_deploy(d);
     }
-    for i in state.store.history(fingerprints, now - ms(history_ms), state.config.knowledge.history_limit).await? {
+    for i in state.store.history(fingerprints, back(history_ms), state.config.knowledge.history_limit).await? {
         knowledge.add_incident(i);
     }
     let playbooks: Vec<&str> = graph_l1_playbooks(&loaded.graph);
     let window = longest_guard_window(&loaded.graph);
-    let runs = state.store.runs(&playbooks, now - ms(window)).await?;
+    let runs = state.store.runs(&playbooks, back(window)).await?;
     Ok((Arc::new(knowledge), Arc::new(runs)))
 }
 

@@ -47,21 +47,28 @@ fn time(v: Option<&Value>, path: &dyn Fn() -> String) -> Result<Option<DateTime<
     }
 }
 
-/// The labels that may name the service an alert is about, in the order they are tried.
-pub const SERVICE_LABELS: &[&str] =
-    &["service", "app.kubernetes.io/name", "app", "deployment", "statefulset", "daemonset", "horizontalpodautoscaler"];
+/// The labels that name the Kubernetes object an alert is about, tried first: they name the
+/// subject, while `service`, `job` and `app` on a kube-state-metrics alert often name the
+/// exporter that reported it.
+pub const WORKLOAD_LABELS: &[&str] = &["deployment", "statefulset", "daemonset", "horizontalpodautoscaler"];
 
-/// Every name the labels give for the service, in order: [`SERVICE_LABELS`], then the
-/// workload behind `pod` (the pod name without its ReplicaSet hash and random suffix). Each
-/// comes with where it was read (`label app`, `label pod`).
+/// The labels that may name the service, tried after the workload.
+pub const SERVICE_LABELS: &[&str] = &["service", "app.kubernetes.io/name", "app"];
+
+/// Every name the labels give for the service, in order: the workload behind `pod` (the pod
+/// name without its ReplicaSet hash and random suffix), [`WORKLOAD_LABELS`], then
+/// [`SERVICE_LABELS`]. Each comes with where it was read (`pod`, `app`, ...).
 pub fn service_candidates(labels: &BTreeMap<String, String>) -> Vec<(&'static str, String)> {
-    let mut out: Vec<(&'static str, String)> = SERVICE_LABELS
-        .iter()
-        .filter_map(|key| labels.get(*key).filter(|v| !v.is_empty()).map(|v| (*key, v.clone())))
-        .collect();
+    let mut out: Vec<(&'static str, String)> = Vec::new();
     if let Some(pod) = labels.get("pod").filter(|p| !p.is_empty()) {
         out.push(("pod", workload_of_pod(pod)));
     }
+    out.extend(
+        WORKLOAD_LABELS
+            .iter()
+            .chain(SERVICE_LABELS)
+            .filter_map(|key| labels.get(*key).filter(|v| !v.is_empty()).map(|v| (*key, v.clone()))),
+    );
     out
 }
 

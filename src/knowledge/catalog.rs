@@ -82,6 +82,23 @@ impl Kind {
     }
 }
 
+/// The catalog paths to use: the ones given, or `./catalog` when that folder exists (what
+/// `sparky check`, `explain`, `replay` and `serve` do without `--catalog`).
+pub fn paths_or_default(given: Option<&[PathBuf]>) -> Vec<PathBuf> {
+    match given {
+        Some(paths) if !paths.is_empty() => paths.to_vec(),
+        Some(_) => Vec::new(),
+        None => {
+            let default = PathBuf::from("catalog");
+            if default.is_dir() { vec![default] } else { Vec::new() }
+        }
+    }
+}
+
+/// Annotations that hold secrets: read into their own fields, never kept among the
+/// annotations that conditions, packages and the API show.
+pub const SECRET_ANNOTATIONS: &[&str] = &["pagerduty.com/integration-key"];
+
 /// Everything the catalog says, indexed for the questions Sparky asks of it.
 #[derive(Debug, Clone, Default)]
 pub struct Catalog {
@@ -136,7 +153,10 @@ pub struct Service {
     pub replicas: Option<u32>,
     /// `github.com/project-slug`: `org/repo`.
     pub repo: Option<String>,
-    /// `pagerduty.com/integration-key`.
+    /// `pagerduty.com/integration-key`: a secret (it lets anyone page the team). Kept for
+    /// L3 only: never serialized (the context package, the remote analyzer's prompt, the
+    /// API) and left out of `annotations`, so conditions never see it either.
+    #[serde(skip)]
     pub pagerduty_integration_key: Option<String>,
     /// `pagerduty.com/service-id`.
     pub pagerduty_service_id: Option<String>,
@@ -1286,7 +1306,11 @@ impl Reader<'_> {
                     aliases: aliases.iter().map(|(a, _)| a.clone()).collect(),
                     tags,
                     links,
-                    annotations: annotations.into_iter().map(|(k, (v, _))| (k, v)).collect(),
+                    annotations: annotations
+                        .into_iter()
+                        .filter(|(k, _)| !SECRET_ANNOTATIONS.contains(&k.as_str()))
+                        .map(|(k, (v, _))| (k, v))
+                        .collect(),
                     file: file_name,
                     line,
                 };

@@ -45,7 +45,8 @@ impl DeployState {
 /// One deploy of a service.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Deploy {
-    /// The deploy's identity: the fingerprint of the events that tell of it.
+    /// The deploy's identity: GitHub's deployment or run (its events merge), otherwise the
+    /// event's own id.
     pub key: String,
     pub service: String,
     /// When it started (the earliest event about it).
@@ -93,14 +94,18 @@ impl Deploy {
     }
 
     /// Merges a later event about the same deploy: the start time stays the earliest, the
-    /// state is the latest word, and facts the first event left out are filled in.
+    /// state is the latest word (except that a deploy that finished never goes back to
+    /// started: a late or redelivered `deployment` event), facts the first event left out are
+    /// filled in, and the summary is the latest. The store's upsert follows the same rule.
     pub fn merge(&mut self, later: Deploy) {
         if later.at < self.at {
             self.at = later.at;
         }
-        if later.state != DeployState::Unknown {
+        let finished = matches!(self.state, DeployState::Succeeded | DeployState::Failed);
+        if later.state != DeployState::Unknown && !(finished && later.state == DeployState::Started) {
             self.state = later.state;
         }
+        self.summary = later.summary;
         for (mine, theirs) in [
             (&mut self.environment, later.environment),
             (&mut self.version, later.version),
@@ -142,8 +147,13 @@ pub fn deploy_of(event: &Event, service: Option<&str>) -> Option<Deploy> {
         .iter()
         .find_map(|rel| event.links.iter().find(|l| l.rel == *rel))
         .map(|l| l.url.clone());
+    // GitHub names the deployment (or the run) in the fingerprint, and sends an event per
+    // state change: those merge. Other senders' fingerprints may name the service, not the
+    // deploy (a CloudEvent's subject, a generic source's labels): each event is a deploy of
+    // its own, or a new deploy would be merged into the first one and keep its time.
+    let key = if event.source == "github" { event.fingerprint.clone() } else { event.id.clone() };
     Some(Deploy {
-        key: event.fingerprint.clone(),
+        key,
         service,
         at: event.occurred_at,
         state,

@@ -119,6 +119,26 @@ impl Knowledge {
         }
     }
 
+    /// The owner of `service`: the catalog's, or a context file's `owner:` fact standing for
+    /// an owner the catalog does not describe.
+    pub fn owner_of(&self, service: &str) -> Option<super::catalog::Owner> {
+        self.catalog.owner(service).or_else(|| {
+            let reference = self.facts_of(service)?.get("owner")?.to_string();
+            Some(super::catalog::Owner { reference, ..Default::default() })
+        })
+    }
+
+    /// Who is on call for `service`: the catalog's answer, or a context file's `oncall:`.
+    pub fn oncall_of(&self, service: &str) -> Option<String> {
+        self.catalog.oncall(service).or_else(|| self.facts_of(service)?.get("oncall").map(|o| o.to_string()))
+    }
+
+    /// The facts about `service`, written under its catalog name or under the name asked.
+    fn facts_of(&self, service: &str) -> Option<&Map> {
+        let name = self.catalog.service(service).map_or(service, |s| s.name.as_str());
+        self.facts.get(name).or_else(|| self.facts.get(service))
+    }
+
     fn related(list: Vec<super::catalog::Related>) -> Array {
         list.into_iter()
             .map(|r| {
@@ -137,8 +157,7 @@ impl ContextView for Knowledge {
             Some(s) => s.to_map(),
             None => unknown_service(service),
         };
-        let name = self.catalog.service(service).map_or(service, |s| s.name.as_str());
-        if let Some(facts) = self.facts.get(name) {
+        if let Some(facts) = self.facts_of(service) {
             full.insert("known".into(), true.into());
             full.extend(facts.clone());
         }
@@ -171,17 +190,9 @@ impl ContextView for Knowledge {
         full
     }
     fn owner(&self, service: &str) -> Map {
-        if let Some(owner) = self.catalog.owner(service) {
-            return owner.to_map();
-        }
-        // A context file's `owner:` fact stands for an owner the catalog does not describe.
-        let reference = self.facts.get(service).and_then(|f| f.get("owner")).map(|o| o.to_string()).unwrap_or_default();
-        super::catalog::Owner { reference, ..Default::default() }.to_map()
+        self.owner_of(service).unwrap_or_default().to_map()
     }
     fn oncall(&self, service: &str) -> String {
-        self.catalog
-            .oncall(service)
-            .or_else(|| self.facts.get(service).and_then(|f| f.get("oncall")).map(|o| o.to_string()))
-            .unwrap_or_default()
+        self.oncall_of(service).unwrap_or_default()
     }
 }

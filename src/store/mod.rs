@@ -410,7 +410,9 @@ impl Store {
                      VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)
                      ON CONFLICT (key) DO UPDATE SET
                        at = CASE WHEN excluded.at < deploys.at THEN excluded.at ELSE deploys.at END,
-                       state = CASE WHEN excluded.state = 'unknown' THEN deploys.state ELSE excluded.state END,
+                       state = CASE WHEN excluded.state = 'unknown'
+                                      OR (excluded.state = 'started' AND deploys.state IN ('succeeded', 'failed'))
+                                    THEN deploys.state ELSE excluded.state END,
                        environment = COALESCE(deploys.environment, excluded.environment),
                        version = COALESCE(deploys.version, excluded.version),
                        commit_sha = COALESCE(deploys.commit_sha, excluded.commit_sha),
@@ -539,25 +541,23 @@ impl Store {
         if fingerprints.is_empty() {
             return Ok(Vec::new());
         }
+        // The newest `per_fingerprint` of each, chosen by the database (a fingerprint that
+        // fires all day must not bring its whole history into every batch).
         let sql = format!(
             "SELECT key, fingerprint, service, opened_at, closed_at, level, playbook, summary, actions, fix, outcome
-             FROM incidents WHERE opened_at >= $1 AND fingerprint IN ({}) ORDER BY opened_at DESC",
-            placeholders(2, fingerprints.len())
+             FROM (SELECT *, ROW_NUMBER() OVER (PARTITION BY fingerprint ORDER BY opened_at DESC) AS newest
+                   FROM incidents WHERE opened_at >= $1 AND fingerprint IN ({})) AS recent
+             WHERE newest <= $2 ORDER BY opened_at DESC",
+            placeholders(3, fingerprints.len())
         );
-        let mut q = sqlx::query(&sql).bind(ts(since));
+        let mut q = sqlx::query(&sql).bind(ts(since)).bind(per_fingerprint as i64);
         for f in fingerprints {
             q = q.bind(*f);
         }
         let rows = q.fetch_all(&self.pool).await.map_err(unavailable)?;
-        let mut per: HashMap<String, usize> = HashMap::new();
-        let mut out = Vec::new();
+        let mut out = Vec::with_capacity(rows.len());
         for r in rows {
             let fingerprint: String = r.get(1);
-            let n = per.entry(fingerprint.clone()).or_default();
-            if *n >= per_fingerprint {
-                continue;
-            }
-            *n += 1;
             let actions: String = r.get(8);
             out.push(PastIncident {
                 key: r.get(0),
