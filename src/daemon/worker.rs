@@ -8,7 +8,7 @@
 use super::State;
 use crate::analysis::Input;
 use crate::event::{Event, Status};
-use crate::knowledge::{Knowledge, ServiceMatch, deploy_of, find_service, resolve_service};
+use crate::knowledge::{Knowledge, ServiceMatch, deploy_of, find_service};
 use crate::store::{LastDecision, Pending, Record, StoreError};
 use crate::triage::{
     self, AnalysisUse, Decision, IncidentEffect, L1Mode, Level, MemoryContext, OpenIncident, Options, Outcome, Run,
@@ -67,15 +67,17 @@ async fn round(state: &State) -> Result<usize, StoreError> {
     let batch_now = Utc::now();
     let mut open = state.store.open_incidents(&fingerprints).await?;
     let mut last = state.store.last_decisions(&fingerprints).await?;
-    let (mut knowledge, mut runs) = gather(state, &loaded, &pending, &fingerprints, batch_now).await?;
+    let (mut knowledge, mut runs, services) = gather(state, &loaded, &pending, &fingerprints, batch_now).await?;
     let mut decided = Vec::with_capacity(pending.len());
-    for Pending { seq, event } in &pending {
+    for (Pending { seq, event }, service) in pending.iter().zip(services) {
         let now = Utc::now();
         // Windows count back from this event's time, as `explain` counts them (the snapshot
         // is not shared at this point, so this copies nothing).
         Arc::make_mut(&mut knowledge).set_now_ms(now.timestamp_millis());
         let mut event = event.clone();
-        let service = resolve_service(&mut event, &knowledge);
+        if let Some(m) = &service {
+            event.service = Some(m.name.clone());
+        }
         let mut decision = decide_one(state, &event, graph, now, &open, &last, &knowledge, &runs);
         if decision.analysis == AnalysisUse::Wanted {
             let asked = Instant::now();
@@ -171,6 +173,9 @@ async fn round(state: &State) -> Result<usize, StoreError> {
 /// Dependencies per service whose deploys are read.
 const MAX_UPSTREAM: usize = 50;
 
+/// The batch's knowledge snapshot, run history, and each pending event's service.
+type Gathered = (Arc<Knowledge>, Arc<HashMap<String, Vec<Run>>>, Vec<Option<ServiceMatch>>);
+
 /// Reads what the batch's decisions need from the store: recent deploys of the batch's
 /// services and their dependencies, past incidents of the batch's fingerprints, and
 /// the run history of every playbook with an L1.
@@ -180,7 +185,7 @@ async fn gather(
     pending: &[Pending],
     fingerprints: &[&str],
     now: chrono::DateTime<Utc>,
-) -> Result<(Arc<Knowledge>, Arc<HashMap<String, Vec<Run>>>), StoreError> {
+) -> Result<Gathered, StoreError> {
     let (deploy_ms, history_ms) = state.config.knowledge_windows_ms();
     // A window longer than the calendar reaches back to its beginning.
     let back = |m: u64| {
@@ -191,12 +196,12 @@ async fn gather(
     let mut knowledge = Knowledge::new(loaded.catalog.clone(), now.timestamp_millis());
     // Deploys of the batch's services and of what they depend on (a deploy upstream is as
     // likely a cause), capped so that a batch never reads the whole table.
+    // Each event's service is found once, here, and handed to the decision loop.
+    let matches: Vec<Option<ServiceMatch>> = pending.iter().map(|p| find_service(&p.event, &knowledge)).collect();
     let mut services: Vec<String> = Vec::new();
-    for p in pending {
-        if let Some(m) = find_service(&p.event, &knowledge) {
-            services.extend(knowledge.catalog().upstream_nearest(&m.name, MAX_UPSTREAM).into_iter().map(|r| r.name));
-            services.push(m.name);
-        }
+    for m in matches.iter().flatten() {
+        services.extend(knowledge.catalog().upstream_nearest(&m.name, MAX_UPSTREAM).into_iter().map(|r| r.name));
+        services.push(m.name.clone());
     }
     services.sort_unstable();
     services.dedup();
@@ -210,7 +215,7 @@ async fn gather(
     let playbooks: Vec<&str> = graph_l1_playbooks(&loaded.graph);
     let window = longest_guard_window(&loaded.graph);
     let runs = state.store.runs(&playbooks, back(window)).await?;
-    Ok((Arc::new(knowledge), Arc::new(runs)))
+    Ok((Arc::new(knowledge), Arc::new(runs), matches))
 }
 
 fn graph_l1_playbooks(graph: &crate::graph::RuleGraph) -> Vec<&str> {

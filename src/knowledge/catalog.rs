@@ -260,28 +260,7 @@ impl Graph {
 
     /// Breadth-first from `start` (excluded), nearest first, names sorted within a depth.
     fn walk(&self, start: u32, downstream: bool) -> Vec<Related> {
-        let adjacency = if downstream { &self.dependents } else { &self.depends_on };
-        let mut seen = vec![false; self.names.len()];
-        seen[start as usize] = true;
-        let mut out = Vec::new();
-        let mut frontier = vec![start];
-        let mut depth = 0;
-        while !frontier.is_empty() && depth < MAX_DEPTH {
-            depth += 1;
-            let mut next = Vec::new();
-            for &n in &frontier {
-                for &m in &adjacency[n as usize] {
-                    if !seen[m as usize] {
-                        seen[m as usize] = true;
-                        next.push(m);
-                    }
-                }
-            }
-            next.sort_by(|a, b| self.names[*a as usize].cmp(&self.names[*b as usize]));
-            out.extend(next.iter().map(|&m| Related { name: self.names[m as usize].clone(), depth }));
-            frontier = next;
-        }
-        out
+        self.walk_nearest(start, downstream, usize::MAX)
     }
 
     /// The strongly connected components of more than one node (Tarjan, without recursion so
