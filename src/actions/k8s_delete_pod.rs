@@ -1,9 +1,21 @@
 //! `k8s.delete_pod`: delete one pod so that its controller starts a fresh one.
+//!
+//! Idempotent: a pod that is already gone (404) is a success, so a retry after a lost answer
+//! does not fail. A delete does not consult PodDisruptionBudgets; `k8s.evict_pod` does.
 
-use super::{ActionSpec, ParamSpec, ParamType, Radius, RadiusCount};
+use super::kubernetes::{self, Call};
+use super::{
+    ActionSpec, Applied, ApplyError, ApplyFuture, Args, Clients, ParamSpec, ParamType, Plan, PlanError, Radius,
+    RadiusCount, arg_i64, arg_str,
+};
+use k8s_openapi::api::core::v1::Pod;
+use kube::api::{Api, DeleteParams};
+use serde_json::json;
+
+const NAME: &str = "k8s.delete_pod";
 
 pub(super) static SPEC: ActionSpec = ActionSpec {
-    name: "k8s.delete_pod",
+    name: NAME,
     summary: "Delete one pod; its controller (Deployment, ReplicaSet, ...) replaces it.",
     mutating: true,
     blast_radius: Radius { count: RadiusCount::Fixed(1), doc: "1: exactly one pod" },
@@ -13,10 +25,62 @@ pub(super) static SPEC: ActionSpec = ActionSpec {
         ParamSpec::new(
             "grace_period",
             ParamType::Duration,
-            "How long the pod may take to stop; the pod's own setting when left out.",
+            "How long the pod may take to stop (whole seconds, at least `1s`); the pod's own setting when left out.",
         )
         .optional()
         .literal(),
     ],
     examples: &["k8s.delete_pod(namespace = labels.namespace, pod = labels.pod)"],
+    integration: "kubernetes",
+    plan,
+    apply,
 };
+
+fn plan(args: &Args) -> Result<Plan, PlanError> {
+    let ns = kubernetes::namespace(args, NAME)?;
+    let pod = kubernetes::object_name(args, "pod", NAME)?;
+    let grace = kubernetes::grace_period_seconds(args, NAME)?;
+    let mut normalized = Args::from([("namespace".to_string(), json!(ns)), ("pod".to_string(), json!(pod))]);
+    let stop = match grace {
+        Some(s) => {
+            normalized.insert("grace_period_seconds".into(), json!(s));
+            format!("giving it {s}s to stop")
+        }
+        None => "giving it its own grace period to stop".to_string(),
+    };
+    Ok(Plan {
+        action: NAME.into(),
+        target: kubernetes::target(ns, "pod", pod),
+        steps: vec![
+            format!("delete pod `{pod}` in namespace `{ns}`, {stop}; its controller starts a replacement"),
+            "if the pod is already gone, do nothing".into(),
+        ],
+        args: normalized,
+        integration: "kubernetes".into(),
+        mutating: true,
+    })
+}
+
+fn apply<'a>(plan: &'a Plan, clients: &'a Clients) -> ApplyFuture<'a> {
+    Box::pin(async move {
+        let ns = arg_str(&plan.args, "namespace").unwrap_or_default();
+        let pod = arg_str(&plan.args, "pod").unwrap_or_default();
+        let grace = arg_i64(&plan.args, "grace_period_seconds").and_then(|s| u32::try_from(s).ok());
+        let api: Api<Pod> = Api::namespaced(kubernetes::client(clients).await?, ns);
+        let dp = DeleteParams { grace_period_seconds: grace, ..DeleteParams::default() };
+        match api.delete(pod, &dp).await {
+            Ok(_) => Ok(Applied {
+                summary: format!("deleted pod {ns}/{pod}"),
+                details: json!({ "namespace": ns, "pod": pod, "deleted": true, "grace_period_seconds": grace }),
+            }),
+            Err(e) if kubernetes::status_code(&e) == Some(404) => Ok(Applied {
+                summary: format!("pod {ns}/{pod} was already gone"),
+                details: json!({ "namespace": ns, "pod": pod, "deleted": false, "already_gone": true }),
+            }),
+            Err(e) => Err::<Applied, ApplyError>(kubernetes::api_error(
+                &e,
+                &Call { verb: "delete", resource: "pods", group: "", namespace: ns, name: pod },
+            )),
+        }
+    })
+}

@@ -1,15 +1,110 @@
 //! Actions: what an L1 response can do, one file per action.
 //!
-//! Each file holds the action's metadata: its name, what it does, its typed parameters with
-//! their docs, examples, and how its blast radius is counted. `sparky check` validates every
-//! `do` against this metadata. Execution (`plan()` pure, `apply()` idempotent) arrives with
-//! the autonomous-engine issue and lives in the same files.
+//! Each file holds one action: its metadata (name, what it does, typed parameters with their
+//! docs, examples, how its blast radius is counted), a pure `plan()` that turns the filled-in
+//! arguments into a [`Plan`] (or refuses: an empty or over-broad selector takes no action),
+//! and an idempotent `apply()` that carries the plan out through [`Clients`]. `sparky check`
+//! validates every `do` against the metadata; the executor (`crate::engine`) calls `plan()`
+//! and, in live mode and when every guard passes, `apply()`. Dry-run, `explain`, `replay`
+//! and `test` call `plan()` only.
 
+pub mod clients;
+mod command;
+mod http_request;
 mod k8s_delete_pod;
+mod k8s_evict_pod;
+mod k8s_rollout_restart;
 mod k8s_scale;
+mod kubernetes;
+mod notify_slack;
 mod notify_token_owners;
 mod redis_delete_keys;
+mod redis_flush;
 pub mod reference;
+
+pub use clients::{ActionsConfig, Clients, Mode, Secret};
+
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use std::fmt;
+use std::future::Future;
+use std::pin::Pin;
+
+/// An action's arguments, filled in from the event (`triage::fill_all`).
+pub type Args = BTreeMap<String, serde_json::Value>;
+
+/// What `apply()` will do, computed without touching the world. It is what the audit log
+/// records before the apply and what dry-run shows; it never holds a secret (headers and
+/// URLs that carry one name it as `${secret:NAME}`, resolved only inside `apply()`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Plan {
+    /// `k8s.delete_pod`.
+    pub action: String,
+    /// The one thing it touches, stable across events: `kubernetes:prod/deployment/checkout`.
+    /// One action in flight per target; the per-target rate counts by it.
+    pub target: String,
+    /// What `apply()` will do, step by step, in words for the on-call engineer.
+    pub steps: Vec<String>,
+    /// The normalized arguments `apply()` works from.
+    pub args: Args,
+    /// Which integration carries it out (`kubernetes`, `redis`, `http`, `slack`, `command`),
+    /// for per-integration modes (`live`, `dry-run`).
+    pub integration: String,
+    /// Whether it changes the world (every action but notifications).
+    pub mutating: bool,
+}
+
+/// Why an action cannot be planned: the selector is empty or too broad, an argument is out of
+/// bounds. Nothing is applied; the event is escalated with this reason.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PlanError(pub String);
+
+impl fmt::Display for PlanError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// What `apply()` did.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Applied {
+    /// One sentence: `deleted pod prod/checkout-7d9`, `pod prod/checkout-7d9 was already gone`.
+    pub summary: String,
+    /// The figures: keys deleted, replicas before and after, the status received.
+    #[serde(default)]
+    pub details: serde_json::Value,
+}
+
+/// Why `apply()` did not do it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ApplyError {
+    /// The system said no and means it (a PodDisruptionBudget answered 429, more keys match
+    /// than allowed, the workload is already at its ceiling). Never retried, never worked
+    /// around: the event is escalated.
+    Refused(String),
+    /// Worth another try after a pause: a timeout, a 5xx, a dropped connection.
+    Transient(String),
+    /// Will not work as configured: no credentials, a 403, a 404 on the workload.
+    Failed(String),
+}
+
+impl fmt::Display for ApplyError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ApplyError::Refused(m) => write!(f, "refused: {m}"),
+            ApplyError::Transient(m) => write!(f, "failed (transient): {m}"),
+            ApplyError::Failed(m) => write!(f, "failed: {m}"),
+        }
+    }
+}
+
+/// The future `apply()` returns.
+pub type ApplyFuture<'a> = Pin<Box<dyn Future<Output = Result<Applied, ApplyError>> + Send + 'a>>;
+
+/// `plan()`: pure.
+pub type PlanFn = fn(&Args) -> Result<Plan, PlanError>;
+/// `apply()`: idempotent for the same plan.
+pub type ApplyFn = for<'a> fn(&'a Plan, &'a Clients) -> ApplyFuture<'a>;
 
 /// The type of a parameter, as written in a playbook.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -127,18 +222,70 @@ pub struct ActionSpec {
     pub params: &'static [ParamSpec],
     /// Calls as a playbook writes them.
     pub examples: &'static [&'static str],
+    /// Which integration carries it out (`kubernetes`, `redis`, `http`, `slack`, `command`).
+    pub integration: &'static str,
+    pub plan: PlanFn,
+    pub apply: ApplyFn,
+}
+
+impl ActionSpec {
+    /// The plan for `args`, checked against this action's parameters first.
+    pub fn plan(&self, args: &Args) -> Result<Plan, PlanError> {
+        (self.plan)(args)
+    }
+}
+
+/// A string argument; `None` when absent or not a string.
+pub fn arg_str<'a>(args: &'a Args, name: &str) -> Option<&'a str> {
+    args.get(name).and_then(|v| v.as_str())
+}
+
+/// A required, non-blank string argument: an empty selector takes no action.
+pub fn required_str<'a>(args: &'a Args, name: &str, action: &str) -> Result<&'a str, PlanError> {
+    match arg_str(args, name) {
+        Some(s) if !s.trim().is_empty() => Ok(s),
+        Some(_) => Err(PlanError(format!("{action}: `{name}` is empty, so there is nothing to act on"))),
+        None => Err(PlanError(format!("{action}: `{name}` is missing"))),
+    }
+}
+
+/// An integer argument; `None` when absent.
+pub fn arg_i64(args: &Args, name: &str) -> Option<i64> {
+    args.get(name).and_then(|v| v.as_i64())
 }
 
 /// Every action, sorted by name.
 pub fn all() -> &'static [&'static ActionSpec] {
-    static ALL: [&ActionSpec; 4] =
-        [&k8s_delete_pod::SPEC, &k8s_scale::SPEC, &notify_token_owners::SPEC, &redis_delete_keys::SPEC];
+    static ALL: [&ActionSpec; 10] = [
+        &command::SPEC,
+        &http_request::SPEC,
+        &k8s_delete_pod::SPEC,
+        &k8s_evict_pod::SPEC,
+        &k8s_rollout_restart::SPEC,
+        &k8s_scale::SPEC,
+        &notify_slack::SPEC,
+        &notify_token_owners::SPEC,
+        &redis_delete_keys::SPEC,
+        &redis_flush::SPEC,
+    ];
     &ALL
 }
 
 /// The action called `name`.
 pub fn find(name: &str) -> Option<&'static ActionSpec> {
     all().iter().copied().find(|a| a.name == name)
+}
+
+/// The plan as one execution applies it: an action that writes the current time (a rollout
+/// restart's `restartedAt`) gets the execution's start instead, so that a retried apply of
+/// the same execution writes the same value and finds it already done.
+pub fn for_execution(plan: &Plan, started_at: chrono::DateTime<chrono::Utc>) -> Plan {
+    let mut plan = plan.clone();
+    if plan.action == k8s_rollout_restart::NAME && !plan.args.contains_key("restarted_at") {
+        let at = started_at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+        plan.args.insert("restarted_at".into(), serde_json::Value::String(at));
+    }
+    plan
 }
 
 #[cfg(test)]
@@ -156,5 +303,24 @@ mod tests {
             assert!(!a.summary.is_empty() && !a.examples.is_empty(), "{}", a.name);
             assert!(a.params.iter().all(|p| !p.doc.is_empty()), "{}", a.name);
         }
+    }
+
+    #[test]
+    fn a_restart_is_stamped_with_the_execution_start_and_other_plans_are_left_alone() {
+        let args = |pairs: &[(&str, &str)]| -> Args {
+            pairs.iter().map(|(k, v)| (k.to_string(), serde_json::json!(v))).collect()
+        };
+        let start = chrono::DateTime::parse_from_rfc3339("2026-11-29T03:00:00.250Z").unwrap().to_utc();
+        let restart =
+            find("k8s.rollout_restart").unwrap().plan(&args(&[("namespace", "prod"), ("name", "web")])).unwrap();
+        let stamped = for_execution(&restart, start);
+        assert_eq!(stamped.args["restarted_at"], "2026-11-29T03:00:00Z");
+        // Twice the same: a retry writes the same annotation.
+        assert_eq!(for_execution(&restart, start), stamped);
+        let given = args(&[("namespace", "prod"), ("name", "web"), ("restarted_at", "2024-05-01T03:00:00Z")]);
+        let given = find("k8s.rollout_restart").unwrap().plan(&given).unwrap();
+        assert_eq!(for_execution(&given, start).args["restarted_at"], "2024-05-01T03:00:00Z");
+        let delete = find("k8s.delete_pod").unwrap().plan(&args(&[("namespace", "prod"), ("pod", "web-1")])).unwrap();
+        assert_eq!(for_execution(&delete, start), delete);
     }
 }
