@@ -204,6 +204,7 @@ pub enum VerifyStep {
     Resolved { within: Duration },
     Delivered,
     When { condition: Condition, within: Duration },
+    Probe { url: String, status: u16, within: Duration },
 }
 
 #[derive(Debug, Clone)]

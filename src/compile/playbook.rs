@@ -487,6 +487,31 @@ fn l1_response(cx: &mut Cx, block: &ast::L1Block) -> Option<L1Response> {
                 verify.push(VerifyStep::Resolved { within: within.node });
             }
             VerifyKind::Delivered => verify.push(VerifyStep::Delivered),
+            VerifyKind::Probe { url, status, within } => {
+                ok &= positive(cx, within, "the verification deadline");
+                let scheme_ok = url.node.starts_with("http://") || url.node.starts_with("https://");
+                if !scheme_ok || url.node.contains(char::is_whitespace) {
+                    cx.push(
+                        Diagnostic::new(Code::InvalidProbeUrl, format!("`{}` is not an HTTP URL", url.node))
+                            .at(&cx.file, url.span, "not an http:// or https:// URL")
+                            .with_help(
+                                "write the full URL the probe GETs, e.g. `\"https://checkout.prod.internal/healthz\"`",
+                            ),
+                    );
+                    ok = false;
+                }
+                let code = status.as_ref().map_or(200, |s| s.node);
+                if !(100..=599).contains(&code) {
+                    let at = status.as_ref().map_or(url.span, |s| s.span);
+                    cx.push(
+                        Diagnostic::new(Code::ValueOutOfRange, format!("`{code}` is not an HTTP status"))
+                            .at(&cx.file, at, "not between 100 and 599")
+                            .with_help("write the status a healthy answer has, e.g. `status 200`"),
+                    );
+                    ok = false;
+                }
+                verify.push(VerifyStep::Probe { url: url.node.clone(), status: code as u16, within: within.node });
+            }
             VerifyKind::When { condition: src, within } => {
                 ok &= positive(cx, within, "the verification deadline");
                 match condition::compile_condition(cx, src) {

@@ -101,6 +101,7 @@ codes! {
     DuplicateArgument = "E123", Error, "a call passes the same parameter twice";
     DuplicateName = "E124", Error, "a list or helper is defined twice";
     EmptyResponse = "E125", Error, "an `l1` block has no `do`, or an `l2` block has no `fix`";
+    InvalidProbeUrl = "E126", Error, "a `verify probe` URL is not an `http://` or `https://` URL";
 
     // E2xx: conditions (rhai)
     ConditionSyntax = "E201", Error, "a `when` condition or helper is not valid rhai";

@@ -314,6 +314,8 @@ pub enum VerifyKind {
     Delivered,
     /// A condition over fresh context must hold within the deadline.
     When { condition: RhaiSource, within: Spanned<Duration> },
+    /// An HTTP GET of the URL answers the status within the deadline.
+    Probe { url: Spanned<String>, status: Option<Spanned<u64>>, within: Spanned<Duration> },
 }
 
 /// `l2 "title" { fix ...  min_confidence 80% }`.

@@ -148,6 +148,7 @@ fn is_keyword(rule: Rule) -> bool {
             | Rule::kw_resolved
             | Rule::kw_within
             | Rule::kw_delivered
+            | Rule::kw_probe
             | Rule::kw_fix
             | Rule::kw_min_confidence
             | Rule::kw_jira
@@ -378,6 +379,26 @@ impl Builder {
         let kind = match inner.as_rule() {
             Rule::verify_resolved => VerifyKind::Resolved { within: self.duration(first(inner)) },
             Rule::verify_delivered => VerifyKind::Delivered,
+            Rule::verify_probe => {
+                let mut url = None;
+                let mut status = None;
+                let mut within = None;
+                for p in children(inner) {
+                    match p.as_rule() {
+                        Rule::string => url = Some(self.string(p)),
+                        Rule::int => {
+                            let sp = span(&p);
+                            status = Some(Spanned::new(p.as_str().parse().unwrap_or(u64::MAX), sp));
+                        }
+                        _ => within = Some(self.duration(p)),
+                    }
+                }
+                VerifyKind::Probe {
+                    url: url.expect("grammar: probe url"),
+                    status,
+                    within: within.expect("grammar: probe deadline"),
+                }
+            }
             _ => {
                 let mut it = children(inner);
                 let condition = self.rhai_block(it.next().expect("grammar: verify condition"));
