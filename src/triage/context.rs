@@ -26,6 +26,38 @@ pub enum Outcome {
     /// Planned only (a draft playbook): counts for its own cooldowns and rates, never for
     /// its success rate.
     Planned,
+    /// Carried out in dry-run mode (guarded and audited, not applied): counts for cooldowns
+    /// and rates, as the live run would have, never for the success rate.
+    DryRun,
+    /// Refused at execution time (a pause, a freeze, the target busy, the budget spent):
+    /// nothing was done, so it counts for nothing.
+    Refused,
+}
+
+impl Outcome {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Outcome::Success => "success",
+            Outcome::Failure => "failure",
+            Outcome::Pending => "pending",
+            Outcome::Planned => "planned",
+            Outcome::DryRun => "dry_run",
+            Outcome::Refused => "refused",
+        }
+    }
+
+    /// The outcome written `text` (`pending` for anything unknown: it counts as a run
+    /// without counting as a success).
+    pub fn parse(text: &str) -> Outcome {
+        match text {
+            "success" => Outcome::Success,
+            "failure" => Outcome::Failure,
+            "planned" => Outcome::Planned,
+            "dry_run" => Outcome::DryRun,
+            "refused" => Outcome::Refused,
+            _ => Outcome::Pending,
+        }
+    }
 }
 
 /// One L1 run of a playbook, as the guards see it.
@@ -50,11 +82,20 @@ pub struct OpenIncident {
     pub playbook: Option<String>,
 }
 
-/// A pause: the kill switch, for every playbook or one.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+/// A pause: the kill switch for every L1, or a scoped one. Each scope that is set must match
+/// (`service=checkout` and `playbook=PB-001` together pause that playbook for that service);
+/// none set pauses every playbook's L1.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct Pause {
-    /// `None` pauses every playbook's L1.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub playbook: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub service: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub namespace: Option<String>,
+    /// Set by the circuit breaker (failed verifications), not by a person.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub breaker: bool,
     pub reason: String,
     #[serde(default)]
     pub by: Option<String>,
@@ -64,8 +105,66 @@ pub struct Pause {
 }
 
 impl Pause {
-    pub fn applies(&self, playbook: &str, now: DateTime<Utc>) -> bool {
-        self.playbook.as_deref().is_none_or(|p| p == playbook) && self.until.is_none_or(|u| now < u)
+    /// Whether it stops `playbook`'s L1 for an event of `service` in `namespace` at `now`.
+    pub fn applies(&self, playbook: &str, service: Option<&str>, namespace: Option<&str>, now: DateTime<Utc>) -> bool {
+        self.playbook.as_deref().is_none_or(|p| p == playbook)
+            && self.service.as_deref().is_none_or(|s| Some(s) == service)
+            && self.namespace.as_deref().is_none_or(|n| Some(n) == namespace)
+            && self.until.is_none_or(|u| now < u)
+    }
+
+    /// The keys a scope may name.
+    pub const SCOPES: &'static [&'static str] = &["playbook", "service", "namespace"];
+
+    /// `service=checkout` ... into a pause's scope; the error says which one is wrong.
+    pub fn parse_scope(scopes: &[String]) -> Result<Pause, String> {
+        let mut p = Pause::default();
+        for s in scopes {
+            let Some((k, v)) = s.split_once('=').map(|(k, v)| (k.trim(), v.trim())).filter(|(_, v)| !v.is_empty())
+            else {
+                return Err(format!("`--scope {s}` is not `key=value`; write e.g. `--scope service=checkout`"));
+            };
+            let slot = match k {
+                "playbook" => &mut p.playbook,
+                "service" => &mut p.service,
+                "namespace" => &mut p.namespace,
+                _ => {
+                    let hint = crate::diagnostics::did_you_mean(k, Pause::SCOPES.iter().copied())
+                        .map(|m| format!(" (did you mean `{m}`?)"))
+                        .unwrap_or_default();
+                    return Err(format!(
+                        "`{k}` is not a scope{hint}; use {}",
+                        crate::diagnostics::quoted_list(Pause::SCOPES)
+                    ));
+                }
+            };
+            if slot.replace(v.to_string()).is_some() {
+                return Err(format!("`--scope {k}=` is given twice"));
+            }
+        }
+        Ok(p)
+    }
+
+    /// The guard that refuses for it: a person's pause or the circuit breaker.
+    pub fn guard(&self) -> &'static str {
+        if self.breaker { "circuit breaker" } else { "kill switch" }
+    }
+
+    /// The figure a refusal shows: `service=checkout is paused by alice until …: reason`.
+    pub fn describe(&self) -> String {
+        let by = self.by.as_deref().map(|b| format!(" by {b}")).unwrap_or_default();
+        let until = self.until.map(|u| format!(" until {}", u.to_rfc3339())).unwrap_or_default();
+        format!("{} is paused{by}{until}: {}", self.scope(), self.reason)
+    }
+
+    /// `all L1`, or the scopes: `service=checkout, playbook=PB-001`.
+    pub fn scope(&self) -> String {
+        let parts: Vec<String> =
+            [("playbook", &self.playbook), ("service", &self.service), ("namespace", &self.namespace)]
+                .into_iter()
+                .filter_map(|(k, v)| v.as_ref().map(|v| format!("{k}={v}")))
+                .collect();
+        if parts.is_empty() { "all L1".into() } else { parts.join(", ") }
     }
 }
 

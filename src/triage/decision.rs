@@ -71,19 +71,20 @@ impl L1Mode {
     }
 }
 
-/// One action of an L1 plan, its arguments filled in from the event.
+/// One action of an L1 plan: the action's own plan (its arguments filled in from the event,
+/// its target, its steps in words) and its blast radius.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct PlannedAction {
-    pub action: String,
-    pub args: BTreeMap<String, serde_json::Value>,
+    #[serde(flatten)]
+    pub plan: crate::actions::Plan,
     /// How many things it touches, as its guard counts them.
     pub blast_radius: u64,
-    pub mutating: bool,
 }
 
 impl fmt::Display for PlannedAction {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let args: Vec<String> = self
+            .plan
             .args
             .iter()
             .map(|(k, v)| match v {
@@ -91,7 +92,7 @@ impl fmt::Display for PlannedAction {
                 other => format!("{k} = {other}"),
             })
             .collect();
-        write!(f, "{}({})", self.action, args.join(", "))
+        write!(f, "{}({})", self.plan.action, args.join(", "))
     }
 }
 
@@ -215,7 +216,7 @@ impl Decision {
             level: self.level.as_str().to_string(),
             playbook: self.playbook.clone(),
             summary: event.summary.clone(),
-            actions: self.actions.iter().map(|a| a.action.clone()).collect(),
+            actions: self.actions.iter().map(|a| a.plan.action.clone()).collect(),
             fix: self.fix.as_ref().map(|f| f.generator.clone()),
             outcome: None,
         })

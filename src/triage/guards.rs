@@ -78,7 +78,8 @@ impl GuardCheck {
     /// The guard as written: `cooldown 15m per labels.pod`, or `kill switch`.
     pub fn guard(&self) -> String {
         match &self.figure {
-            GuardFigure::KillSwitch { .. } => "kill switch".into(),
+            GuardFigure::KillSwitch { pause: Some(p) } => p.guard().into(),
+            GuardFigure::KillSwitch { pause: None } => "kill switch".into(),
             GuardFigure::SuccessRate { min_percent, window, min_runs, .. } => {
                 format!("success_rate >= {min_percent}% over {window} min {min_runs} runs")
             }
@@ -94,15 +95,7 @@ impl GuardCheck {
     pub fn figure(&self) -> String {
         match &self.figure {
             GuardFigure::KillSwitch { pause: None } => "not paused".into(),
-            GuardFigure::KillSwitch { pause: Some(p) } => {
-                let scope = match &p.playbook {
-                    Some(pb) => format!("{pb} is paused"),
-                    None => "all L1 is paused".into(),
-                };
-                let by = p.by.as_deref().map(|b| format!(" by {b}")).unwrap_or_default();
-                let until = p.until.map(|u| format!(" until {}", u.to_rfc3339())).unwrap_or_default();
-                format!("{scope}{by}{until}: {}", p.reason)
-            }
+            GuardFigure::KillSwitch { pause: Some(p) } => p.describe(),
             GuardFigure::SuccessRate { window, min_runs, runs, .. } if runs < min_runs => {
                 format!("{runs} verified run{} in {window}", plural(*runs))
             }
@@ -178,9 +171,10 @@ fn check(figure: GuardFigure, passed: bool) -> GuardCheck {
     GuardCheck { figure, passed, needs_approval: false }
 }
 
-/// The kill switch: the first pause in force for `playbook`.
-pub fn kill_switch(playbook: &str, pauses: &[Pause], now: DateTime<Utc>) -> GuardCheck {
-    let pause = pauses.iter().find(|p| p.applies(playbook, now)).cloned();
+/// The kill switch: the first pause in force for `playbook` and `event`.
+pub fn kill_switch(playbook: &str, event: &Event, pauses: &[Pause], now: DateTime<Utc>) -> GuardCheck {
+    let namespace = event.labels.get("namespace").map(String::as_str);
+    let pause = pauses.iter().find(|p| p.applies(playbook, event.service.as_deref(), namespace, now)).cloned();
     let passed = pause.is_none();
     check(GuardFigure::KillSwitch { pause }, passed)
 }
@@ -197,7 +191,13 @@ pub fn check_all(
     now: DateTime<Utc>,
     evaluate: &mut dyn FnMut(&Condition) -> ConditionResult,
 ) -> Vec<GuardCheck> {
-    let counted = |r: &&Run| status == Status::Draft || r.outcome != Outcome::Planned;
+    // A draft's plans count for its own cooldowns and rates; dry-run runs count as the live
+    // runs they stand for; refused ones were never carried out.
+    let counted = |r: &&Run| match r.outcome {
+        Outcome::Planned => status == Status::Draft,
+        Outcome::Refused => false,
+        _ => true,
+    };
     let mut out = Vec::with_capacity(4);
     // Safety facts first (they are what a reader checks first), then trust and limits.
     for condition in &guards.conditions {
@@ -212,7 +212,7 @@ pub fn check_all(
             match r.outcome {
                 Outcome::Success => (n, successes) = (n + 1, successes + 1),
                 Outcome::Failure => n += 1,
-                Outcome::Pending | Outcome::Planned => {}
+                Outcome::Pending | Outcome::Planned | Outcome::DryRun | Outcome::Refused => {}
             }
         }
         let figure = GuardFigure::SuccessRate { min_percent, window, min_runs, runs: n, successes };

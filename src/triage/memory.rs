@@ -273,7 +273,15 @@ impl MemoryContext {
                 }
                 (None, None) => None,
             };
-            ctx.pause(Pause { playbook: p.playbook.clone(), reason: p.reason.clone(), by: p.by.clone(), until });
+            ctx.pause(Pause {
+                playbook: p.playbook.clone(),
+                service: p.service.clone(),
+                namespace: p.namespace.clone(),
+                breaker: false,
+                reason: p.reason.clone(),
+                by: p.by.clone(),
+                until,
+            });
         }
         ctx.analysis = file.analysis.clone();
         ctx.settings = file.settings.clone();
@@ -445,6 +453,10 @@ pub struct RunFact {
 pub struct PauseFact {
     #[serde(default)]
     pub playbook: Option<String>,
+    #[serde(default)]
+    pub service: Option<String>,
+    #[serde(default)]
+    pub namespace: Option<String>,
     pub reason: String,
     #[serde(default)]
     pub by: Option<String>,

@@ -163,6 +163,7 @@ fn verify_text(step: &VerifyStep) -> String {
     match step {
         VerifyStep::Resolved { within } => format!("resolved within {within}"),
         VerifyStep::Delivered => "delivered".into(),
+        VerifyStep::Probe { url, status, within } => format!("probe {url:?} status {status} within {within}"),
         VerifyStep::When { condition, within } => {
             format!("when {{ {} }} within {within}", condition.source.text.trim())
         }
@@ -487,7 +488,7 @@ pub fn decide_with(
                     _ => 0,
                 };
                 let radius = (radius, downstream);
-                let mut checks = vec![guards::kill_switch(&pb.id, ctx.pauses(), now)];
+                let mut checks = vec![guards::kill_switch(&pb.id, event, ctx.pauses(), now)];
                 let mut evaluate = |c: &Condition| scope.evaluate(c, &pb.file, graph, ctx);
                 let runs = ctx.runs(&pb.id);
                 checks.extend(guards::check_all(&l1.guards, runs, pb.status, event, radius, now, &mut evaluate));

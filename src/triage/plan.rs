@@ -44,12 +44,14 @@ pub fn fill_all(args: &BTreeMap<String, ArgValue>, event: &Event) -> Result<BTre
     args.iter().map(|(k, v)| Ok((k.clone(), fill(v, event)?))).collect()
 }
 
-/// The planned action for `call` and `event`.
+/// The planned action for `call` and `event`: the arguments filled in, then the action's own
+/// `plan()`, which refuses an empty or over-broad selector.
 pub fn plan(call: &ActionCall, event: &Event) -> Result<PlannedAction, String> {
     let args = fill_all(&call.args, event).map_err(|e| format!("{}: {e}", call.action.name))?;
     let blast_radius = match call.action.blast_radius.count {
         RadiusCount::Fixed(n) => n,
         RadiusCount::Param(p) => args.get(p).and_then(Value::as_i64).map_or(0, i64::unsigned_abs),
     };
-    Ok(PlannedAction { action: call.action.name.to_string(), args, blast_radius, mutating: call.action.mutating })
+    let plan = call.action.plan(&args).map_err(|e| e.to_string())?;
+    Ok(PlannedAction { plan, blast_radius })
 }
