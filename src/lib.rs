@@ -14,15 +14,16 @@
 //! | triage     | [`triage`]        | `decide()`: pure, synchronous L1/L2/L3 decisions with guards and a trace |
 //! | analysis   | [`analysis`]      | the analyzer (built-in rules, remote model) and the context package |
 //! | stdlib     | [`compile::stdlib`] | the standard library (`stdlib/`), embedded in the binary         |
-//! | actions    | [`actions`]       | action metadata: typed parameters, docs, examples (execution later) |
+//! | actions    | [`actions`]       | one file per action: typed parameters, docs, examples, `plan()` pure, `apply()` idempotent; the clients they act through |
+//! | engine     | [`engine`]        | act, verify, learn: executions claimed under guards, applied (live or dry-run), verified, audited; the circuit breaker |
 //! | fix        | [`fix`]           | L2 fix generator metadata (generators come with the L2 issue)      |
 //! | diagnostics| [`diagnostics`]   | one `Diagnostic` type, stable codes, human and JSON rendering      |
-//! | store      | [`store`]         | the durable inbox, decisions, incidents, deploys, runs (SQLite, versioned migrations) |
+//! | store      | [`store`]         | the durable inbox, decisions, incidents, deploys, runs, executions, pauses, the hash-chained audit log (SQLite, versioned migrations) |
 //! | daemon     | [`daemon`]        | `sparky serve`: webhooks, group commit, inbox worker, reload, metrics |
-//! | cli        | [`cli`]           | one file per subcommand (`check`, `explain`, `replay`, `test`, `serve`) |
+//! | cli        | [`cli`]           | one file per subcommand (`check`, `explain`, `replay`, `test`, `serve`, `approve`, `pause`, `audit`) |
 //!
-//! Stages still to come, in pipeline order: action execution, `escalate` and the PostgreSQL
-//! store.
+//! Stages still to come, in pipeline order: `escalate` (the delivery of escalations the
+//! engine and the decisions raise) and the PostgreSQL store.
 //!
 //! Dependencies point down the pipeline: `dsl` knows nothing of `compile`, `compile` nothing
 //! of `cli`.
@@ -34,6 +35,7 @@ pub mod compile;
 pub mod daemon;
 pub mod diagnostics;
 pub mod dsl;
+pub mod engine;
 pub mod event;
 pub mod fix;
 pub mod graph;

@@ -1,8 +1,11 @@
 //! The command line: one file per subcommand. `main.rs` calls [`main`].
 
+mod approve;
+mod audit;
 mod check;
 pub mod explain;
 mod input;
+mod pause;
 mod replay;
 mod report;
 mod serve;
@@ -31,8 +34,78 @@ enum Command {
     Replay(replay::Args),
     /// Run the playbook test suites (`*.test.yaml`) beside the playbooks.
     Test(test::Args),
-    /// Run the daemon: receive webhooks, decide, hot-reload the playbooks.
+    /// Run the daemon: receive webhooks, decide, act, hot-reload the playbooks.
     Serve(serve::Args),
+    /// Approve a plan that waits for a person (`--list` shows them).
+    Approve(approve::Args),
+    /// Reject a plan that waits for a person.
+    Reject(approve::Args),
+    /// Stop L1 actions: all of them (the kill switch) or a scope, for a while or until resumed.
+    Pause(pause::PauseArgs),
+    /// Lift a pause, or re-enable a playbook the circuit breaker demoted.
+    Resume(pause::ResumeArgs),
+    /// List the audit log; `sparky audit verify` checks its hash chain.
+    Audit(audit::Args),
+}
+
+/// Where the operator commands find the store: the daemon's configuration, or a URL.
+#[derive(Debug, clap::Args)]
+struct StoreArgs {
+    /// The daemon's configuration file (for its `store`); `./sparky.yaml` when it exists.
+    #[arg(long, global = true)]
+    config: Option<std::path::PathBuf>,
+    /// The store URL (overrides the configuration's), e.g. `sqlite://sparky.db`.
+    #[arg(long, global = true)]
+    store: Option<String>,
+}
+
+impl StoreArgs {
+    /// The store URL: `--store`, the configuration's, or the default.
+    fn url(&self) -> Result<String, String> {
+        if let Some(s) = &self.store {
+            return Ok(s.clone());
+        }
+        let default_file = std::path::PathBuf::from("sparky.yaml");
+        let path = self.config.clone().or_else(|| default_file.exists().then_some(default_file));
+        let env = |name: &str| std::env::var(name).ok();
+        Ok(match path {
+            Some(p) => crate::daemon::config::Config::load(&p, &env).map_err(|e| e.to_string())?.store,
+            None => crate::daemon::config::Config::default().store,
+        })
+    }
+}
+
+/// Runs `f` with the store open; an error is printed and exits 2.
+fn with_store<F, Fut>(args: &StoreArgs, f: F) -> ExitCode
+where
+    F: FnOnce(crate::store::Store) -> Fut,
+    Fut: std::future::Future<Output = Result<ExitCode, String>>,
+{
+    let result = (|| {
+        let url = args.url()?;
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .map_err(|e| format!("cannot start the async runtime: {e}"))?;
+        runtime.block_on(async {
+            let store = crate::store::Store::open(&url).await.map_err(|e| e.to_string())?;
+            let code = f(store.clone()).await;
+            store.close().await;
+            code
+        })
+    })();
+    result.unwrap_or_else(|e| {
+        eprintln!("error: {e}");
+        ExitCode::from(2)
+    })
+}
+
+/// Who a person is, for the audit log: `--by`, else `$USER`, else `unknown`.
+fn actor(by: Option<&str>) -> String {
+    by.map(str::to_string)
+        .or_else(|| std::env::var("USER").ok())
+        .filter(|s| !s.trim().is_empty())
+        .unwrap_or_else(|| "unknown".into())
 }
 
 /// Output format of the commands that print decisions.
@@ -84,5 +157,10 @@ pub fn main() -> ExitCode {
         Command::Replay(args) => replay::run(args),
         Command::Test(args) => test::run(args),
         Command::Serve(args) => serve::run(args),
+        Command::Approve(args) => approve::run(args, true),
+        Command::Reject(args) => approve::run(args, false),
+        Command::Pause(args) => pause::pause(args),
+        Command::Resume(args) => pause::resume(args),
+        Command::Audit(args) => audit::run(args),
     }
 }

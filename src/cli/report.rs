@@ -89,6 +89,10 @@ pub fn event_human(event: &Event, decision: &Decision, notes: &[String], trace: 
     }
     for a in &decision.actions {
         let _ = writeln!(out, "  plan: {a} (blast radius {})", a.blast_radius);
+        let _ = writeln!(out, "    on {} ({}):", a.plan.target, a.plan.integration);
+        for step in &a.plan.steps {
+            let _ = writeln!(out, "      {step}");
+        }
     }
     for v in &decision.verify {
         let _ = writeln!(out, "  verify: {v}");

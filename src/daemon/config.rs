@@ -39,6 +39,8 @@ pub struct Config {
     pub max_body: ByteSize,
     pub triage: TriageConfig,
     pub integrations: IntegrationsConfig,
+    /// The engine: approvals, budgets, the circuit breaker, freeze windows.
+    pub engine: crate::engine::EngineConfig,
     pub log: LogConfig,
     /// How long to wait after the last change in a watched folder before reloading (ms).
     pub reload_debounce_ms: u64,
@@ -58,6 +60,7 @@ impl Default for Config {
             max_body: ByteSize(1024 * 1024),
             triage: TriageConfig::default(),
             integrations: IntegrationsConfig::default(),
+            engine: crate::engine::EngineConfig::default(),
             log: LogConfig::default(),
             reload_debounce_ms: 300,
         }
@@ -154,21 +157,35 @@ pub enum AnalyzerKind {
     Remote,
 }
 
-/// Integrations (Kubernetes, GitHub, Jira, PagerDuty, ...).
+/// Integrations (Kubernetes, Redis, HTTP, Slack, commands; GitHub, Jira, PagerDuty later):
+/// the global mode and each integration's own settings (and mode, which overrides it).
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct IntegrationsConfig {
-    pub mode: IntegrationMode,
+    /// `dry-run` (the default: plans are guarded and audited, nothing is applied) or `live`.
+    pub mode: Mode,
+    pub kubernetes: crate::actions::clients::KubernetesConfig,
+    pub redis: crate::actions::clients::RedisConfig,
+    pub http: crate::actions::clients::HttpConfig,
+    pub slack: crate::actions::clients::SlackConfig,
+    pub command: crate::actions::clients::CommandConfig,
 }
 
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum IntegrationMode {
-    /// Plans are recorded; nothing is applied.
-    #[default]
-    DryRun,
-    Live,
+impl IntegrationsConfig {
+    /// What the actions' clients are built from.
+    pub fn actions(&self) -> ActionsConfig {
+        ActionsConfig {
+            kubernetes: self.kubernetes.clone(),
+            redis: self.redis.clone(),
+            http: self.http.clone(),
+            slack: self.slack.clone(),
+            command: self.command.clone(),
+        }
+    }
 }
+
+pub use crate::actions::Mode as IntegrationMode;
+use crate::actions::{ActionsConfig, Mode};
 
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -317,9 +334,13 @@ impl Config {
         if self.max_body.0 == 0 {
             return Err(ConfigError(format!("{name}: `max_body` must be more than 0 bytes")));
         }
-        if self.integrations.mode == IntegrationMode::Live {
+        self.integrations.actions().validate().map_err(|e| ConfigError(format!("{name}: {e}")))?;
+        self.engine.validate().map_err(|e| ConfigError(format!("{name}: {e}")))?;
+        if let Some(channel) = &self.engine.notify_channel
+            && !self.integrations.slack.webhooks.contains_key(channel)
+        {
             return Err(ConfigError(format!(
-                "{name}: `integrations.mode: live` is not available in this version: no integration can apply changes yet; use `dry-run`"
+                "{name}: `engine.notify_channel` is `{channel}`, but `integrations.slack.webhooks` has no `{channel}`"
             )));
         }
         for (source, sc) in self.sources.iter().flatten() {

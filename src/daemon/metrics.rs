@@ -22,6 +22,7 @@ pub struct Metrics {
     decision_seconds: Histogram,
     analyses: Family<Labels, Counter>,
     analysis_seconds: Histogram,
+    executions: Family<Labels, Counter>,
 }
 
 impl Default for Metrics {
@@ -76,7 +77,14 @@ impl Metrics {
             "Time an analysis took, remote calls included",
             analysis_seconds.clone(),
         );
+        let executions = Family::<Labels, Counter>::default();
+        registry.register(
+            "sparky_executions",
+            "L1 executions that ended, by playbook, final state (succeeded, failed, timed_out, refused, skipped, interrupted) and mode (live, dry-run)",
+            executions.clone(),
+        );
         Metrics {
+            executions,
             analyses,
             analysis_seconds,
             registry,
@@ -95,6 +103,18 @@ impl Metrics {
         let result = if fallback { "fallback" } else { "answered" };
         self.analyses.get_or_create(&vec![("analyzer", analyzer.to_string()), ("result", result.to_string())]).inc();
         self.analysis_seconds.observe(seconds);
+    }
+
+    /// An execution of `playbook` ended in `state`.
+    pub fn executed(&self, playbook: &str, state: &str, dry_run: bool) {
+        let mode = if dry_run { "dry-run" } else { "live" };
+        self.executions
+            .get_or_create(&vec![
+                ("playbook", playbook.to_string()),
+                ("state", state.to_string()),
+                ("mode", mode.to_string()),
+            ])
+            .inc();
     }
 
     /// One webhook delivery from `source`, and what became of it.

@@ -5,12 +5,14 @@
 //! |-------------|---------------------------------------------------------------------|
 //! | config.rs   | `sparky.yaml`: keys, defaults, `${ENV}` secrets, errors with lines  |
 //! | server.rs   | the HTTP routes: webhooks, health, metrics, status, admin           |
+//! | admin.rs    | the engine's operations API: executions, approvals, pauses, audit   |
 //! | accept.rs   | group commit of accepted deliveries (one transaction for many)  |
 //! | worker.rs   | the inbox worker: context, decide, record                           |
 //! | reload.rs   | full-check reloads, atomic swap, the file watcher                   |
 //! | metrics.rs  | the Prometheus registry                                             |
 
 mod accept;
+mod admin;
 pub mod config;
 mod metrics;
 pub mod reload;
@@ -37,11 +39,13 @@ pub struct State {
     pub store: Store,
     /// Commits deliveries, grouped.
     committer: accept::Committer,
-    pub ruleset: ArcSwap<Loaded>,
+    pub ruleset: Arc<ArcSwap<Loaded>>,
     /// Answers when a decision needs an analysis.
     pub analyzer: Arc<dyn Analyzer>,
+    /// Carries L1 decisions out.
+    pub engine: Arc<crate::engine::Engine>,
     pub reload_status: Mutex<Option<ReloadStatus>>,
-    pub metrics: Metrics,
+    pub metrics: Arc<Metrics>,
     /// Wakes the worker when events are accepted.
     pub wake: Notify,
     pub group_window: Duration,
@@ -164,16 +168,26 @@ pub async fn start(options: Options) -> Result<Running, String> {
         _ => Arc::new(Builtin),
     };
     let (committer, writer) = accept::Committer::start(store.clone());
+    let metrics = Arc::new(Metrics::new());
+    let ruleset = Arc::new(ArcSwap::from_pointee(Loaded {
+        graph: Arc::new(graph),
+        catalog: Arc::new(catalog),
+        loaded_at: chrono::Utc::now(),
+    }));
+    let engine = Arc::new(crate::engine::Engine::new(
+        store.clone(),
+        Arc::new(crate::actions::Clients::new(config.integrations.actions())),
+        config.engine.clone(),
+        config.integrations.mode,
+        Arc::new(EngineObserver { metrics: metrics.clone(), ruleset: ruleset.clone() }),
+    ));
     let state = Arc::new(State {
         sources,
         committer,
         store,
-        ruleset: ArcSwap::from_pointee(Loaded {
-            graph: Arc::new(graph),
-            catalog: Arc::new(catalog),
-            loaded_at: chrono::Utc::now(),
-        }),
+        ruleset,
         analyzer,
+        engine,
         reload_status: Mutex::new(Some(ReloadStatus {
             successful: true,
             at: chrono::Utc::now(),
@@ -186,7 +200,7 @@ pub async fn start(options: Options) -> Result<Running, String> {
             took_ms: 0,
             count: 1,
         })),
-        metrics: Metrics::new(),
+        metrics,
         wake: Notify::new(),
         group_window,
         shutting_down: AtomicBool::new(false),
@@ -199,6 +213,23 @@ pub async fn start(options: Options) -> Result<Running, String> {
     let shutdown = Arc::new(Notify::new());
     let task = tokio::spawn(run(state.clone(), listener, shutdown.clone(), watcher, writer));
     Ok(Running { addr, state, shutdown, task })
+}
+
+/// What the engine reports to the daemon: metrics, and playbook owners for demotion notices.
+struct EngineObserver {
+    metrics: Arc<Metrics>,
+    ruleset: Arc<ArcSwap<Loaded>>,
+}
+
+impl crate::engine::Observer for EngineObserver {
+    fn finished(&self, playbook: &str, state: &str, dry_run: bool) {
+        self.metrics.executed(playbook, state, dry_run);
+    }
+
+    fn owner(&self, playbook: &str) -> Option<String> {
+        let loaded = self.ruleset.load();
+        loaded.graph.playbooks().iter().find(|p| p.id == playbook).map(|p| p.owner.clone())
+    }
 }
 
 fn paths(config: &Config) -> String {
@@ -215,6 +246,8 @@ async fn run(
     writer: tokio::task::JoinHandle<()>,
 ) -> Result<(), String> {
     let worker = tokio::spawn(worker::run(state.clone()));
+    let engine_stop = Arc::new(AtomicBool::new(false));
+    let engine = tokio::spawn(state.engine.clone().run(engine_stop.clone()));
     let hup = tokio::spawn(reload_on_sighup(state.clone()));
     let app = server::router(state.clone());
     let stop = {
@@ -234,6 +267,10 @@ async fn run(
     state.shutting_down.store(true, Ordering::SeqCst);
     state.wake.notify_one();
     let _ = worker.await;
+    // Then the engine finishes the applies under way (each bounded by its timeout).
+    engine_stop.store(true, Ordering::SeqCst);
+    state.engine.wake.notify_one();
+    let _ = engine.await;
     hup.abort();
     drop(watcher);
     state.store.close().await;

@@ -25,17 +25,26 @@ pub fn router(state: Arc<State>) -> Router {
         .route("/api/v1/status", get(status))
         .route("/api/v1/events/{id}", get(event))
         .route("/api/v1/decisions", get(decisions))
+        .route("/api/v1/executions", get(super::admin::executions))
+        .route("/api/v1/executions/{id}", get(super::admin::execution))
+        .route("/api/v1/executions/{id}/approve", post(super::admin::approve))
+        .route("/api/v1/executions/{id}/reject", post(super::admin::reject))
+        .route("/api/v1/pauses", get(super::admin::pauses).post(super::admin::pause))
+        .route("/api/v1/resume", post(super::admin::resume))
+        .route("/api/v1/escalations", get(super::admin::escalations))
+        .route("/api/v1/audit", get(super::admin::audit))
+        .route("/api/v1/audit/verify", get(super::admin::audit_verify))
         .route("/-/reload", post(reload_now))
         // The webhook handler reads the body itself, with its own limit and answers.
         .layer(axum::extract::DefaultBodyLimit::disable())
         .with_state(state)
 }
 
-fn error(status: StatusCode, message: impl Into<String>) -> Response {
+pub(super) fn error(status: StatusCode, message: impl Into<String>) -> Response {
     (status, axum::Json(json!({ "error": message.into() }))).into_response()
 }
 
-fn unavailable(message: impl Into<String>) -> Response {
+pub(super) fn unavailable(message: impl Into<String>) -> Response {
     let mut r = error(StatusCode::SERVICE_UNAVAILABLE, message);
     r.headers_mut().insert(header::RETRY_AFTER, header::HeaderValue::from_static("5"));
     r
@@ -203,6 +212,7 @@ async fn status(Extract(state): Extract<Arc<State>>) -> Response {
         })
         .collect();
     let counts = state.store.event_counts().await.unwrap_or_default();
+    let engine = engine_status(&state).await;
     let events: serde_json::Map<String, Value> = counts.into_iter().map(|(k, v)| (k, json!(v))).collect();
     axum::Json(json!({
         "version": env!("CARGO_PKG_VERSION"),
@@ -219,10 +229,39 @@ async fn status(Extract(state): Extract<Arc<State>>) -> Response {
         "last_reload": last,
         "events": events,
         "store": state.store.url(),
-        "integrations": format!("{:?}", state.config.integrations.mode).to_lowercase(),
+        "integrations": state.config.integrations.mode.as_str(),
+        "engine": engine,
         "sources": sources,
     }))
     .into_response()
+}
+
+/// The engine at a glance: each integration's mode, what is paused, what waits.
+async fn engine_status(state: &State) -> Value {
+    let actions = state.config.integrations.actions();
+    let global = state.config.integrations.mode;
+    let modes: serde_json::Map<String, Value> = ["kubernetes", "redis", "http", "slack", "command"]
+        .iter()
+        .map(|i| (i.to_string(), json!(actions.mode(i, global).as_str())))
+        .collect();
+    let pauses: Vec<Value> = state
+        .store
+        .active_pauses(Utc::now())
+        .await
+        .unwrap_or_default()
+        .into_iter()
+        .map(|(id, p)| json!({ "id": id, "scope": p.scope(), "breaker": p.breaker, "reason": p.reason, "until": p.until }))
+        .collect();
+    let count = |states: &'static [&'static str]| async move {
+        state.store.executions(states, 1000).await.map(|e| e.len()).unwrap_or(0)
+    };
+    json!({
+        "modes": modes,
+        "pauses": pauses,
+        "awaiting_approval": count(&["awaiting_approval"]).await,
+        "in_flight": count(&["applying", "verifying"]).await,
+        "queued": count(&["queued", "approved"]).await,
+    })
 }
 
 async fn event(Extract(state): Extract<Arc<State>>, Path(id): Path<String>) -> Response {
@@ -270,7 +309,7 @@ async fn decisions(Extract(state): Extract<Arc<State>>, Query(q): Query<Decision
 
 /// Admin endpoints need `Authorization: Bearer <admin_token>`.
 /// `None` when the request may proceed; otherwise the refusal.
-fn admin_refusal(state: &State, headers: &HeaderMap) -> Option<Response> {
+pub(super) fn admin_refusal(state: &State, headers: &HeaderMap) -> Option<Response> {
     let Some(token) = &state.config.admin_token else {
         return Some(error(
             StatusCode::FORBIDDEN,

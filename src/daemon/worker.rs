@@ -11,7 +11,8 @@ use crate::event::{Event, Status};
 use crate::knowledge::{Knowledge, ServiceMatch, deploy_of, find_service};
 use crate::store::{LastDecision, Pending, Record, StoreError};
 use crate::triage::{
-    self, AnalysisUse, Decision, IncidentEffect, L1Mode, Level, MemoryContext, OpenIncident, Options, Outcome, Run,
+    self, AnalysisUse, Decision, IncidentEffect, L1Mode, Level, MemoryContext, OpenIncident, Options, Outcome, Pause,
+    Run,
 };
 use chrono::Utc;
 use std::collections::HashMap;
@@ -68,6 +69,7 @@ async fn round(state: &State) -> Result<usize, StoreError> {
     let mut open = state.store.open_incidents(&fingerprints).await?;
     let mut last = state.store.last_decisions(&fingerprints).await?;
     let (mut knowledge, mut runs, services) = gather(state, &loaded, &pending, &fingerprints, batch_now).await?;
+    let pauses: Vec<Pause> = state.store.active_pauses(batch_now).await?.into_iter().map(|(_, p)| p).collect();
     let mut decided = Vec::with_capacity(pending.len());
     for (Pending { seq, event }, service) in pending.iter().zip(services) {
         let now = Utc::now();
@@ -78,7 +80,8 @@ async fn round(state: &State) -> Result<usize, StoreError> {
         if let Some(m) = &service {
             event.service = Some(m.name.clone());
         }
-        let mut decision = decide_one(state, &event, graph, now, &open, &last, &knowledge, &runs);
+        let batch = Batch { open: &open, knowledge: &knowledge, runs: &runs, pauses: &pauses };
+        let mut decision = decide_one(state, &event, graph, now, &last, &batch);
         if decision.analysis == AnalysisUse::Wanted {
             let asked = Instant::now();
             let analysis = {
@@ -88,7 +91,8 @@ async fn round(state: &State) -> Result<usize, StoreError> {
             let configured = state.analyzer.name();
             let fallback = configured != analysis.analyzer;
             state.metrics.analyzed(&configured, fallback, asked.elapsed().as_secs_f64());
-            let ctx = context_for(state, &event, &open, &knowledge, &runs);
+            let batch = Batch { open: &open, knowledge: &knowledge, runs: &runs, pauses: &pauses };
+            let ctx = context_for(state, &event, &batch);
             decision = triage::decide_again(&event, &ctx, graph, now, Options::default(), decision, &analysis);
         }
         decision.service = service.clone();
@@ -135,22 +139,32 @@ async fn round(state: &State) -> Result<usize, StoreError> {
         if let (Some(r), Some(p)) = (&run, &decision.playbook) {
             Arc::make_mut(&mut runs).entry(p.clone()).or_default().push(r.clone());
         }
-        decided.push((*seq, event, decision, deploy, run));
+        let execution = decision
+            .playbook
+            .as_deref()
+            .and_then(|id| graph.playbooks().iter().find(|p| p.id == id))
+            .and_then(|pb| pb.l1.as_ref())
+            .and_then(|l1| crate::engine::new_execution(*seq, &event, &decision, l1, &state.config.engine, now));
+        decided.push((*seq, event, decision, deploy, run, execution));
     }
     let records: Vec<Record<'_>> = decided
         .iter()
-        .map(|(seq, event, decision, deploy, run)| Record {
+        .map(|(seq, event, decision, deploy, run, execution)| Record {
             seq: *seq,
             event,
             decision,
             json: decision.explained(event).to_string(),
             deploy: deploy.clone(),
             run: run.clone(),
+            execution: execution.clone(),
         })
         .collect();
     state.store.record_all(&records).await?;
+    if decided.iter().any(|d| d.5.is_some()) {
+        state.engine.wake.notify_one();
+    }
     let per_event = started.elapsed().as_secs_f64() / decided.len() as f64;
-    for (seq, event, decision, _, _) in &decided {
+    for (seq, event, decision, _, _, _) in &decided {
         state.metrics.decided(decision.level.as_str(), decision.playbook.as_deref(), per_event);
         tracing::info!(
             seq,
@@ -257,36 +271,40 @@ fn run_of(
     Some(Run { at: now, keys: triage::run_keys(guards, event), outcome })
 }
 
-/// The triage context of one event: the batch's knowledge and runs, its open incident.
-fn context_for(
-    state: &State,
-    event: &Event,
-    open: &HashMap<String, OpenIncident>,
-    knowledge: &Arc<Knowledge>,
-    runs: &Arc<HashMap<String, Vec<Run>>>,
-) -> MemoryContext {
-    let mut ctx = MemoryContext::shared(knowledge.clone());
+/// What the batch gathered, as each decision of it sees it.
+struct Batch<'a> {
+    open: &'a HashMap<String, OpenIncident>,
+    knowledge: &'a Arc<Knowledge>,
+    runs: &'a Arc<HashMap<String, Vec<Run>>>,
+    /// The pauses in force (the kill switch, scoped pauses, the circuit breaker's).
+    pauses: &'a [Pause],
+}
+
+/// The triage context of one event: the batch's knowledge, runs and pauses, its open
+/// incident.
+fn context_for(state: &State, event: &Event, batch: &Batch<'_>) -> MemoryContext {
+    let mut ctx = MemoryContext::shared(batch.knowledge.clone());
     *ctx.settings_mut() = state.config.triage.settings();
-    if let Some(inc) = open.get(&event.fingerprint) {
+    if let Some(inc) = batch.open.get(&event.fingerprint) {
         ctx.open(inc.clone());
     }
-    ctx.set_runs(runs.clone());
+    ctx.set_runs(batch.runs.clone());
+    for p in batch.pauses {
+        ctx.pause(p.clone());
+    }
     ctx
 }
 
 /// Decides one event (first pass: without the analysis) with what the store knows.
-#[allow(clippy::too_many_arguments)]
 fn decide_one(
     state: &State,
     event: &Event,
     graph: &crate::graph::RuleGraph,
     now: chrono::DateTime<Utc>,
-    open: &HashMap<String, OpenIncident>,
     last: &HashMap<String, LastDecision>,
-    knowledge: &Arc<Knowledge>,
-    runs: &Arc<HashMap<String, Vec<Run>>>,
+    batch: &Batch<'_>,
 ) -> Decision {
-    let incident = open.get(&event.fingerprint);
+    let incident = batch.open.get(&event.fingerprint);
     if incident.is_none()
         && event.status == Status::Firing
         && state.group_window > Duration::ZERO
@@ -297,6 +315,6 @@ fn decide_one(
             return triage::grouped(&prev.level, prev.playbook.as_deref(), ago, graph, now);
         }
     }
-    let ctx = context_for(state, event, open, knowledge, runs);
+    let ctx = context_for(state, event, batch);
     triage::decide(event, &ctx, graph, now)
 }

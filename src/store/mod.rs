@@ -7,6 +7,12 @@
 //! decision and the incident change, so after a crash every acknowledged event is decided
 //! exactly once.
 
+mod audit;
+mod engine;
+
+pub use audit::{AuditEntry, AuditRecord, ChainReport};
+pub use engine::{Check, Claim, Demotion, Execution, Limits, NewExecution, Rate, Verify};
+
 use crate::event::Event;
 use crate::knowledge::{Deploy, DeployState, PastIncident};
 use crate::triage::{Decision, IncidentEffect, Level, OpenIncident, Outcome, Run};
@@ -105,6 +111,8 @@ pub struct Record<'a> {
     pub deploy: Option<Deploy>,
     /// The L1 run the decision starts (applied or planned).
     pub run: Option<Run>,
+    /// The execution the engine carries out (or holds for approval) for an L1 decision.
+    pub execution: Option<NewExecution>,
 }
 
 /// The latest decision made for a fingerprint.
@@ -113,24 +121,6 @@ pub struct LastDecision {
     pub level: String,
     pub playbook: Option<String>,
     pub at: DateTime<Utc>,
-}
-
-fn outcome_text(o: Outcome) -> &'static str {
-    match o {
-        Outcome::Success => "success",
-        Outcome::Failure => "failure",
-        Outcome::Pending => "pending",
-        Outcome::Planned => "planned",
-    }
-}
-
-fn parse_outcome(text: &str) -> Outcome {
-    match text {
-        "success" => Outcome::Success,
-        "failure" => Outcome::Failure,
-        "planned" => Outcome::Planned,
-        _ => Outcome::Pending,
-    }
 }
 
 /// `$from, $from+1, ...`: `n` numbered placeholders.
@@ -177,6 +167,15 @@ impl Store {
             other => StoreError::Open(format!("`{url}`: applying the schema failed: {other}")),
         })?;
         Ok(Store { pool, url: url.to_string() })
+    }
+
+    /// A transaction that holds the write lock from its first statement. One that reads
+    /// before it writes could otherwise fail when another connection writes in between (in
+    /// WAL mode the upgrade of a stale read transaction is refused, not waited for).
+    pub(crate) async fn begin_write(&self) -> Result<sqlx::Transaction<'_, sqlx::Sqlite>, StoreError> {
+        let mut tx = self.pool.begin().await.map_err(unavailable)?;
+        sqlx::query("UPDATE audit_head SET seq = seq WHERE id = 0").execute(&mut *tx).await.map_err(unavailable)?;
+        Ok(tx)
     }
 
     /// The URL the store was opened with, credentials hidden.
@@ -354,7 +353,7 @@ impl Store {
     /// transaction. An event already decided (a second worker, a replay after a crash that
     /// happened after the commit) is left as it is: returns false.
     pub async fn record(&self, seq: i64, event: &Event, decision: &Decision, json: &Value) -> Result<bool, StoreError> {
-        let record = Record { seq, event, decision, json: json.to_string(), deploy: None, run: None };
+        let record = Record { seq, event, decision, json: json.to_string(), deploy: None, run: None, execution: None };
         let n = self.record_all(&[record]).await?;
         Ok(n == 1)
     }
@@ -364,7 +363,8 @@ impl Store {
     pub async fn record_all(&self, records: &[Record<'_>]) -> Result<usize, StoreError> {
         let mut tx = self.pool.begin().await.map_err(unavailable)?;
         let mut moved_total = 0;
-        for Record { seq, event, decision, json, deploy, run } in records {
+        for record in records {
+            let Record { seq, event, decision, json, deploy, run, execution } = record;
             let now = ts(decision.decided_at);
             let attached = decision.level == Level::Suppressed;
             let incident_key = decision.incident.as_ref().map(|c| c.key.as_str());
@@ -445,7 +445,7 @@ impl Store {
                 )
                 .bind(playbook)
                 .bind(ts(r.at))
-                .bind(outcome_text(r.outcome))
+                .bind(r.outcome.as_str())
                 .bind(serde_json::to_string(&r.keys).unwrap_or_else(|_| "{}".into()))
                 .bind(incident_key)
                 .bind(seq)
@@ -453,8 +453,11 @@ impl Store {
                 .await
                 .map_err(unavailable)?;
             }
+            if let Some(new) = execution {
+                engine::create(&mut tx, new, record, decision.decided_at).await?;
+            }
             let Some(change) = &decision.incident else { continue };
-            let actions: Vec<&str> = decision.actions.iter().map(|a| a.action.as_str()).collect();
+            let actions: Vec<&str> = decision.actions.iter().map(|a| a.plan.action.as_str()).collect();
             let q = match change.effect {
                 IncidentEffect::Open => sqlx::query(
                     "INSERT INTO incidents (key, fingerprint, state, level, playbook, opened_at, updated_at,
@@ -477,12 +480,15 @@ impl Store {
                         .bind(&now)
                         .bind(&change.key)
                 }
-                IncidentEffect::Close => sqlx::query(
-                    "UPDATE incidents SET state = 'closed', updated_at = $1, closed_at = $1, events = events + 1
+                IncidentEffect::Close => {
+                    engine::resolved(&mut tx, &change.key, decision.decided_at).await?;
+                    sqlx::query(
+                        "UPDATE incidents SET state = 'closed', updated_at = $1, closed_at = $1, events = events + 1
                      WHERE key = $2 AND state = 'open'",
-                )
-                .bind(&now)
-                .bind(&change.key),
+                    )
+                    .bind(&now)
+                    .bind(&change.key)
+                }
             };
             q.execute(&mut *tx).await.map_err(unavailable)?;
         }
@@ -598,7 +604,7 @@ impl Store {
         for r in rows {
             let keys = serde_json::from_str(&r.get::<String, _>(3)).unwrap_or_default();
             let run =
-                Run { at: parse_ts(&r.get::<String, _>(1)), keys, outcome: parse_outcome(&r.get::<String, _>(2)) };
+                Run { at: parse_ts(&r.get::<String, _>(1)), keys, outcome: Outcome::parse(&r.get::<String, _>(2)) };
             out.entry(r.get(0)).or_default().push(run);
         }
         Ok(out)

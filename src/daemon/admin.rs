@@ -1,0 +1,229 @@
+//! The engine's operations API: executions and approvals, pauses (the kill switch), and the
+//! audit log. Reads of executions and pauses are open like the status API; every change, and
+//! the audit log, need the admin token.
+
+use super::State;
+use super::server::{admin_refusal, error, unavailable};
+use crate::triage::Pause;
+use axum::extract::{Path, Query, State as Extract};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use chrono::Utc;
+use serde::Deserialize;
+use serde_json::json;
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+#[derive(Deserialize)]
+pub(super) struct ExecutionsQuery {
+    /// Comma-separated states.
+    state: Option<String>,
+    limit: Option<i64>,
+}
+
+pub(super) async fn executions(Extract(state): Extract<Arc<State>>, Query(q): Query<ExecutionsQuery>) -> Response {
+    let states: Vec<&str> = q.state.as_deref().map(|s| s.split(',').map(str::trim).collect()).unwrap_or_default();
+    match state.store.executions(&states, q.limit.unwrap_or(100).clamp(1, 1000)).await {
+        Ok(list) => axum::Json(json!({ "executions": list })).into_response(),
+        Err(e) => unavailable(e.to_string()),
+    }
+}
+
+pub(super) async fn execution(Extract(state): Extract<Arc<State>>, Path(id): Path<String>) -> Response {
+    match state.store.execution(&id).await {
+        Ok(Some(e)) => axum::Json(e).into_response(),
+        Ok(None) => error(StatusCode::NOT_FOUND, format!("no execution `{id}`")),
+        Err(e) => unavailable(e.to_string()),
+    }
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub(super) struct AnswerBody {
+    by: Option<String>,
+}
+
+async fn answer(
+    state: Arc<State>,
+    headers: HeaderMap,
+    id: String,
+    body: Option<axum::Json<AnswerBody>>,
+    approve: bool,
+) -> Response {
+    if let Some(refusal) = admin_refusal(&state, &headers) {
+        return refusal;
+    }
+    let by = body.and_then(|b| b.0.by).unwrap_or_else(|| "admin-api".into());
+    match state.store.answer(&id, approve, &by, Utc::now()).await {
+        Ok(Ok(e)) => {
+            state.engine.wake.notify_one();
+            axum::Json(json!({ "execution": e })).into_response()
+        }
+        Ok(Err(why)) if why.starts_with("no execution") => error(StatusCode::NOT_FOUND, why),
+        Ok(Err(why)) => error(StatusCode::CONFLICT, why),
+        Err(e) => unavailable(e.to_string()),
+    }
+}
+
+pub(super) async fn approve(
+    Extract(state): Extract<Arc<State>>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    body: Option<axum::Json<AnswerBody>>,
+) -> Response {
+    answer(state, headers, id, body, true).await
+}
+
+pub(super) async fn reject(
+    Extract(state): Extract<Arc<State>>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    body: Option<axum::Json<AnswerBody>>,
+) -> Response {
+    answer(state, headers, id, body, false).await
+}
+
+pub(super) async fn pauses(Extract(state): Extract<Arc<State>>) -> Response {
+    match state.store.active_pauses(Utc::now()).await {
+        Ok(list) => {
+            let items: Vec<_> =
+                list.into_iter().map(|(id, p)| json!({ "id": id, "scope": p.scope(), "pause": p })).collect();
+            axum::Json(json!({ "pauses": items })).into_response()
+        }
+        Err(e) => unavailable(e.to_string()),
+    }
+}
+
+/// `{"scope": {"service": "checkout"}, "for": "2h", "reason": "...", "by": "alice"}`; an
+/// empty scope is the kill switch.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct PauseBody {
+    #[serde(default)]
+    scope: BTreeMap<String, String>,
+    #[serde(default, rename = "for")]
+    duration: Option<String>,
+    #[serde(default)]
+    reason: Option<String>,
+    #[serde(default)]
+    by: Option<String>,
+}
+
+fn scope_of(scope: &BTreeMap<String, String>) -> Result<Pause, String> {
+    let pairs: Vec<String> = scope.iter().map(|(k, v)| format!("{k}={v}")).collect();
+    Pause::parse_scope(&pairs)
+}
+
+pub(super) async fn pause(
+    Extract(state): Extract<Arc<State>>,
+    headers: HeaderMap,
+    body: axum::Json<PauseBody>,
+) -> Response {
+    if let Some(refusal) = admin_refusal(&state, &headers) {
+        return refusal;
+    }
+    let mut p = match scope_of(&body.scope) {
+        Ok(p) => p,
+        Err(e) => return error(StatusCode::BAD_REQUEST, e),
+    };
+    let now = Utc::now();
+    if let Some(d) = &body.duration {
+        match crate::dsl::parse_duration(d).filter(|ms| *ms > 0) {
+            Some(ms) => p.until = Some(now + chrono::Duration::milliseconds(ms as i64)),
+            None => return error(StatusCode::BAD_REQUEST, format!("`for`: `{d}` is not a duration; write e.g. `2h`")),
+        }
+    }
+    p.reason = body.reason.clone().unwrap_or_else(|| "paused through the admin API".into());
+    p.by = Some(body.by.clone().unwrap_or_else(|| "admin-api".into()));
+    match state.store.pause(&p, now).await {
+        Ok(id) => {
+            (StatusCode::CREATED, axum::Json(json!({ "id": id, "scope": p.scope(), "pause": p }))).into_response()
+        }
+        Err(e) => unavailable(e.to_string()),
+    }
+}
+
+/// `{"scope": {...}}` lifts the pauses with exactly that scope; `{"id": 3}` one pause.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct ResumeBody {
+    #[serde(default)]
+    scope: BTreeMap<String, String>,
+    #[serde(default)]
+    id: Option<i64>,
+    #[serde(default)]
+    by: Option<String>,
+}
+
+pub(super) async fn resume(
+    Extract(state): Extract<Arc<State>>,
+    headers: HeaderMap,
+    body: axum::Json<ResumeBody>,
+) -> Response {
+    if let Some(refusal) = admin_refusal(&state, &headers) {
+        return refusal;
+    }
+    let scope = match scope_of(&body.scope) {
+        Ok(p) => p,
+        Err(e) => return error(StatusCode::BAD_REQUEST, e),
+    };
+    let by = body.by.clone().unwrap_or_else(|| "admin-api".into());
+    match state.store.resume(body.id, &scope, &by, Utc::now()).await {
+        Ok(lifted) if lifted.is_empty() => error(StatusCode::NOT_FOUND, "no pause with that id or scope is in force"),
+        Ok(lifted) => {
+            let ids: Vec<i64> = lifted.iter().map(|(id, _)| *id).collect();
+            axum::Json(json!({ "resumed": ids })).into_response()
+        }
+        Err(e) => unavailable(e.to_string()),
+    }
+}
+
+#[derive(Deserialize)]
+pub(super) struct LimitQuery {
+    limit: Option<i64>,
+}
+
+/// Escalations the engine raised (a refusal at execution time, a failed action or
+/// verification, a demotion), newest first, waiting for the L3 delivery.
+pub(super) async fn escalations(Extract(state): Extract<Arc<State>>, Query(q): Query<LimitQuery>) -> Response {
+    match state.store.escalations(q.limit.unwrap_or(100).clamp(1, 1000)).await {
+        Ok(list) => axum::Json(json!({ "escalations": list })).into_response(),
+        Err(e) => unavailable(e.to_string()),
+    }
+}
+
+#[derive(Deserialize)]
+pub(super) struct AuditQuery {
+    since: Option<chrono::DateTime<Utc>>,
+    playbook: Option<String>,
+    execution: Option<String>,
+    limit: Option<i64>,
+}
+
+pub(super) async fn audit(
+    Extract(state): Extract<Arc<State>>,
+    headers: HeaderMap,
+    Query(q): Query<AuditQuery>,
+) -> Response {
+    if let Some(refusal) = admin_refusal(&state, &headers) {
+        return refusal;
+    }
+    let limit = q.limit.unwrap_or(200).clamp(1, 10_000);
+    match state.store.audit(q.since, q.playbook.as_deref(), q.execution.as_deref(), limit).await {
+        Ok(records) => axum::Json(json!({ "records": records })).into_response(),
+        Err(e) => unavailable(e.to_string()),
+    }
+}
+
+pub(super) async fn audit_verify(Extract(state): Extract<Arc<State>>, headers: HeaderMap) -> Response {
+    if let Some(refusal) = admin_refusal(&state, &headers) {
+        return refusal;
+    }
+    match state.store.audit_verify().await {
+        Ok(report) => {
+            let code = if report.problems.is_empty() { StatusCode::OK } else { StatusCode::CONFLICT };
+            (code, axum::Json(report)).into_response()
+        }
+        Err(e) => unavailable(e.to_string()),
+    }
+}
