@@ -111,6 +111,15 @@ impl EngineConfig {
                 return Err(format!("`engine.{key}`: `{text}` is not a rate; write e.g. `20 per 1h`"));
             }
         }
+        if self.retries > 10 {
+            return Err(format!(
+                "`engine.retries`: {} is too many; at most 10 (each retry repeats the action after a transient error)",
+                self.retries
+            ));
+        }
+        if crate::dsl::parse_duration(&self.retry_backoff).is_some_and(|ms| ms > 3_600_000) {
+            return Err(format!("`engine.retry_backoff`: `{}` is over an hour; write e.g. `1s`", self.retry_backoff));
+        }
         for (i, f) in self.freeze.iter().enumerate() {
             f.validate().map_err(|e| format!("`engine.freeze[{i}]`: {e}"))?;
         }
@@ -264,5 +273,24 @@ impl Engine {
             }
         }
         self.verify(probes).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_defaults_are_valid_and_bad_values_say_which_key() {
+        assert!(EngineConfig::default().validate().is_ok());
+        let bad = |f: fn(&mut EngineConfig)| {
+            let mut c = EngineConfig::default();
+            f(&mut c);
+            c.validate().unwrap_err()
+        };
+        assert!(bad(|c| c.retries = 1000).contains("`engine.retries`: 1000 is too many"));
+        assert!(bad(|c| c.retry_backoff = "2h".into()).contains("`engine.retry_backoff`"));
+        assert!(bad(|c| c.budget = "lots".into()).contains("`engine.budget`: `lots` is not a rate"));
+        assert!(bad(|c| c.apply_timeout = "soon".into()).contains("`engine.apply_timeout`"));
     }
 }
