@@ -76,7 +76,13 @@ async fn l1(store: &Store, n: u32, service: &str, target: &str, state: &'static 
         namespace: Some("prod".into()),
         expires_at: (state == "awaiting_approval").then(|| now + Duration::minutes(30)),
     };
-    let run = (state == "queued").then(|| Run { at: now, keys: BTreeMap::new(), outcome: Outcome::Pending });
+    // As the worker records them: a plan awaiting approval is a pending run too (it counts
+    // for cooldowns and rates, as the action a person may approve).
+    let run = matches!(state, "queued" | "awaiting_approval").then(|| Run {
+        at: now,
+        keys: BTreeMap::new(),
+        outcome: Outcome::Pending,
+    });
     let record =
         Record { seq, event: &event, decision: &d, json: "{}".into(), deploy: None, run, execution: Some(execution) };
     assert_eq!(store.record_all(&[record]).await.unwrap(), 1);
@@ -263,7 +269,7 @@ async fn approvals_are_answered_once_before_they_expire() {
     let b = l1(&store, 2, "checkout", "t:2", "awaiting_approval", now).await;
     let c = l1(&store, 3, "checkout", "t:3", "awaiting_approval", now).await;
     assert!(store.claimable(10).await.unwrap().is_empty());
-    assert!(runs(&store).await.is_empty());
+    assert_eq!(runs(&store).await, vec![Outcome::Pending; 3], "each waiting plan holds its place");
     let e = store.answer(&a.id, true, "alice", now).await.unwrap().unwrap();
     assert_eq!((e.state.as_str(), e.answered_by.as_deref()), ("approved", Some("alice")));
     let again = store.answer(&a.id, false, "bob", now).await.unwrap().unwrap_err();
@@ -272,11 +278,16 @@ async fn approvals_are_answered_once_before_they_expire() {
     assert_eq!(store.claimable(10).await.unwrap(), vec![a.id.clone()]);
     // Approved: claimed, and from then on a run of the playbook (it earns trust).
     assert!(matches!(store.claim(&a.id, &limits(), now).await.unwrap(), Claim::Ready(..)));
-    assert_eq!(runs(&store).await, vec![Outcome::Pending]);
+    let mut outcomes = runs(&store).await;
+    outcomes.sort_by_key(|o| o.as_str());
+    assert_eq!(outcomes, vec![Outcome::Pending, Outcome::Pending, Outcome::Refused], "b's rejection refuses its run");
     // Expired: no answer any more.
     let later = now + Duration::minutes(31);
     assert_eq!(store.expire(later).await.unwrap(), 1);
     assert_eq!(store.execution(&c.id).await.unwrap().unwrap().state, "expired");
+    let mut outcomes = runs(&store).await;
+    outcomes.sort_by_key(|o| o.as_str());
+    assert_eq!(outcomes, vec![Outcome::Pending, Outcome::Refused, Outcome::Refused], "only the approved one counts");
     let late = store.answer(&c.id, true, "carol", later).await.unwrap().unwrap_err();
     assert!(late.contains("is `expired`"), "{late}");
     let unknown = store.answer("act-999", true, "carol", later).await.unwrap().unwrap_err();

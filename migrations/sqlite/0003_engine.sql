@@ -104,3 +104,5 @@ CREATE TABLE audit_head (
     seq  INTEGER NOT NULL,
     hash TEXT    NOT NULL
 );
+-- The head exists from the start: a log whose head is missing was wiped, not new.
+INSERT INTO audit_head (id, seq, hash) VALUES (1, 0, '0000000000000000000000000000000000000000000000000000000000000000');

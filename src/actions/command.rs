@@ -30,6 +30,7 @@ pub(super) static SPEC: ActionSpec = ActionSpec {
     name: NAME,
     summary: "Run one program allowed by `integrations.command.allow`, with arguments, never through a shell.",
     mutating: true,
+    idempotent: false,
     blast_radius: Radius { count: RadiusCount::Fixed(1), doc: "1: one run of the program" },
     params: &[
         ParamSpec::new(

@@ -32,6 +32,7 @@ pub(super) static SPEC: ActionSpec = ActionSpec {
     name: NAME,
     summary: "Send one HTTP request and check its status; secrets are named `${secret:NAME}` and resolved only when it is sent.",
     mutating: true,
+    idempotent: false,
     blast_radius: Radius { count: RadiusCount::Fixed(1), doc: "1: one request" },
     params: &[
         ParamSpec::new("method", ParamType::Str, "The HTTP method.").literal().choices(METHODS),

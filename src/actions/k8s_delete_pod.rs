@@ -18,6 +18,7 @@ pub(super) static SPEC: ActionSpec = ActionSpec {
     name: NAME,
     summary: "Delete one pod; its controller (Deployment, ReplicaSet, ...) replaces it.",
     mutating: true,
+    idempotent: true,
     blast_radius: Radius { count: RadiusCount::Fixed(1), doc: "1: exactly one pod" },
     params: &[
         ParamSpec::new("namespace", ParamType::Str, "Namespace of the pod, usually `labels.namespace`."),

@@ -20,6 +20,7 @@ pub(super) static SPEC: ActionSpec = ActionSpec {
     name: NAME,
     summary: "Evict one pod, respecting its PodDisruptionBudget; refused (never forced) when the budget does not allow it.",
     mutating: true,
+    idempotent: true,
     blast_radius: Radius { count: RadiusCount::Fixed(1), doc: "1: exactly one pod" },
     params: &[
         ParamSpec::new("namespace", ParamType::Str, "Namespace of the pod, usually `labels.namespace`."),

@@ -25,6 +25,7 @@ pub(super) static SPEC: ActionSpec = ActionSpec {
     name: NAME,
     summary: "Restart a Deployment's (or StatefulSet's, DaemonSet's) pods as `kubectl rollout restart` does, under its own rollout strategy.",
     mutating: true,
+    idempotent: true,
     blast_radius: Radius {
         count: RadiusCount::Fixed(1),
         doc: "1 workload (all its pods are replaced, one surge at a time)",

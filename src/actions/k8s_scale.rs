@@ -28,6 +28,7 @@ pub(super) static SPEC: ActionSpec = ActionSpec {
     name: NAME,
     summary: "Change a workload's replicas (or an autoscaler's `maxReplicas`) by `step`, within `min_replicas..max_replicas`.",
     mutating: true,
+    idempotent: false,
     blast_radius: Radius { count: RadiusCount::Param("step"), doc: "the number of replicas added or removed (`step`)" },
     params: &[
         ParamSpec::new("namespace", ParamType::Str, "Namespace of the workload."),

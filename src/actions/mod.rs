@@ -217,6 +217,10 @@ pub struct ActionSpec {
     pub summary: &'static str,
     /// Whether it changes the world (every action but notifications).
     pub mutating: bool,
+    /// Whether applying the same plan twice does what applying it once does (a delete, a
+    /// restart stamped with the execution's start). Only these are retried after a
+    /// transient error: a timeout may come after the other side acted.
+    pub idempotent: bool,
     /// How its blast radius (for `guard blast_radius`) is counted.
     pub blast_radius: Radius,
     pub params: &'static [ParamSpec],

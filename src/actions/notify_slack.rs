@@ -20,6 +20,7 @@ pub(super) static SPEC: ActionSpec = ActionSpec {
     name: NAME,
     summary: "Post a message to a Slack channel through its incoming webhook in `integrations.slack.webhooks`.",
     mutating: false,
+    idempotent: false,
     blast_radius: Radius { count: RadiusCount::Fixed(0), doc: "0: it only sends a message" },
     params: &[
         ParamSpec::new(

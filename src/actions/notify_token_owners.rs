@@ -19,6 +19,7 @@ pub(super) static SPEC: ActionSpec = ActionSpec {
     name: NAME,
     summary: "Notify each owner of a token that expires within `within`, once per threshold crossed.",
     mutating: false,
+    idempotent: false,
     blast_radius: Radius { count: RadiusCount::Fixed(0), doc: "0: it only sends messages" },
     params: &[
         ParamSpec::new("within", ParamType::Duration, "Tokens expiring within this span are reported.").literal(),

@@ -29,6 +29,7 @@ pub(super) static SPEC: ActionSpec = ActionSpec {
     name: NAME,
     summary: "Delete the keys that match `pattern`, found with SCAN, at most `max_keys` of them.",
     mutating: true,
+    idempotent: true,
     blast_radius: Radius {
         count: RadiusCount::Param("max_keys"),
         doc: "the number of keys deleted, at most `max_keys`",
@@ -190,13 +191,13 @@ pub(super) async fn delete_matching(
     let keys: Vec<Vec<u8>> = keys.into_iter().collect();
     let mut deleted = 0usize;
     for batch in keys.chunks(DELETE_BATCH) {
+        // Once deletes have begun, an error is final, never retried: a second attempt would
+        // scan again and could delete up to `max_keys` more.
         let n: usize = redis::cmd("UNLINK").arg(batch).query_async(&mut conn).await.map_err(|e| {
-            redis_error(
-                &e,
-                &format!(
-                    "{action}: UNLINK on Redis `{instance}` failed after {deleted} of {matched} keys were deleted"
-                ),
-            )
+            ApplyError::Failed(format!(
+                "{action}: UNLINK on Redis `{instance}` failed after {deleted} of {matched} keys were deleted: {e}; \
+                 not retried, so that no more than `max_keys` are deleted"
+            ))
         })?;
         deleted += n;
     }

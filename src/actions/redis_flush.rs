@@ -21,6 +21,7 @@ pub(super) static SPEC: ActionSpec = ActionSpec {
     name: NAME,
     summary: "Delete every key of a cache namespace (`prefix*`), found with SCAN, at most `max_keys` of them; never FLUSHDB.",
     mutating: true,
+    idempotent: true,
     blast_radius: Radius {
         count: RadiusCount::Param("max_keys"),
         doc: "the number of keys deleted, at most `max_keys`",

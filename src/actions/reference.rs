@@ -18,6 +18,15 @@ pub fn markdown() -> String {
     for a in all() {
         let _ = writeln!(out, "## `{}`\n\n{}\n", a.name, a.summary);
         let _ = writeln!(out, "- changes the world: {}", if a.mutating { "yes" } else { "no" });
+        let _ = writeln!(
+            out,
+            "- retried after a transient error: {}",
+            if a.idempotent {
+                "yes (applying it twice does what applying it once does)"
+            } else {
+                "no (a second attempt could act twice)"
+            }
+        );
         let _ = writeln!(out, "- blast radius: {}\n", a.blast_radius.doc);
         out.push_str("| parameter | type | required | notes | description |\n|---|---|---|---|---|\n");
         for p in a.params {

@@ -490,7 +490,24 @@ fn l1_response(cx: &mut Cx, block: &ast::L1Block) -> Option<L1Response> {
             VerifyKind::Probe { url, status, within } => {
                 ok &= positive(cx, within, "the verification deadline");
                 let scheme_ok = url.node.starts_with("http://") || url.node.starts_with("https://");
-                if !scheme_ok || url.node.contains(char::is_whitespace) {
+                // Credentials in the URL would be shown wherever the verification is (the
+                // executions API, the audit log): a probe URL carries none.
+                let authority =
+                    url.node.split_once("://").map_or("", |(_, rest)| rest.split(['/', '?', '#']).next().unwrap_or(""));
+                if authority.contains('@') {
+                    cx.push(
+                        Diagnostic::new(
+                            Code::InvalidProbeUrl,
+                            // Not repeated here: the check's output may land in a CI log.
+                            format!("the probe URL `{}` has credentials in it", redact_userinfo(&url.node)),
+                        )
+                            .at(&cx.file, url.span, "user or password in the URL")
+                            .with_help(
+                                "a probe is shown in the executions API and the audit log: probe an endpoint that needs no credentials, e.g. `\"https://checkout.prod.internal/healthz\"`",
+                            ),
+                    );
+                    ok = false;
+                } else if !scheme_ok || url.node.contains(char::is_whitespace) {
                     cx.push(
                         Diagnostic::new(Code::InvalidProbeUrl, format!("`{}` is not an HTTP URL", url.node))
                             .at(&cx.file, url.span, "not an http:// or https:// URL")
@@ -628,4 +645,15 @@ fn l3_response(cx: &mut Cx, block: &ast::L3Block) -> Option<L3Response> {
         page: block.page.first().map(|p| p.node).unwrap_or(true),
         span: Some(block.span),
     })
+}
+
+/// `https://user:pass@host/path` as `https://***@host/path`.
+fn redact_userinfo(url: &str) -> String {
+    match url.split_once("://") {
+        Some((scheme, rest)) => match rest.split_once('@') {
+            Some((_, host)) => format!("{scheme}://***@{host}"),
+            None => url.to_string(),
+        },
+        None => url.to_string(),
+    }
 }

@@ -11,8 +11,7 @@ use crate::event::{Event, Status};
 use crate::knowledge::{Knowledge, ServiceMatch, deploy_of, find_service};
 use crate::store::{LastDecision, Pending, Record, StoreError};
 use crate::triage::{
-    self, AnalysisUse, Decision, IncidentEffect, L1Mode, Level, MemoryContext, OpenIncident, Options, Outcome, Pause,
-    Run,
+    self, AnalysisUse, Decision, IncidentEffect, Level, MemoryContext, OpenIncident, Options, Outcome, Pause, Run,
 };
 use chrono::Utc;
 use std::collections::HashMap;
@@ -262,8 +261,7 @@ fn run_of(
     now: chrono::DateTime<Utc>,
 ) -> Option<Run> {
     let outcome = match (decision.level, decision.mode) {
-        (Level::L1, Some(L1Mode::Apply)) => Outcome::Pending,
-        (Level::L1, Some(L1Mode::PlanOnly)) => Outcome::Planned,
+        (Level::L1, Some(mode)) => mode.run_outcome(Outcome::Pending),
         _ => return None,
     };
     let id = decision.playbook.as_deref()?;

@@ -75,8 +75,21 @@ impl Engine {
                 }
             }
         }
-        let now = Utc::now();
-        match self.store.applied(&e, Value::Array(results), failure.clone(), self.config.breaker_failures, now).await {
+        // What was applied must be recorded: a store that is briefly busy is asked again
+        // (the execution stays `applying`, its target in flight, until this commits).
+        let results = Value::Array(results);
+        let mut recorded =
+            self.store.applied(&e, results.clone(), failure.clone(), self.config.breaker_failures, Utc::now()).await;
+        for wait in [1u64, 2, 4, 8, 15, 30, 30, 30, 30, 30] {
+            let Err(err) = &recorded else { break };
+            tracing::warn!(execution = %e.id, error = %err, "cannot record the result of an applied execution yet; trying again in {wait}s");
+            tokio::time::sleep(Duration::from_secs(wait)).await;
+            recorded = self
+                .store
+                .applied(&e, results.clone(), failure.clone(), self.config.breaker_failures, Utc::now())
+                .await;
+        }
+        match recorded {
             Ok((state, demotion)) => {
                 match &failure {
                     Some((_, why)) => {
@@ -86,7 +99,8 @@ impl Engine {
                         tracing::info!(execution = %e.id, playbook = %e.playbook, dry_run = e.dry_run, state, "applied")
                     }
                 }
-                if state != "verifying" {
+                // `recorded`: an earlier attempt had committed after all; reported then.
+                if state != "verifying" && state != "recorded" {
                     self.observer.finished(&e.playbook, state, e.dry_run);
                 }
                 if let Some(d) = demotion {
@@ -95,7 +109,7 @@ impl Engine {
             }
             Err(err) => tracing::error!(
                 execution = %e.id, error = %err,
-                "cannot record the result of an applied execution; it stays `applying` and will not be applied again"
+                "cannot record the result of an applied execution after 3 minutes of trying; it stays `applying` (never applied again) and is reported `interrupted` at the next start"
             ),
         }
     }
@@ -123,7 +137,7 @@ impl Engine {
             };
             match result {
                 Ok(applied) => return Ok((applied, attempt)),
-                Err(ApplyError::Transient(why)) if attempt <= self.config.retries => {
+                Err(ApplyError::Transient(why)) if spec.idempotent && attempt <= self.config.retries => {
                     tracing::info!(action = %plan.action, target = %plan.target, attempt, error = %why, "transient error; retrying");
                     tokio::time::sleep(backoff).await;
                     backoff *= 2;

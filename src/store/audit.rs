@@ -174,18 +174,22 @@ impl Store {
 
     /// Walks the whole chain and reports every break.
     pub async fn audit_verify(&self) -> Result<ChainReport, StoreError> {
+        // One read transaction: the records and the head from the same snapshot, so that an
+        // append committed in between is not taken for a removal.
+        let mut tx = self.pool.begin().await.map_err(unavailable)?;
         let rows = sqlx::query(
             "SELECT seq, at, actor, action, execution, playbook, incident_key, record_json, prev_hash, hash
              FROM audit ORDER BY seq",
         )
-        .fetch_all(&self.pool)
+        .fetch_all(&mut *tx)
         .await
         .map_err(unavailable)?;
         let head = sqlx::query("SELECT seq, hash FROM audit_head WHERE id = 1")
-            .fetch_optional(&self.pool)
+            .fetch_optional(&mut *tx)
             .await
             .map_err(unavailable)?
             .map(|r| (r.get::<i64, _>(0), r.get::<String, _>(1)));
+        tx.rollback().await.map_err(unavailable)?;
         let mut problems = Vec::new();
         let (mut expected_seq, mut prev) = (1i64, GENESIS.to_string());
         for r in &rows {
@@ -230,10 +234,13 @@ impl Store {
                     ));
                 }
             }
+            (Some((0, _)), None) => {}
             (Some((hs, _)), None) => problems
                 .push(format!("the log is empty, but its head says {hs} records were written: they were removed")),
-            (None, Some(_)) => problems.push("the log has records but no head: the head was removed".into()),
-            (None, None) => {}
+            (None, _) => problems.push(
+                "the log has no head (every store starts with one): the head was removed, and the log with it if it is empty"
+                    .into(),
+            ),
         }
         Ok(ChainReport { records: rows.len() as i64, head: prev, problems })
     }

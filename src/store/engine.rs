@@ -657,19 +657,15 @@ impl Store {
             .await
             .map_err(unavailable)?;
         if e.state == "approved" {
-            // An approved run counts from now, as a run of the playbook (and earns trust).
-            sqlx::query(
-                "INSERT INTO runs (playbook, at, outcome, keys_json, incident_key, event_seq, updated_at)
-                 VALUES ($1, $2, 'pending', $3, $4, $5, $2)",
-            )
-            .bind(&e.playbook)
-            .bind(ts(now))
-            .bind(if e.run_keys.is_empty() { "{}" } else { e.run_keys.as_str() })
-            .bind(e.incident_key.as_deref())
-            .bind(e.event_seq)
-            .execute(&mut *tx)
-            .await
-            .map_err(unavailable)?;
+            // The run recorded when the plan began to await approval counts from now, when
+            // the approved action is carried out (and earns trust once verified).
+            sqlx::query("UPDATE runs SET at = $1, updated_at = $1 WHERE event_seq = $2 AND playbook = $3")
+                .bind(ts(now))
+                .bind(e.event_seq)
+                .bind(&e.playbook)
+                .execute(&mut *tx)
+                .await
+                .map_err(unavailable)?;
         }
         append(&mut tx, now, &audit_entry(&e, "sparky", "claim", json!({ "plans": e.plans, "checks": checks })))
             .await?;
@@ -693,6 +689,15 @@ impl Store {
         now: DateTime<Utc>,
     ) -> Result<(&'static str, Option<Demotion>), StoreError> {
         let mut tx = self.begin_write().await?;
+        // Asked again after an error whose commit may have gone through: record it once.
+        let state: Option<String> = sqlx::query_scalar("SELECT state FROM executions WHERE id = $1")
+            .bind(&e.id)
+            .fetch_optional(&mut *tx)
+            .await
+            .map_err(unavailable)?;
+        if state.as_deref() != Some("applying") {
+            return Ok((if state.as_deref() == Some("verifying") { "verifying" } else { "recorded" }, None));
+        }
         let mode = if e.dry_run { "dry-run" } else { "live" };
         let mut demotion = None;
         let final_state;
@@ -910,6 +915,10 @@ impl Store {
             .execute(&mut *tx)
             .await
             .map_err(unavailable)?;
+        if !approve {
+            // Never carried out: its run no longer counts for cooldowns and rates.
+            set_run(&mut tx, &e, Outcome::Refused, now).await?;
+        }
         append(&mut tx, now, &audit_entry(&e, by, if approve { "approve" } else { "reject" }, json!({ "by": by })))
             .await?;
         tx.commit().await.map_err(unavailable)?;
@@ -939,6 +948,7 @@ impl Store {
             .map_err(unavailable)?;
         for e in rows.iter().map(execution_of) {
             set_state(&mut tx, &e.id, "expired", None, now).await?;
+            set_run(&mut tx, &e, Outcome::Refused, now).await?;
             append(&mut tx, now, &audit_entry(&e, "sparky", "expire", json!({ "expired_at": e.expires_at.map(ts) })))
                 .await?;
         }

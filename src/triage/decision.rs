@@ -62,6 +62,18 @@ pub enum L1Mode {
 }
 
 impl L1Mode {
+    /// The run a decision in this mode records for its playbook, which its cooldown and
+    /// `at_most` guards count: `applied` when applied; `pending` while a plan awaits approval
+    /// (it stands for the action a person may approve; a rejection or expiry makes it
+    /// `refused`, which no guard counts); `planned` for a draft.
+    pub fn run_outcome(self, applied: super::Outcome) -> super::Outcome {
+        match self {
+            L1Mode::Apply => applied,
+            L1Mode::AwaitApproval => super::Outcome::Pending,
+            L1Mode::PlanOnly => super::Outcome::Planned,
+        }
+    }
+
     pub fn as_str(self) -> &'static str {
         match self {
             L1Mode::Apply => "apply",

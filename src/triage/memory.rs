@@ -5,7 +5,7 @@
 //! as the daemon would decide it.
 
 use super::context::{Analysis, OpenIncident, Outcome, Pause, Run, Settings, TriageContext};
-use super::decision::{Decision, IncidentEffect, L1Mode, Level};
+use super::decision::{Decision, IncidentEffect, Level};
 use super::guards::run_keys;
 use crate::dsl::parse_duration;
 use crate::event::Event;
@@ -154,11 +154,7 @@ impl MemoryContext {
             self.refresh();
         }
         if let (Level::L1, Some(id)) = (decision.level, &decision.playbook) {
-            let outcome = match decision.mode {
-                Some(L1Mode::Apply) => Some(outcome),
-                Some(L1Mode::PlanOnly) => Some(Outcome::Planned),
-                _ => None,
-            };
+            let outcome = decision.mode.map(|m| m.run_outcome(outcome));
             let guards = graph.playbooks().iter().find(|p| &p.id == id).and_then(|p| p.l1.as_ref()).map(|l| &l.guards);
             if let (Some(outcome), Some(guards)) = (outcome, guards) {
                 self.add_run(id, Run { at: now, keys: run_keys(guards, event), outcome });
