@@ -38,17 +38,7 @@ pub(super) static SPEC: ActionSpec = ActionSpec {
 };
 
 fn plan(args: &Args) -> Result<Plan, PlanError> {
-    let ns = kubernetes::namespace(args, NAME)?;
-    let pod = kubernetes::object_name(args, "pod", NAME)?;
-    let grace = kubernetes::grace_period_seconds(args, NAME)?;
-    let mut normalized = Args::from([("namespace".to_string(), json!(ns)), ("pod".to_string(), json!(pod))]);
-    let stop = match grace {
-        Some(s) => {
-            normalized.insert("grace_period_seconds".into(), json!(s));
-            format!("giving it {s}s to stop")
-        }
-        None => "giving it its own grace period to stop".to_string(),
-    };
+    let kubernetes::PodPlan { ns, pod, args: normalized, stop } = kubernetes::pod_plan(args, NAME)?;
     Ok(Plan {
         action: NAME.into(),
         target: kubernetes::target(ns, "pod", pod),

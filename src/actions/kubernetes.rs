@@ -8,6 +8,7 @@
 //! workload that does not exist is not).
 
 use super::{ApplyError, Args, Clients, PlanError, required_str};
+use serde_json::json;
 
 /// A namespace: a DNS-1123 label.
 pub(super) fn namespace<'a>(args: &'a Args, action: &str) -> Result<&'a str, PlanError> {
@@ -68,6 +69,29 @@ pub(super) fn grace_period_seconds(args: &Args, action: &str) -> Result<Option<u
     u32::try_from(ms.div_ceil(1000))
         .map(Some)
         .map_err(|_| PlanError(format!("{action}: `grace_period` `{text}` is too long")))
+}
+
+/// A pod action's plan: the pod, its normalized arguments, and how it is given time to stop
+/// (`giving it 30s to stop`). Shared by `k8s.delete_pod` and `k8s.evict_pod`.
+pub(super) struct PodPlan<'a> {
+    pub ns: &'a str,
+    pub pod: &'a str,
+    pub args: Args,
+    pub stop: String,
+}
+
+pub(super) fn pod_plan<'a>(args: &'a Args, action: &str) -> Result<PodPlan<'a>, PlanError> {
+    let ns = namespace(args, action)?;
+    let pod = object_name(args, "pod", action)?;
+    let mut normalized = Args::from([("namespace".to_string(), json!(ns)), ("pod".to_string(), json!(pod))]);
+    let stop = match grace_period_seconds(args, action)? {
+        Some(s) => {
+            normalized.insert("grace_period_seconds".into(), json!(s));
+            format!("giving it {s}s to stop")
+        }
+        None => "giving it its own grace period to stop".to_string(),
+    };
+    Ok(PodPlan { ns, pod, args: normalized, stop })
 }
 
 /// `kubernetes:<namespace>/<kind lowercase>/<name>`.
