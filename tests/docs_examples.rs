@@ -51,3 +51,24 @@ fn documentation_examples_check_without_errors() {
     assert!(failures.is_empty(), "examples with errors:\n{}", failures.join("\n"));
     assert!(checked > 0);
 }
+
+/// Every action's examples (shown in docs/actions.md) check without errors inside a playbook.
+#[test]
+fn action_examples_check_without_errors() {
+    let mut failures = Vec::new();
+    for action in sparky::actions::all() {
+        for (i, example) in action.examples.iter().enumerate() {
+            let playbook = format!(
+                "/// Runs an example.\nplaybook PB-990 \"Example\" {{\n  status draft\n  owner \"team:platform\"\n\n  \
+                 on alert from alertmanager {{\n    labels.alertname == \"Example\"\n  }}\n\n  l1 \"example\" {{\n    \
+                 guard cooldown 15m\n    do {example}\n    verify resolved within 10m\n  }}\n}}\n"
+            );
+            let name = format!("{} example {}", action.name, i + 1);
+            let compiled = compile(&[SourceFile::new(name.clone(), playbook)]);
+            for d in compiled.diagnostics.iter().filter(|d| d.is_error()) {
+                failures.push(format!("{name} `{example}`: {} {}", d.code.as_str(), d.message));
+            }
+        }
+    }
+    assert!(failures.is_empty(), "action examples with errors:\n{}", failures.join("\n"));
+}
