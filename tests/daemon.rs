@@ -2,6 +2,9 @@
 //! port, with a temporary store and a copy of the shipped playbooks) and talks HTTP to it.
 //! The crash test runs the `sparky` binary itself and kills it.
 
+#[path = "support/binary.rs"]
+mod binary;
+
 use serde_json::Value;
 use sparky::daemon::{self, Options, config::Config};
 use std::path::{Path, PathBuf};
@@ -418,37 +421,10 @@ async fn events_survive_a_restart() {
     d.stop().await;
 }
 
-/// The `sparky` binary as a child process; its address read from its log.
-struct Child {
-    child: std::process::Child,
-    base: String,
-}
-
-fn spawn_binary(dir: &Path) -> Child {
-    use std::io::{BufRead, BufReader};
-    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_sparky"))
-        .args(["serve", "--listen", "127.0.0.1:0", "--playbooks"])
-        .arg(dir.join("playbooks"))
-        .arg("--store")
-        .arg(format!("sqlite://{}", dir.join("sparky.db").display()))
-        .current_dir(dir)
-        .env("RUST_LOG", "info")
-        .env("NO_COLOR", "1")
-        .stderr(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
-    let stderr = child.stderr.take().unwrap();
-    let mut lines = BufReader::new(stderr).lines();
-    let addr = loop {
-        let line = lines.next().expect("sparky exited before listening").unwrap();
-        if let Some(i) = line.find("addr=") {
-            break line[i + 5..].split_whitespace().next().unwrap().to_string();
-        }
-    };
-    // Keep draining the log so the child never blocks on a full pipe.
-    std::thread::spawn(move || for _ in lines {});
-    Child { child, base: format!("http://{addr}") }
+fn spawn_binary(dir: &Path) -> binary::Child {
+    let playbooks = dir.join("playbooks").display().to_string();
+    let store = format!("sqlite://{}", dir.join("sparky.db").display());
+    binary::spawn(dir, &["--playbooks", &playbooks, "--store", &store])
 }
 
 #[tokio::test]

@@ -2,6 +2,8 @@
 //! temporary store) acting through the real Kubernetes client against a local fake API
 //! server that records every call. The restart test runs the `sparky` binary and kills it.
 
+#[path = "support/binary.rs"]
+mod binary;
 #[path = "support/fake_kube.rs"]
 mod fake_kube;
 
@@ -356,33 +358,8 @@ async fn hanging_server() -> (String, std::sync::Arc<std::sync::atomic::AtomicUs
     (url, seen)
 }
 
-struct Child {
-    child: std::process::Child,
-    base: String,
-}
-
-fn spawn_binary(dir: &Path) -> Child {
-    use std::io::{BufRead, BufReader};
-    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_sparky"))
-        .args(["serve", "--listen", "127.0.0.1:0", "--config"])
-        .arg(dir.join("sparky.yaml"))
-        .current_dir(dir)
-        .env("RUST_LOG", "info")
-        .env("NO_COLOR", "1")
-        .stderr(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
-    let stderr = child.stderr.take().unwrap();
-    let mut lines = BufReader::new(stderr).lines();
-    let addr = loop {
-        let line = lines.next().expect("sparky exited before listening").unwrap();
-        if let Some(i) = line.find("addr=") {
-            break line[i + 5..].split_whitespace().next().unwrap().to_string();
-        }
-    };
-    std::thread::spawn(move || for _ in lines {});
-    Child { child, base: format!("http://{addr}") }
+fn spawn_binary(dir: &Path) -> binary::Child {
+    binary::spawn(dir, &["--config", &dir.join("sparky.yaml").display().to_string()])
 }
 
 #[tokio::test]
