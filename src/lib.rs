@@ -16,14 +16,14 @@
 //! | stdlib     | [`compile::stdlib`] | the standard library (`stdlib/`), embedded in the binary         |
 //! | actions    | [`actions`]       | one file per action: typed parameters, docs, examples, `plan()` pure, `apply()` idempotent; the clients they act through |
 //! | engine     | [`engine`]        | act, verify, learn: executions claimed under guards, applied (live or dry-run), verified, audited; the circuit breaker |
+//! | escalate   | [`escalate`]      | L3: the escalation package rendered for Jira (ADF, wiki markup), PagerDuty, Slack; the delivery worker that sends the outbox exactly once per incident key |
 //! | fix        | [`fix`]           | L2 fix generator metadata (generators come with the L2 issue)      |
 //! | diagnostics| [`diagnostics`]   | one `Diagnostic` type, stable codes, human and JSON rendering      |
-//! | store      | [`store`]         | the durable inbox, decisions, incidents, deploys, runs, executions, pauses, the hash-chained audit log (SQLite, versioned migrations) |
+//! | store      | [`store`]         | the durable inbox, decisions, incidents, deploys, runs, executions, pauses, the hash-chained audit log, the escalation outbox (SQLite, versioned migrations) |
 //! | daemon     | [`daemon`]        | `sparky serve`: webhooks, group commit, inbox worker, reload, metrics |
 //! | cli        | [`cli`]           | one file per subcommand (`check`, `explain`, `replay`, `test`, `serve`, `approve`, `pause`, `audit`) |
 //!
-//! Stages still to come, in pipeline order: `escalate` (the delivery of escalations the
-//! engine and the decisions raise) and the PostgreSQL store.
+//! Stage still to come: the PostgreSQL store.
 //!
 //! Dependencies point down the pipeline: `dsl` knows nothing of `compile`, `compile` nothing
 //! of `cli`.
@@ -36,6 +36,7 @@ pub mod daemon;
 pub mod diagnostics;
 pub mod dsl;
 pub mod engine;
+pub mod escalate;
 pub mod event;
 pub mod fix;
 pub mod graph;

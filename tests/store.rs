@@ -136,6 +136,7 @@ async fn deploys_runs_and_incident_history_are_kept_for_the_knowledge_graph() {
                 outcome: Outcome::Pending,
             }),
             execution: None,
+            package: None,
         })
         .collect();
     assert_eq!(store.record_all(&records).await.unwrap(), 3);

@@ -83,8 +83,16 @@ async fn l1(store: &Store, n: u32, service: &str, target: &str, state: &'static 
         keys: BTreeMap::new(),
         outcome: Outcome::Pending,
     });
-    let record =
-        Record { seq, event: &event, decision: &d, json: "{}".into(), deploy: None, run, execution: Some(execution) };
+    let record = Record {
+        seq,
+        event: &event,
+        decision: &d,
+        json: "{}".into(),
+        deploy: None,
+        run,
+        execution: Some(execution),
+        package: None,
+    };
     assert_eq!(store.record_all(&[record]).await.unwrap(), 1);
     Made { id, key }
 }
@@ -96,8 +104,16 @@ async fn resolve(store: &Store, n: u32, key: &str, now: DateTime<Utc>) {
     let seq = store.accept("alertmanager", &format!("r{n}"), std::slice::from_ref(&event), now).await.unwrap().seqs[0];
     let mut d = Decision::blank(&g, now);
     d.incident = Some(IncidentChange { key: key.into(), effect: IncidentEffect::Close });
-    let record =
-        Record { seq, event: &event, decision: &d, json: "{}".into(), deploy: None, run: None, execution: None };
+    let record = Record {
+        seq,
+        event: &event,
+        decision: &d,
+        json: "{}".into(),
+        deploy: None,
+        run: None,
+        execution: None,
+        package: None,
+    };
     store.record_all(&[record]).await.unwrap();
 }
 

@@ -8,7 +8,7 @@ use crate::knowledge::catalog::{Owner, Related, Service};
 use crate::knowledge::{Deploy, Knowledge, PastIncident, ServiceMatch};
 use crate::triage::{Analysis, Decision, Verdict};
 use chrono::{DateTime, Duration, Utc};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::fmt::Write;
 
@@ -21,7 +21,7 @@ const HISTORY_MAX: usize = 10;
 const RELATED_MAX: usize = 50;
 
 /// The event as the package shows it (its payload stays in the store).
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct EventPart {
     pub id: String,
     pub source: String,
@@ -36,7 +36,7 @@ pub struct EventPart {
 }
 
 /// The service, its catalog entry and who to call.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct ServicePart {
     pub name: String,
     /// Where its name was read (`label app`, ...), when the decision resolved it.
@@ -52,7 +52,7 @@ pub struct ServicePart {
 }
 
 /// What Sparky did with the event and why it stopped where it did.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct DecisionPart {
     pub level: String,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -72,7 +72,7 @@ pub struct DecisionPart {
 }
 
 /// Everything known about an event.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Package {
     pub event: EventPart,
     pub links: Vec<Link>,

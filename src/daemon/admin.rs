@@ -179,15 +179,50 @@ pub(super) async fn resume(
 }
 
 #[derive(Deserialize)]
-pub(super) struct LimitQuery {
+pub(super) struct EscalationsQuery {
     limit: Option<i64>,
+    incident: Option<String>,
 }
 
-/// Escalations the engine raised (a refusal at execution time, a failed action or
-/// verification, a demotion), newest first, waiting for the L3 delivery.
-pub(super) async fn escalations(Extract(state): Extract<Arc<State>>, Query(q): Query<LimitQuery>) -> Response {
-    match state.store.escalations(q.limit.unwrap_or(100).clamp(1, 1000)).await {
-        Ok(list) => axum::Json(json!({ "escalations": list })).into_response(),
+/// Escalations: the outbox (every message to Jira, PagerDuty and Slack, with its delivery
+/// state, attempts and last error) and the causes the engine raised after a decision (a
+/// refusal at execution time, a failed action or verification, a demotion), newest first.
+pub(super) async fn escalations(Extract(state): Extract<Arc<State>>, Query(q): Query<EscalationsQuery>) -> Response {
+    let limit = q.limit.unwrap_or(100).clamp(1, 1000);
+    let outbox = match state.store.outbox(q.incident.as_deref(), limit).await {
+        Ok(rows) => rows.iter().map(|r| r.to_json()).collect::<Vec<_>>(),
+        Err(e) => return unavailable(e.to_string()),
+    };
+    match state.store.escalations(limit).await {
+        Ok(mut list) => {
+            if let Some(key) = &q.incident {
+                list.retain(|e| e.get("incident_key").and_then(serde_json::Value::as_str) == Some(key.as_str()));
+            }
+            axum::Json(json!({ "outbox": outbox, "escalations": list })).into_response()
+        }
+        Err(e) => unavailable(e.to_string()),
+    }
+}
+
+/// Puts a message the destination refused for good back in line, once its cause is fixed
+/// (a Jira project that did not exist, a routing key that was missing).
+pub(super) async fn retry_outbox(
+    Extract(state): Extract<Arc<State>>,
+    headers: HeaderMap,
+    Path(id): Path<i64>,
+) -> Response {
+    if let Some(refusal) = admin_refusal(&state, &headers) {
+        return refusal;
+    }
+    match state.store.outbox_requeue(id, Utc::now()).await {
+        Ok(true) => {
+            state.delivery.wake.notify_waiters();
+            axum::Json(json!({ "requeued": id })).into_response()
+        }
+        Ok(false) => error(
+            StatusCode::CONFLICT,
+            format!("outbox row {id} is not `failed` (or does not exist): only failed deliveries are requeued"),
+        ),
         Err(e) => unavailable(e.to_string()),
     }
 }

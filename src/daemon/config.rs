@@ -41,6 +41,8 @@ pub struct Config {
     pub integrations: IntegrationsConfig,
     /// The engine: approvals, budgets, the circuit breaker, freeze windows.
     pub engine: crate::engine::EngineConfig,
+    /// L3 delivery: the Slack channel, waiting for the Jira link, repeats, retry backoff.
+    pub escalation: crate::escalate::delivery::EscalationConfig,
     pub log: LogConfig,
     /// How long to wait after the last change in a watched folder before reloading (ms).
     pub reload_debounce_ms: u64,
@@ -61,6 +63,7 @@ impl Default for Config {
             triage: TriageConfig::default(),
             integrations: IntegrationsConfig::default(),
             engine: crate::engine::EngineConfig::default(),
+            escalation: crate::escalate::delivery::EscalationConfig::default(),
             log: LogConfig::default(),
             reload_debounce_ms: 300,
         }
@@ -88,6 +91,8 @@ pub struct SourceConfig {
 #[serde(deny_unknown_fields, default)]
 pub struct TriageConfig {
     pub escalate_at: Severity,
+    /// Escalate events no playbook handles at or above `escalate_at` (on by default).
+    pub escalate_unmatched: bool,
     pub l2_min_confidence: f64,
     pub analysis: bool,
     /// A firing event whose fingerprint was decided less than this long ago, with no
@@ -101,6 +106,7 @@ impl Default for TriageConfig {
         let s = Settings::default();
         TriageConfig {
             escalate_at: s.escalate_at,
+            escalate_unmatched: s.escalate_unmatched,
             l2_min_confidence: s.l2_min_confidence,
             analysis: s.analysis,
             group_window: "5m".into(),
@@ -110,7 +116,12 @@ impl Default for TriageConfig {
 
 impl TriageConfig {
     pub fn settings(&self) -> Settings {
-        Settings { escalate_at: self.escalate_at, l2_min_confidence: self.l2_min_confidence, analysis: self.analysis }
+        Settings {
+            escalate_at: self.escalate_at,
+            escalate_unmatched: self.escalate_unmatched,
+            l2_min_confidence: self.l2_min_confidence,
+            analysis: self.analysis,
+        }
     }
 
     /// The grouping window in milliseconds.
@@ -157,7 +168,7 @@ pub enum AnalyzerKind {
     Remote,
 }
 
-/// Integrations (Kubernetes, Redis, HTTP, Slack, commands; GitHub, Jira, PagerDuty later):
+/// Integrations (Kubernetes, Redis, HTTP, Slack, commands, Jira, PagerDuty; GitHub later):
 /// the global mode and each integration's own settings (and mode, which overrides it).
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -169,6 +180,10 @@ pub struct IntegrationsConfig {
     pub http: crate::actions::clients::HttpConfig,
     pub slack: crate::actions::clients::SlackConfig,
     pub command: crate::actions::clients::CommandConfig,
+    /// Where escalations file issues (L3).
+    pub jira: crate::escalate::jira::JiraConfig,
+    /// Where escalations page (L3).
+    pub pagerduty: crate::escalate::pagerduty::PagerDutyConfig,
 }
 
 impl IntegrationsConfig {
@@ -336,6 +351,9 @@ impl Config {
         }
         self.integrations.actions().validate().map_err(|e| ConfigError(format!("{name}: {e}")))?;
         self.engine.validate().map_err(|e| ConfigError(format!("{name}: {e}")))?;
+        self.integrations.jira.validate().map_err(|e| ConfigError(format!("{name}: {e}")))?;
+        self.integrations.pagerduty.validate().map_err(|e| ConfigError(format!("{name}: {e}")))?;
+        self.escalation.validate(&self.integrations.slack).map_err(|e| ConfigError(format!("{name}: {e}")))?;
         if let Some(channel) = &self.engine.notify_channel
             && !self.integrations.slack.webhooks.contains_key(channel)
         {

@@ -23,6 +23,9 @@ pub struct Metrics {
     analyses: Family<Labels, Counter>,
     analysis_seconds: Histogram,
     executions: Family<Labels, Counter>,
+    deliveries: Family<Labels, Counter>,
+    outbox: Family<Labels, Gauge>,
+    outbox_oldest: Family<Labels, Gauge<f64, AtomicU64>>,
 }
 
 impl Default for Metrics {
@@ -83,7 +86,28 @@ impl Metrics {
             "L1 executions that ended, by playbook, final state (succeeded, failed, timed_out, refused, skipped, interrupted) and mode (live, dry-run)",
             executions.clone(),
         );
+        let deliveries = Family::<Labels, Counter>::default();
+        registry.register(
+            "sparky_escalation_deliveries",
+            "Delivery attempts of escalations, by destination (jira, pagerduty, slack), action (open, note, acknowledge, resolve) and outcome (delivered, dry_run, retry, failed)",
+            deliveries.clone(),
+        );
+        let outbox = Family::<Labels, Gauge>::default();
+        registry.register(
+            "sparky_outbox",
+            "Escalation messages in the outbox, by destination and state (pending, delivered, dry_run, failed)",
+            outbox.clone(),
+        );
+        let outbox_oldest = Family::<Labels, Gauge<f64, AtomicU64>>::default();
+        registry.register(
+            "sparky_outbox_oldest_pending_seconds",
+            "Age of the oldest escalation message not delivered yet, by destination (0 when none waits): alert when it grows",
+            outbox_oldest.clone(),
+        );
         Metrics {
+            deliveries,
+            outbox,
+            outbox_oldest,
             executions,
             analyses,
             analysis_seconds,
@@ -115,6 +139,34 @@ impl Metrics {
                 ("mode", mode.to_string()),
             ])
             .inc();
+    }
+
+    /// One delivery attempt of an escalation, and how it ended.
+    pub fn delivery_attempted(&self, destination: &str, action: &str, outcome: &str) {
+        self.deliveries
+            .get_or_create(&vec![
+                ("destination", destination.to_string()),
+                ("action", action.to_string()),
+                ("outcome", outcome.to_string()),
+            ])
+            .inc();
+    }
+
+    /// The outbox now: counts by destination and state, the age of the oldest pending row.
+    pub fn set_outbox(&self, counts: &[crate::store::OutboxCount], now: chrono::DateTime<chrono::Utc>) {
+        self.outbox.clear();
+        for destination in ["jira", "pagerduty", "slack"] {
+            self.outbox_oldest.get_or_create(&vec![("destination", destination.to_string())]).set(0.0);
+        }
+        for c in counts {
+            self.outbox
+                .get_or_create(&vec![("destination", c.destination.clone()), ("state", c.state.clone())])
+                .set(c.count);
+            if c.state == "pending" {
+                let age = (now - c.oldest).num_milliseconds().max(0) as f64 / 1000.0;
+                self.outbox_oldest.get_or_create(&vec![("destination", c.destination.clone())]).set(age);
+            }
+        }
     }
 
     /// One webhook delivery from `source`, and what became of it.

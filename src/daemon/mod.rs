@@ -7,7 +7,7 @@
 //! | server.rs   | the HTTP routes: webhooks, health, metrics, status, admin           |
 //! | admin.rs    | the engine's operations API: executions, approvals, pauses, audit   |
 //! | accept.rs   | group commit of accepted deliveries (one transaction for many)  |
-//! | worker.rs   | the inbox worker: context, decide, record                           |
+//! | worker.rs   | the inbox worker: context, decide, record (escalations to the outbox) |
 //! | reload.rs   | full-check reloads, atomic swap, the file watcher                   |
 //! | metrics.rs  | the Prometheus registry                                             |
 
@@ -44,6 +44,8 @@ pub struct State {
     pub analyzer: Arc<dyn Analyzer>,
     /// Carries L1 decisions out.
     pub engine: Arc<crate::engine::Engine>,
+    /// Delivers escalations from the outbox.
+    pub delivery: Arc<crate::escalate::delivery::Delivery>,
     pub reload_status: Mutex<Option<ReloadStatus>>,
     pub metrics: Arc<Metrics>,
     /// Wakes the worker when events are accepted.
@@ -167,13 +169,26 @@ pub async fn start(options: Options) -> Result<Running, String> {
         }
         _ => Arc::new(Builtin),
     };
-    let (committer, writer) = accept::Committer::start(store.clone());
     let metrics = Arc::new(Metrics::new());
     let ruleset = Arc::new(ArcSwap::from_pointee(Loaded {
         graph: Arc::new(graph),
         catalog: Arc::new(catalog),
         loaded_at: chrono::Utc::now(),
     }));
+    let delivery = Arc::new(crate::escalate::delivery::Delivery::new(
+        store.clone(),
+        config.escalation.clone(),
+        crate::escalate::delivery::Integrations {
+            mode: config.integrations.mode,
+            jira: &config.integrations.jira,
+            pagerduty: &config.integrations.pagerduty,
+            slack: &config.integrations.slack,
+        },
+        routing_keys(ruleset.clone()),
+        Arc::new(DeliveryObserver { metrics: metrics.clone() }),
+    ));
+    // From here on, decisions and the engine write escalations for the destinations.
+    let store = store.with_destinations(delivery.destinations());
     let engine = Arc::new(crate::engine::Engine::new(
         store.clone(),
         Arc::new(crate::actions::Clients::new(config.integrations.actions())),
@@ -181,7 +196,9 @@ pub async fn start(options: Options) -> Result<Running, String> {
         config.integrations.mode,
         Arc::new(EngineObserver { metrics: metrics.clone(), ruleset: ruleset.clone() }),
     ));
+    let (committer, writer) = accept::Committer::start(store.clone());
     let state = Arc::new(State {
+        delivery,
         sources,
         committer,
         store,
@@ -232,6 +249,29 @@ impl crate::engine::Observer for EngineObserver {
     }
 }
 
+/// What the delivery worker reports to the daemon: metrics.
+struct DeliveryObserver {
+    metrics: Arc<Metrics>,
+}
+
+impl crate::escalate::delivery::Observer for DeliveryObserver {
+    fn attempted(&self, destination: &str, action: &str, outcome: &str) {
+        self.metrics.delivery_attempted(destination, action, outcome);
+    }
+
+    fn outbox(&self, counts: &[crate::store::OutboxCount]) {
+        self.metrics.set_outbox(counts, chrono::Utc::now());
+    }
+}
+
+/// A service's PagerDuty integration key, from the catalog in force (a reload that rotates
+/// the key is used by the next page).
+fn routing_keys(ruleset: Arc<ArcSwap<Loaded>>) -> crate::escalate::delivery::RoutingKeys {
+    Arc::new(move |service: &str| {
+        ruleset.load().catalog.service(service).and_then(|s| s.pagerduty_integration_key.clone())
+    })
+}
+
 fn paths(config: &Config) -> String {
     let mut args: Vec<String> = config.playbooks.iter().map(|p| p.display().to_string()).collect();
     args.extend(config.catalog_paths().iter().map(|p| format!("--catalog {}", p.display())));
@@ -248,6 +288,8 @@ async fn run(
     let worker = tokio::spawn(worker::run(state.clone()));
     let engine_stop = Arc::new(AtomicBool::new(false));
     let engine = tokio::spawn(state.engine.clone().run(engine_stop.clone()));
+    let delivery_stop = Arc::new(AtomicBool::new(false));
+    let delivery = tokio::spawn(state.delivery.clone().run(delivery_stop.clone()));
     let hup = tokio::spawn(reload_on_sighup(state.clone()));
     let app = server::router(state.clone());
     let stop = {
@@ -271,6 +313,11 @@ async fn run(
     engine_stop.store(true, Ordering::SeqCst);
     state.engine.wake.notify_one();
     let _ = engine.await;
+    // Last, the deliveries under way finish (each bounded by its timeout); what is not
+    // delivered stays in the outbox for the next start.
+    delivery_stop.store(true, Ordering::SeqCst);
+    state.delivery.wake.notify_waiters();
+    let _ = delivery.await;
     hup.abort();
     drop(watcher);
     state.store.close().await;

@@ -32,6 +32,7 @@ pub fn router(state: Arc<State>) -> Router {
         .route("/api/v1/pauses", get(super::admin::pauses).post(super::admin::pause))
         .route("/api/v1/resume", post(super::admin::resume))
         .route("/api/v1/escalations", get(super::admin::escalations))
+        .route("/api/v1/outbox/{id}/retry", post(super::admin::retry_outbox))
         .route("/api/v1/audit", get(super::admin::audit))
         .route("/api/v1/audit/verify", get(super::admin::audit_verify))
         .route("/-/reload", post(reload_now))
@@ -213,6 +214,7 @@ async fn status(Extract(state): Extract<Arc<State>>) -> Response {
         .collect();
     let counts = state.store.event_counts().await.unwrap_or_default();
     let engine = engine_status(&state).await;
+    let escalation = escalation_status(&state).await;
     let events: serde_json::Map<String, Value> = counts.into_iter().map(|(k, v)| (k, json!(v))).collect();
     axum::Json(json!({
         "version": env!("CARGO_PKG_VERSION"),
@@ -231,6 +233,7 @@ async fn status(Extract(state): Extract<Arc<State>>) -> Response {
         "store": state.store.url(),
         "integrations": state.config.integrations.mode.as_str(),
         "engine": engine,
+        "escalation": escalation,
         "sources": sources,
     }))
     .into_response()
@@ -262,6 +265,32 @@ async fn engine_status(state: &State) -> Value {
         "in_flight": count(&["applying", "verifying"]).await,
         "queued": count(&["queued", "approved"]).await,
     })
+}
+
+/// Delivery at a glance: each destination's mode, the outbox by state, how long the oldest
+/// undelivered message has waited, and the latest errors.
+async fn escalation_status(state: &State) -> Value {
+    let now = Utc::now();
+    let counts = state.store.outbox_counts().await.unwrap_or_default();
+    let mut destinations = serde_json::Map::new();
+    for c in &counts {
+        let entry = destinations.entry(c.destination.clone()).or_insert_with(|| json!({}));
+        entry[c.state.as_str()] = json!(c.count);
+        if c.state == "pending" {
+            entry["oldest_pending_seconds"] = json!((now - c.oldest).num_seconds().max(0));
+        }
+    }
+    let errors: Vec<Value> = state
+        .store
+        .outbox(None, 200)
+        .await
+        .unwrap_or_default()
+        .iter()
+        .filter(|r| r.last_error.is_some() && matches!(r.state.as_str(), "pending" | "failed"))
+        .take(10)
+        .map(|r| r.to_json())
+        .collect();
+    json!({ "modes": state.delivery.modes(), "outbox": destinations, "errors": errors })
 }
 
 async fn event(Extract(state): Extract<Arc<State>>, Path(id): Path<String>) -> Response {

@@ -7,6 +7,8 @@
 
 use super::State;
 use crate::analysis::Input;
+use crate::analysis::package::Package;
+use crate::escalate::EscalationPackage;
 use crate::event::{Event, Status};
 use crate::knowledge::{Knowledge, ServiceMatch, deploy_of, find_service};
 use crate::store::{LastDecision, Pending, Record, StoreError};
@@ -144,11 +146,12 @@ async fn round(state: &State) -> Result<usize, StoreError> {
             .and_then(|id| graph.playbooks().iter().find(|p| p.id == id))
             .and_then(|pb| pb.l1.as_ref())
             .and_then(|l1| crate::engine::new_execution(*seq, &event, &decision, l1, &state.config.engine, now));
-        decided.push((*seq, event, decision, deploy, run, execution));
+        let package = escalation_package(&event, &decision, graph, &knowledge, now);
+        decided.push((*seq, event, decision, deploy, run, execution, package));
     }
     let records: Vec<Record<'_>> = decided
         .iter()
-        .map(|(seq, event, decision, deploy, run, execution)| Record {
+        .map(|(seq, event, decision, deploy, run, execution, package)| Record {
             seq: *seq,
             event,
             decision,
@@ -156,14 +159,18 @@ async fn round(state: &State) -> Result<usize, StoreError> {
             deploy: deploy.clone(),
             run: run.clone(),
             execution: execution.clone(),
+            package: package.clone(),
         })
         .collect();
     state.store.record_all(&records).await?;
     if decided.iter().any(|d| d.5.is_some()) {
         state.engine.wake.notify_one();
     }
+    if decided.iter().any(|d| d.2.incident.is_some()) {
+        state.delivery.wake.notify_waiters();
+    }
     let per_event = started.elapsed().as_secs_f64() / decided.len() as f64;
-    for (seq, event, decision, _, _, _) in &decided {
+    for (seq, event, decision, ..) in &decided {
         state.metrics.decided(decision.level.as_str(), decision.playbook.as_deref(), per_event);
         tracing::info!(
             seq,
@@ -181,6 +188,44 @@ async fn round(state: &State) -> Result<usize, StoreError> {
         state.metrics.set_inbox_depth(depth);
     }
     Ok(decided.len())
+}
+
+/// The escalation package of a decision that opens an incident: the context as known now,
+/// with the escalation settings of the decision (or, for an L1 or L2 that may escalate
+/// later, of its playbook's `l3`). Kept with the incident; sent when it escalates.
+fn escalation_package(
+    event: &Event,
+    decision: &Decision,
+    graph: &crate::graph::RuleGraph,
+    knowledge: &Knowledge,
+    now: chrono::DateTime<Utc>,
+) -> Option<EscalationPackage> {
+    let change = decision.incident.as_ref().filter(|c| c.effect == triage::IncidentEffect::Open)?;
+    let settings = decision.escalation.clone().unwrap_or_else(|| {
+        let playbook = decision.playbook.as_deref().and_then(|id| graph.playbooks().iter().find(|p| p.id == id));
+        match playbook {
+            Some(pb) => triage::escalation_of(pb),
+            None => triage::escalation_by_severity(event.severity),
+        }
+    });
+    let package = Package::assemble(event, knowledge, Some(decision), decision.analyzer.as_ref(), now);
+    Some(EscalationPackage {
+        incident_key: change.key.clone(),
+        priority: settings.priority,
+        jira_project: settings.jira_project,
+        page: settings.page,
+        cause: escalation_cause(decision),
+        attempt: None,
+        package,
+    })
+}
+
+/// Why the decision hands the incident to people: its reasons but the one that says which
+/// playbook decided (the package says that).
+fn escalation_cause(decision: &Decision) -> String {
+    let reasons: Vec<&str> =
+        decision.reasons.iter().map(String::as_str).filter(|r| !r.contains(" decides: ")).collect();
+    if reasons.is_empty() { decision.reasons.join("; ") } else { reasons.join("; ") }
 }
 
 /// Dependencies per service whose deploys are read.

@@ -11,7 +11,7 @@
 
 use crate::diagnostics::{Code, Diagnostic, SourceFile, Span};
 use chrono::{DateTime, NaiveDate, Utc};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use serde_yaml::{Mapping, Value};
 use std::borrow::Cow;
 use std::collections::{BTreeMap, HashMap, HashSet};
@@ -118,7 +118,7 @@ pub struct Catalog {
 }
 
 /// A service and one of the services it is related to, with how many hops away it is.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Related {
     pub name: String,
     /// 1 for a direct dependency or dependent.
@@ -126,7 +126,8 @@ pub struct Related {
 }
 
 /// A Component or Resource of the catalog.
-#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
 pub struct Service {
     pub name: String,
     /// `Component` or `Resource`.
@@ -176,7 +177,7 @@ pub struct Service {
 }
 
 /// A link of `metadata.links`.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Link {
     /// The link's `title`, or its URL when it has none.
     pub title: String,
@@ -185,7 +186,8 @@ pub struct Link {
 
 /// Who owns a service: a Group or User of the catalog, or only the ref when the catalog does
 /// not hold that entity.
-#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
 pub struct Owner {
     /// The ref as the service writes it (`group:team-checkout`).
     pub reference: String,

@@ -233,6 +233,7 @@ async fn set_run(
 
 async fn escalate(
     conn: &mut SqliteConnection,
+    to: super::Destinations,
     e: &Execution,
     cause: &str,
     package: Value,
@@ -253,6 +254,14 @@ async fn escalate(
     .map_err(unavailable)?;
     // The incident is a person's now.
     if let Some(key) = &e.incident_key {
+        let attempt = crate::escalate::Attempt {
+            level: "l1".into(),
+            id: e.id.clone(),
+            playbook: e.playbook.clone(),
+            outcome: cause.to_string(),
+            detail: package,
+        };
+        super::outbox::later(conn, to, key, cause, attempt, now).await?;
         sqlx::query("UPDATE incidents SET level = 'L3', updated_at = $1 WHERE key = $2")
             .bind(ts(now))
             .bind(key)
@@ -636,7 +645,8 @@ impl Store {
             set_run(&mut tx, &e, Outcome::Refused, now).await?;
             append(&mut tx, now, &audit_entry(&e, "sparky", "refuse", json!({ "guard": refused, "checks": checks })))
                 .await?;
-            escalate(&mut tx, &e, "refused at execution", json!({ "refused": refused }), now).await?;
+            escalate(&mut tx, self.destinations, &e, "refused at execution", json!({ "refused": refused }), now)
+                .await?;
             tx.commit().await.map_err(unavailable)?;
             e.state = "refused".into();
             return Ok(Claim::Refused(e, refused));
@@ -714,13 +724,20 @@ impl Store {
                     &audit_entry(e, "sparky", "result", json!({ "outcome": state, "result": result })),
                 )
                 .await?;
-                escalate(&mut tx, e, if *refused { "refused by the target" } else { "action failed" }, result, now)
-                    .await?;
+                escalate(
+                    &mut tx,
+                    self.destinations,
+                    e,
+                    if *refused { "refused by the target" } else { "action failed" },
+                    result,
+                    now,
+                )
+                .await?;
                 if !refused && !e.dry_run {
                     demotion = trip_breaker(&mut tx, &e.playbook, breaker, now).await?;
                 }
                 if let Some(d) = &demotion {
-                    escalate(&mut tx, e, "playbook demoted", json!(d), now).await?;
+                    escalate(&mut tx, self.destinations, e, "playbook demoted", json!(d), now).await?;
                 }
             }
             None => {
@@ -821,12 +838,12 @@ impl Store {
         append(&mut tx, now, &audit_entry(e, "sparky", "verify", json!({ "outcome": outcome, "how": how }))).await?;
         let mut demotion = None;
         if !success {
-            escalate(&mut tx, e, "verification failed", result, now).await?;
+            escalate(&mut tx, self.destinations, e, "verification failed", result, now).await?;
             if !e.dry_run {
                 demotion = trip_breaker(&mut tx, &e.playbook, breaker, now).await?;
             }
             if let Some(d) = &demotion {
-                escalate(&mut tx, e, "playbook demoted", json!(d), now).await?;
+                escalate(&mut tx, self.destinations, e, "playbook demoted", json!(d), now).await?;
             }
         }
         tx.commit().await.map_err(unavailable)?;
@@ -876,7 +893,7 @@ impl Store {
                     &audit_entry(&e, "sparky", "interrupted", json!({ "note": note, "next": "escalated" })),
                 )
                 .await?;
-                escalate(&mut tx, &e, "interrupted", result, now).await?;
+                escalate(&mut tx, self.destinations, &e, "interrupted", result, now).await?;
             }
             ids.push(e.id);
         }

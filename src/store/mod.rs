@@ -9,9 +9,11 @@
 
 mod audit;
 mod engine;
+mod outbox;
 
 pub use audit::{AuditEntry, AuditRecord, ChainReport};
 pub use engine::{Check, Claim, Demotion, Execution, Limits, NewExecution, Rate, Verify};
+pub use outbox::{Destinations, OutboxCount, OutboxRow, RemoteLink};
 
 use crate::event::Event;
 use crate::knowledge::{Deploy, DeployState, PastIncident};
@@ -113,6 +115,9 @@ pub struct Record<'a> {
     pub run: Option<Run>,
     /// The execution the engine carries out (or holds for approval) for an L1 decision.
     pub execution: Option<NewExecution>,
+    /// For a decision that opens an incident: its escalation package, kept with the incident
+    /// and sent to the destinations when the decision escalates (or the engine later does).
+    pub package: Option<crate::escalate::EscalationPackage>,
 }
 
 /// The latest decision made for a fingerprint.
@@ -133,6 +138,8 @@ fn placeholders(from: usize, n: usize) -> String {
 pub struct Store {
     pool: SqlitePool,
     url: String,
+    /// Where escalations are written to the outbox for (none until the daemon says).
+    destinations: Destinations,
 }
 
 impl Store {
@@ -166,7 +173,7 @@ impl Store {
             )),
             other => StoreError::Open(format!("`{url}`: applying the schema failed: {other}")),
         })?;
-        Ok(Store { pool, url: url.to_string() })
+        Ok(Store { pool, url: url.to_string(), destinations: Destinations::default() })
     }
 
     /// A transaction that holds the write lock from its first statement. One that reads
@@ -176,6 +183,12 @@ impl Store {
         let mut tx = self.pool.begin().await.map_err(unavailable)?;
         sqlx::query("UPDATE audit_head SET seq = seq WHERE id = 0").execute(&mut *tx).await.map_err(unavailable)?;
         Ok(tx)
+    }
+
+    /// The store, writing escalations to the outbox for `destinations`.
+    pub fn with_destinations(mut self, destinations: Destinations) -> Store {
+        self.destinations = destinations;
+        self
     }
 
     /// The URL the store was opened with, credentials hidden.
@@ -353,7 +366,16 @@ impl Store {
     /// transaction. An event already decided (a second worker, a replay after a crash that
     /// happened after the commit) is left as it is: returns false.
     pub async fn record(&self, seq: i64, event: &Event, decision: &Decision, json: &Value) -> Result<bool, StoreError> {
-        let record = Record { seq, event, decision, json: json.to_string(), deploy: None, run: None, execution: None };
+        let record = Record {
+            seq,
+            event,
+            decision,
+            json: json.to_string(),
+            deploy: None,
+            run: None,
+            execution: None,
+            package: None,
+        };
         let n = self.record_all(&[record]).await?;
         Ok(n == 1)
     }
@@ -364,7 +386,7 @@ impl Store {
         let mut tx = self.pool.begin().await.map_err(unavailable)?;
         let mut moved_total = 0;
         for record in records {
-            let Record { seq, event, decision, json, deploy, run, execution } = record;
+            let Record { seq, event, decision, json, deploy, run, execution, package } = record;
             let now = ts(decision.decided_at);
             let attached = decision.level == Level::Suppressed;
             let incident_key = decision.incident.as_ref().map(|c| c.key.as_str());
@@ -461,8 +483,8 @@ impl Store {
             let q = match change.effect {
                 IncidentEffect::Open => sqlx::query(
                     "INSERT INTO incidents (key, fingerprint, state, level, playbook, opened_at, updated_at,
-                                            service, summary, actions, fix)
-                     VALUES ($1, $2, 'open', $3, $4, $5, $5, $6, $7, $8, $9)
+                                            service, summary, actions, fix, package_json)
+                     VALUES ($1, $2, 'open', $3, $4, $5, $5, $6, $7, $8, $9, $10)
                      ON CONFLICT (key) DO UPDATE SET state = 'open', updated_at = $5, closed_at = NULL,
                                                     events = incidents.events + 1",
                 )
@@ -474,7 +496,8 @@ impl Store {
                 .bind(event.service.as_deref())
                 .bind(&event.summary)
                 .bind(actions.join(","))
-                .bind(decision.fix.as_ref().map(|f| f.generator.as_str())),
+                .bind(decision.fix.as_ref().map(|f| f.generator.as_str()))
+                .bind(package.as_ref().and_then(|p| serde_json::to_string(p).ok())),
                 IncidentEffect::Update => {
                     sqlx::query("UPDATE incidents SET updated_at = $1, events = events + 1 WHERE key = $2")
                         .bind(&now)
@@ -491,9 +514,44 @@ impl Store {
                 }
             };
             q.execute(&mut *tx).await.map_err(unavailable)?;
+            self.escalations_of(&mut tx, event, decision, change, package.as_ref()).await?;
         }
         tx.commit().await.map_err(unavailable)?;
         Ok(moved_total)
+    }
+
+    /// What a decision's incident change sends to the escalation destinations: the
+    /// escalation (an incident opened at L3, or held for approval), the acknowledgement, a
+    /// repeat, the resolution. In the decision's transaction, so none is lost or doubled.
+    async fn escalations_of(
+        &self,
+        tx: &mut sqlx::SqliteConnection,
+        event: &Event,
+        decision: &Decision,
+        change: &crate::triage::IncidentChange,
+        package: Option<&crate::escalate::EscalationPackage>,
+    ) -> Result<(), StoreError> {
+        let now = decision.decided_at;
+        let to = self.destinations;
+        match change.effect {
+            IncidentEffect::Open => match package {
+                Some(p) if decision.escalation.is_some() => outbox::open(tx, to, p, now).await,
+                _ => Ok(()),
+            },
+            IncidentEffect::Close => outbox::resolve(tx, &change.key, now).await,
+            IncidentEffect::Update if event.status == crate::event::Status::Acknowledged => {
+                outbox::acknowledge(tx, to, &change.key, now).await
+            }
+            IncidentEffect::Update => {
+                let events: i64 = sqlx::query("SELECT events FROM incidents WHERE key = $1")
+                    .bind(&change.key)
+                    .fetch_optional(&mut *tx)
+                    .await
+                    .map_err(unavailable)?
+                    .map_or(0, |r| r.get(0));
+                outbox::repeat(tx, to, &change.key, &event.summary, events, now).await
+            }
+        }
     }
 
     /// Deploys of `services` that started at or after `since`, newest first, at most `limit`

@@ -226,6 +226,9 @@ pub struct Analysis {
 pub struct Settings {
     /// Events no playbook claims are escalated at or above this severity, observed below it.
     pub escalate_at: Severity,
+    /// Whether events no playbook claims are escalated at all (at or above `escalate_at`),
+    /// so that nothing critical falls through; off, they are recorded only.
+    pub escalate_unmatched: bool,
     /// The confidence (percent) a fix proposal needs for L2 when the deciding playbook has
     /// no `l2` block of its own.
     pub l2_min_confidence: f64,
@@ -235,7 +238,7 @@ pub struct Settings {
 
 impl Default for Settings {
     fn default() -> Self {
-        Settings { escalate_at: Severity::High, l2_min_confidence: 90.0, analysis: true }
+        Settings { escalate_at: Severity::High, escalate_unmatched: true, l2_min_confidence: 90.0, analysis: true }
     }
 }
 

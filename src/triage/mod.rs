@@ -144,12 +144,12 @@ pub fn incident_key(event: &Event) -> String {
 }
 
 /// The escalation a playbook's `l3` settings give.
-fn escalation_of(pb: &CompiledPlaybook) -> Escalation {
+pub fn escalation_of(pb: &CompiledPlaybook) -> Escalation {
     Escalation { priority: format!("P{}", pb.l3.priority), jira_project: pb.l3.jira_project.clone(), page: pb.l3.page }
 }
 
 /// The escalation of an event no playbook claimed, by its severity.
-fn escalation_by_severity(severity: Severity) -> Escalation {
+pub fn escalation_by_severity(severity: Severity) -> Escalation {
     let priority = match severity {
         Severity::Critical => 1,
         Severity::High => 2,
@@ -439,7 +439,13 @@ pub fn decide_with(
     let Some(p) = deciding else {
         // No playbook claims the event: escalate by severity, or observe.
         let threshold = ctx.settings().escalate_at;
-        if firing && event.severity >= threshold {
+        if firing && event.severity >= threshold && !ctx.settings().escalate_unmatched {
+            d.reasons.push(format!(
+                "no playbook matched; its severity `{}` is at or above `{}`, but escalating unmatched events is off (`triage.escalate_unmatched`): recorded only",
+                event.severity.as_str(),
+                threshold.as_str()
+            ));
+        } else if firing && event.severity >= threshold {
             d.level = Level::L3;
             d.escalation = Some(escalation_by_severity(event.severity));
             d.reasons.push(format!(

@@ -1,0 +1,472 @@
+//! The outbox: every message to an escalation destination (Jira, PagerDuty, Slack), written
+//! in the transaction that raises it and delivered later by the delivery worker
+//! (`crate::escalate::delivery`). Exactly once per incident key comes from three things: the
+//! unique `(incident_key, destination, dedup)` index (a cause that repeats adds nothing),
+//! delivery in order per incident and destination, and destinations that deduplicate a
+//! retry themselves (the Jira issue is searched for by its incident-key label before one is
+//! created; PagerDuty's `dedup_key` is the incident key).
+
+use super::{Store, StoreError, parse_ts, ts, unavailable};
+use crate::escalate::{Attempt, EscalationPackage, Note};
+use chrono::{DateTime, Utc};
+use serde_json::{Value, json};
+use sqlx::{Row, SqliteConnection};
+
+/// Which destinations escalations go to (from the configuration), fixed at start.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Destinations {
+    pub jira: bool,
+    pub pagerduty: bool,
+    pub slack: bool,
+    /// Send PagerDuty `acknowledge` when the source acknowledges the incident.
+    pub acknowledge: bool,
+    /// At most one Jira comment per this many milliseconds for repeats of an escalated
+    /// alert (0: none).
+    pub repeat_every_ms: u64,
+}
+
+/// One message waiting for (or past) delivery.
+#[derive(Debug, Clone)]
+pub struct OutboxRow {
+    pub id: i64,
+    pub incident_key: String,
+    /// `jira`, `pagerduty`, `slack`.
+    pub destination: String,
+    /// `open`, `note`, `acknowledge`, `resolve`.
+    pub action: String,
+    pub dedup: String,
+    /// An [`EscalationPackage`] for `open`, a [`Note`] otherwise.
+    pub body: Value,
+    pub state: String,
+    pub attempts: i64,
+    pub next_at: DateTime<Utc>,
+    pub last_error: Option<String>,
+    pub remote: Option<String>,
+    pub created_at: DateTime<Utc>,
+}
+
+/// What a destination made of an incident: the Jira issue, the PagerDuty dedup key.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RemoteLink {
+    pub remote: String,
+    pub url: Option<String>,
+}
+
+/// Outbox rows of one destination and state, and the oldest of them.
+#[derive(Debug, Clone, PartialEq)]
+pub struct OutboxCount {
+    pub destination: String,
+    pub state: String,
+    pub count: i64,
+    pub oldest: DateTime<Utc>,
+}
+
+async fn insert(
+    conn: &mut SqliteConnection,
+    key: &str,
+    destination: &str,
+    action: &str,
+    dedup: &str,
+    body: &str,
+    now: DateTime<Utc>,
+) -> Result<(), StoreError> {
+    sqlx::query(
+        "INSERT INTO outbox (incident_key, destination, action, dedup, body_json, next_at, created_at, updated_at)
+         VALUES ($1, $2, $3, $4, $5, $6, $6, $6) ON CONFLICT (incident_key, destination, dedup) DO NOTHING",
+    )
+    .bind(key)
+    .bind(destination)
+    .bind(action)
+    .bind(dedup)
+    .bind(body)
+    .bind(ts(now))
+    .execute(&mut *conn)
+    .await
+    .map_err(unavailable)?;
+    Ok(())
+}
+
+/// The destinations an incident was escalated to (those with an `open` row).
+async fn opened(conn: &mut SqliteConnection, key: &str) -> Result<Vec<String>, StoreError> {
+    let rows = sqlx::query("SELECT destination FROM outbox WHERE incident_key = $1 AND action = 'open'")
+        .bind(key)
+        .fetch_all(&mut *conn)
+        .await
+        .map_err(unavailable)?;
+    Ok(rows.into_iter().map(|r| r.get(0)).collect())
+}
+
+/// Escalates an incident: the issue, the page (when the package pages) and the chat
+/// message, once per incident key.
+pub(super) async fn open(
+    conn: &mut SqliteConnection,
+    to: Destinations,
+    package: &EscalationPackage,
+    now: DateTime<Utc>,
+) -> Result<(), StoreError> {
+    let body = serde_json::to_string(package).map_err(|e| StoreError::Unavailable(e.to_string()))?;
+    let key = package.incident_key.as_str();
+    for (destination, wanted) in [("jira", to.jira), ("pagerduty", to.pagerduty && package.page), ("slack", to.slack)] {
+        if wanted {
+            insert(conn, key, destination, "open", "open", &body, now).await?;
+        }
+    }
+    Ok(())
+}
+
+/// A later word on an escalated incident, to the destinations it was escalated to that
+/// take notes (Jira comments; Slack unless `jira_only`). Nothing when it was not escalated.
+pub(super) async fn note(
+    conn: &mut SqliteConnection,
+    note: &Note,
+    dedup: &str,
+    jira_only: bool,
+    now: DateTime<Utc>,
+) -> Result<(), StoreError> {
+    let body = serde_json::to_string(note).map_err(|e| StoreError::Unavailable(e.to_string()))?;
+    for destination in opened(conn, &note.incident_key).await? {
+        if destination == "jira" || (destination == "slack" && !jira_only) {
+            insert(conn, &note.incident_key, &destination, "note", dedup, &body, now).await?;
+        }
+    }
+    Ok(())
+}
+
+/// The source resolved the incident: resolve the page, transition (or comment on) the
+/// issue, tell the channel — wherever it was escalated.
+pub(super) async fn resolve(conn: &mut SqliteConnection, key: &str, now: DateTime<Utc>) -> Result<(), StoreError> {
+    let note = Note {
+        incident_key: key.to_string(),
+        headline: format!("the source reported the incident resolved at {}", ts(now)),
+        lines: Vec::new(),
+        attempt: None,
+    };
+    let body = serde_json::to_string(&note).map_err(|e| StoreError::Unavailable(e.to_string()))?;
+    for destination in opened(conn, key).await? {
+        insert(conn, key, &destination, "resolve", "resolve", &body, now).await?;
+    }
+    Ok(())
+}
+
+/// The source acknowledged the incident: acknowledge the page, when configured.
+pub(super) async fn acknowledge(
+    conn: &mut SqliteConnection,
+    to: Destinations,
+    key: &str,
+    now: DateTime<Utc>,
+) -> Result<(), StoreError> {
+    if !to.acknowledge || !opened(conn, key).await?.iter().any(|d| d == "pagerduty") {
+        return Ok(());
+    }
+    let note = Note {
+        incident_key: key.to_string(),
+        headline: "acknowledged at the source".into(),
+        lines: Vec::new(),
+        attempt: None,
+    };
+    let body = serde_json::to_string(&note).map_err(|e| StoreError::Unavailable(e.to_string()))?;
+    insert(conn, key, "pagerduty", "acknowledge", "acknowledge", &body, now).await
+}
+
+/// A repeat of an escalated alert: one Jira comment per `repeat_every` at most.
+pub(super) async fn repeat(
+    conn: &mut SqliteConnection,
+    to: Destinations,
+    key: &str,
+    summary: &str,
+    events: i64,
+    now: DateTime<Utc>,
+) -> Result<(), StoreError> {
+    if to.repeat_every_ms == 0 {
+        return Ok(());
+    }
+    let bucket = now.timestamp_millis().max(0) as u64 / to.repeat_every_ms;
+    let note = Note {
+        incident_key: key.to_string(),
+        headline: format!("the alert fired again ({events} events so far)"),
+        lines: vec![format!("latest: {summary}"), format!("at {}", ts(now))],
+        attempt: None,
+    };
+    self::note(conn, &note, &format!("repeat:{bucket}"), true, now).await
+}
+
+/// An escalation raised after the decision (a refused or failed execution, a failed
+/// verification, a demotion). An incident already escalated gets a note; one that was not
+/// (an L1 that failed) is escalated now, with the package of the event that opened it.
+pub(super) async fn later(
+    conn: &mut SqliteConnection,
+    to: Destinations,
+    key: &str,
+    cause: &str,
+    attempt: Attempt,
+    now: DateTime<Utc>,
+) -> Result<(), StoreError> {
+    let dedup = format!("{}:{}:{cause}", attempt.level, attempt.id);
+    if !opened(conn, key).await?.is_empty() {
+        let note = Note {
+            incident_key: key.to_string(),
+            headline: format!("Sparky escalated again: {cause}"),
+            lines: Vec::new(),
+            attempt: Some(attempt),
+        };
+        return self::note(conn, &note, &dedup, false, now).await;
+    }
+    let row = sqlx::query("SELECT package_json FROM incidents WHERE key = $1")
+        .bind(key)
+        .fetch_optional(&mut *conn)
+        .await
+        .map_err(unavailable)?;
+    let Some(text) = row.and_then(|r| r.get::<Option<String>, _>(0)) else {
+        tracing::warn!(
+            incident = key,
+            cause,
+            "no package was recorded for this incident; it is not escalated to the destinations"
+        );
+        return Ok(());
+    };
+    let mut package: EscalationPackage = match serde_json::from_str(&text) {
+        Ok(p) => p,
+        Err(e) => {
+            tracing::error!(incident = key, error = %e, "the recorded package cannot be read back; the incident is not escalated to the destinations");
+            return Ok(());
+        }
+    };
+    package.cause = cause.to_string();
+    package.attempt = Some(attempt);
+    open(conn, to, &package, now).await
+}
+
+fn row_of(r: &sqlx::sqlite::SqliteRow) -> OutboxRow {
+    OutboxRow {
+        id: r.get("id"),
+        incident_key: r.get("incident_key"),
+        destination: r.get("destination"),
+        action: r.get("action"),
+        dedup: r.get("dedup"),
+        body: serde_json::from_str(&r.get::<String, _>("body_json")).unwrap_or(Value::Null),
+        state: r.get("state"),
+        attempts: r.get("attempts"),
+        next_at: parse_ts(&r.get::<String, _>("next_at")),
+        last_error: r.get("last_error"),
+        remote: r.get("remote"),
+        created_at: parse_ts(&r.get::<String, _>("created_at")),
+    }
+}
+
+const COLUMNS: &str =
+    "id, incident_key, destination, action, dedup, body_json, state, attempts, next_at, last_error, remote, created_at";
+
+impl Store {
+    /// Messages due for delivery: pending, their time come, and first in line for their
+    /// incident and destination (a comment never overtakes the issue it comments on).
+    pub async fn outbox_due(
+        &self,
+        destination: &str,
+        now: DateTime<Utc>,
+        limit: i64,
+    ) -> Result<Vec<OutboxRow>, StoreError> {
+        let sql = format!(
+            "SELECT {COLUMNS} FROM outbox o WHERE destination = $3 AND state = 'pending' AND next_at <= $1
+               AND NOT EXISTS (SELECT 1 FROM outbox p WHERE p.incident_key = o.incident_key
+                                 AND p.destination = o.destination AND p.state = 'pending' AND p.id < o.id)
+             ORDER BY id LIMIT $2"
+        );
+        let rows = sqlx::query(&sql)
+            .bind(ts(now))
+            .bind(limit)
+            .bind(destination)
+            .fetch_all(&self.pool)
+            .await
+            .map_err(unavailable)?;
+        Ok(rows.iter().map(row_of).collect())
+    }
+
+    /// The service of incident `key`, when its event named one.
+    pub async fn incident_service(&self, key: &str) -> Result<Option<String>, StoreError> {
+        let row = sqlx::query("SELECT service FROM incidents WHERE key = $1")
+            .bind(key)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(unavailable)?;
+        Ok(row.and_then(|r| r.get(0)))
+    }
+
+    /// The outbox, newest first, optionally for one incident.
+    pub async fn outbox(&self, incident: Option<&str>, limit: i64) -> Result<Vec<OutboxRow>, StoreError> {
+        let sql =
+            format!("SELECT {COLUMNS} FROM outbox WHERE ($1 IS NULL OR incident_key = $1) ORDER BY id DESC LIMIT $2");
+        let rows = sqlx::query(&sql).bind(incident).bind(limit).fetch_all(&self.pool).await.map_err(unavailable)?;
+        Ok(rows.iter().map(row_of).collect())
+    }
+
+    /// The state of `incident`'s `action` row for `destination`, when there is one.
+    pub async fn outbox_state(
+        &self,
+        incident: &str,
+        destination: &str,
+        action: &str,
+    ) -> Result<Option<String>, StoreError> {
+        let row = sqlx::query(
+            "SELECT state FROM outbox WHERE incident_key = $1 AND destination = $2 AND action = $3 ORDER BY id LIMIT 1",
+        )
+        .bind(incident)
+        .bind(destination)
+        .bind(action)
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(unavailable)?;
+        Ok(row.map(|r| r.get(0)))
+    }
+
+    /// Counts by destination and state, with the oldest row of each.
+    pub async fn outbox_counts(&self) -> Result<Vec<OutboxCount>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT destination, state, COUNT(*), MIN(created_at) FROM outbox GROUP BY destination, state ORDER BY destination, state",
+        )
+        .fetch_all(&self.pool)
+        .await
+        .map_err(unavailable)?;
+        Ok(rows
+            .into_iter()
+            .map(|r| OutboxCount {
+                destination: r.get(0),
+                state: r.get(1),
+                count: r.get(2),
+                oldest: parse_ts(&r.get::<String, _>(3)),
+            })
+            .collect())
+    }
+
+    /// What `destination` made of `incident`.
+    pub async fn escalation_link(&self, incident: &str, destination: &str) -> Result<Option<RemoteLink>, StoreError> {
+        let row = sqlx::query("SELECT remote, url FROM escalation_links WHERE incident_key = $1 AND destination = $2")
+            .bind(incident)
+            .bind(destination)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(unavailable)?;
+        Ok(row.map(|r| RemoteLink { remote: r.get(0), url: r.get(1) }))
+    }
+
+    /// Row `id` was delivered (`state` `delivered` or `dry_run`); what the destination made of
+    /// the incident is kept with it, in one transaction.
+    pub async fn outbox_delivered(
+        &self,
+        row: &OutboxRow,
+        state: &str,
+        link: Option<&RemoteLink>,
+        request: Option<&Value>,
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        let mut tx = self.pool.begin().await.map_err(unavailable)?;
+        sqlx::query(
+            "UPDATE outbox SET state = $1, attempts = attempts + 1, remote = $2, request_json = $3, last_error = NULL,
+                               updated_at = $4, delivered_at = $4 WHERE id = $5",
+        )
+        .bind(state)
+        .bind(link.map(|l| l.remote.as_str()))
+        .bind(request.map(Value::to_string))
+        .bind(ts(now))
+        .bind(row.id)
+        .execute(&mut *tx)
+        .await
+        .map_err(unavailable)?;
+        if let Some(l) = link {
+            sqlx::query(
+                "INSERT INTO escalation_links (incident_key, destination, remote, url, created_at) VALUES ($1, $2, $3, $4, $5)
+                 ON CONFLICT (incident_key, destination) DO NOTHING",
+            )
+            .bind(&row.incident_key)
+            .bind(&row.destination)
+            .bind(&l.remote)
+            .bind(l.url.as_deref())
+            .bind(ts(now))
+            .execute(&mut *tx)
+            .await
+            .map_err(unavailable)?;
+        }
+        tx.commit().await.map_err(unavailable)
+    }
+
+    /// A delivery attempt of row `id` failed and will be tried again at `next_at`.
+    pub async fn outbox_retry(
+        &self,
+        id: i64,
+        error: &str,
+        next_at: DateTime<Utc>,
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        sqlx::query(
+            "UPDATE outbox SET attempts = attempts + 1, last_error = $1, next_at = $2, updated_at = $3 WHERE id = $4 AND state = 'pending'",
+        )
+        .bind(error)
+        .bind(ts(next_at))
+        .bind(ts(now))
+        .bind(id)
+        .execute(&self.pool)
+        .await
+        .map_err(unavailable)?;
+        Ok(())
+    }
+
+    /// Row `id` waits for something else (the Jira issue its page links to) until `next_at`;
+    /// not an attempt.
+    pub async fn outbox_postpone(&self, id: i64, next_at: DateTime<Utc>) -> Result<(), StoreError> {
+        sqlx::query("UPDATE outbox SET next_at = $1 WHERE id = $2 AND state = 'pending'")
+            .bind(ts(next_at))
+            .bind(id)
+            .execute(&self.pool)
+            .await
+            .map_err(unavailable)?;
+        Ok(())
+    }
+
+    /// The destination refused row `id` for good (a request it will never take).
+    pub async fn outbox_failed(&self, id: i64, error: &str, now: DateTime<Utc>) -> Result<(), StoreError> {
+        sqlx::query(
+            "UPDATE outbox SET state = 'failed', attempts = attempts + 1, last_error = $1, updated_at = $2 WHERE id = $3",
+        )
+        .bind(error)
+        .bind(ts(now))
+        .bind(id)
+        .execute(&self.pool)
+        .await
+        .map_err(unavailable)?;
+        Ok(())
+    }
+
+    /// Puts failed row `id` back in line (after the configuration was fixed); returns whether
+    /// it was failed.
+    pub async fn outbox_requeue(&self, id: i64, now: DateTime<Utc>) -> Result<bool, StoreError> {
+        let n = sqlx::query(
+            "UPDATE outbox SET state = 'pending', next_at = $1, updated_at = $1 WHERE id = $2 AND state = 'failed'",
+        )
+        .bind(ts(now))
+        .bind(id)
+        .execute(&self.pool)
+        .await
+        .map_err(unavailable)?
+        .rows_affected();
+        Ok(n == 1)
+    }
+}
+
+impl OutboxRow {
+    /// The row as the API shows it (its body summarized, not repeated).
+    pub fn to_json(&self) -> Value {
+        json!({
+            "id": self.id,
+            "incident_key": self.incident_key,
+            "destination": self.destination,
+            "action": self.action,
+            "dedup": self.dedup,
+            "state": self.state,
+            "attempts": self.attempts,
+            "next_at": ts(self.next_at),
+            "last_error": self.last_error,
+            "remote": self.remote,
+            "created_at": ts(self.created_at),
+            "cause": self.body.get("cause").or_else(|| self.body.get("headline")),
+        })
+    }
+}
