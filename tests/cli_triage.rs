@@ -222,6 +222,22 @@ fn explain_package_carries_the_context_an_engineer_needs() {
 }
 
 #[test]
+fn explain_package_of_an_escalation_shows_what_the_engineer_is_handed() {
+    let case = "tests/fixtures/triage/02-no-playbook-critical-escalates-p1";
+    let o = sparky(&["explain", &format!("{case}/events.json"), "--package"]);
+    assert_eq!(o.status.code(), Some(0), "{}", out(&o));
+    let text = out(&o);
+    for needle in [
+        "# P1 SPK-",
+        "— etcdInsufficientMembers: etcd cluster has insufficient number of members.",
+        "**Why Sparky escalated:** no playbook matched, and its severity `critical` is at or above the escalation threshold `high`",
+        "### What Sparky did",
+    ] {
+        assert!(text.contains(needle), "missing {needle:?} in\n{text}");
+    }
+}
+
+#[test]
 fn a_suite_can_run_on_a_catalog() {
     let dir = tempfile::tempdir().unwrap();
     std::fs::create_dir(dir.path().join("catalog")).unwrap();

@@ -416,3 +416,26 @@ async fn a_daemon_killed_mid_delivery_files_one_issue_after_restart() {
     assert_eq!(fake.pd_alerts().len(), 1);
     child.kill();
 }
+
+#[tokio::test]
+async fn jira_server_gets_wiki_markup_and_pagerduty_throttling_is_waited_out() {
+    let fake = FakeEscalation::start().await;
+    // PagerDuty throttles the key beyond one event a second; Sparky's own spacing (10 ms
+    // here) is shorter, so some events get a 429 and are retried.
+    fake.rate_limit_pd(1);
+    let yaml = config(&fake.url(), "").replace("    email: sparky@example.com\n", "    flavor: server\n");
+    let d = Daemon::start(&yaml).await;
+    let alerts = (1..4).map(|n| alert("CheckoutDown", n, "firing")).collect();
+    assert_eq!(post(&d.base, alerts).await, 202);
+    let rows = outbox_settled(&d.base, Duration::from_secs(30)).await;
+    assert!(rows.iter().all(|r| r["state"] == "delivered"), "{rows:#?}");
+    let issues = fake.issues();
+    assert_eq!(issues.len(), 3);
+    assert!(issues.iter().all(|i| i.flavour == "server" && i.description.is_string()), "{issues:#?}");
+    assert!(fake.calls().iter().any(|c| c.path == "/rest/api/2/search"));
+    assert!(fake.calls().iter().all(|c| !c.path.starts_with("/rest/api/") || c.authorization == "Bearer jira-token"));
+    assert_eq!(fake.pd_alerts().len(), 3);
+    let throttled = fake.calls_to(Endpoint::PagerDuty).iter().filter(|c| c.status == 429).count();
+    assert!(throttled > 0, "the fake throttled some events: {:#?}", fake.calls_to(Endpoint::PagerDuty));
+    d.stop().await;
+}

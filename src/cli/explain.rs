@@ -3,6 +3,7 @@
 use super::input;
 use super::report;
 use crate::analysis::package::Package;
+use crate::escalate::EscalationPackage;
 use crate::event::Event;
 use crate::graph::RuleGraph;
 use crate::triage::{self, Decision, MemoryContext, Options, Outcome};
@@ -140,7 +141,13 @@ fn explain(args: &Args) -> Result<String, String> {
                 out.push_str(&report::event_human(e, d, if i == 0 { notes } else { &[] }, true));
                 if args.package {
                     out.push('\n');
-                    out.push_str(&p.to_markdown());
+                    // An escalating decision shows what the on-call engineer will be handed.
+                    if d.escalation.is_some() {
+                        let package = EscalationPackage::of_decision(e, d, &explained.graph, p.clone());
+                        out.push_str(&package.to_markdown());
+                    } else {
+                        out.push_str(&p.to_markdown());
+                    }
                 }
             }
             out.push_str(&format!("\nruleset {}\n", explained.graph.hash()));

@@ -190,9 +190,8 @@ async fn round(state: &State) -> Result<usize, StoreError> {
     Ok(decided.len())
 }
 
-/// The escalation package of a decision that opens an incident: the context as known now,
-/// with the escalation settings of the decision (or, for an L1 or L2 that may escalate
-/// later, of its playbook's `l3`). Kept with the incident; sent when it escalates.
+/// The escalation package of a decision that opens an incident, kept with the incident and
+/// sent when it escalates (now, or later when the engine does).
 fn escalation_package(
     event: &Event,
     decision: &Decision,
@@ -200,32 +199,9 @@ fn escalation_package(
     knowledge: &Knowledge,
     now: chrono::DateTime<Utc>,
 ) -> Option<EscalationPackage> {
-    let change = decision.incident.as_ref().filter(|c| c.effect == triage::IncidentEffect::Open)?;
-    let settings = decision.escalation.clone().unwrap_or_else(|| {
-        let playbook = decision.playbook.as_deref().and_then(|id| graph.playbooks().iter().find(|p| p.id == id));
-        match playbook {
-            Some(pb) => triage::escalation_of(pb),
-            None => triage::escalation_by_severity(event.severity),
-        }
-    });
+    decision.incident.as_ref().filter(|c| c.effect == triage::IncidentEffect::Open)?;
     let package = Package::assemble(event, knowledge, Some(decision), decision.analyzer.as_ref(), now);
-    Some(EscalationPackage {
-        incident_key: change.key.clone(),
-        priority: settings.priority,
-        jira_project: settings.jira_project,
-        page: settings.page,
-        cause: escalation_cause(decision),
-        attempt: None,
-        package,
-    })
-}
-
-/// Why the decision hands the incident to people: its reasons but the one that says which
-/// playbook decided (the package says that).
-fn escalation_cause(decision: &Decision) -> String {
-    let reasons: Vec<&str> =
-        decision.reasons.iter().map(String::as_str).filter(|r| !r.contains(" decides: ")).collect();
-    if reasons.is_empty() { decision.reasons.join("; ") } else { reasons.join("; ") }
+    Some(EscalationPackage::of_decision(event, decision, graph, package))
 }
 
 /// Dependencies per service whose deploys are read.

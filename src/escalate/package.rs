@@ -7,8 +7,11 @@
 //! or after a restart, sends exactly what was known then.
 
 use crate::analysis::package::Package;
+use crate::event::Event;
+use crate::graph::RuleGraph;
 use crate::knowledge::catalog::{Owner, Service};
 use crate::knowledge::{Deploy, PastIncident};
+use crate::triage::{self, Decision};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use std::fmt::Write;
@@ -85,6 +88,36 @@ pub struct IssueLink {
 }
 
 impl EscalationPackage {
+    /// The escalation package of `decision`: its context `package`, the escalation settings
+    /// of the decision (or, for an L1 or L2 that may escalate later, of its playbook's `l3`),
+    /// and why it escalates.
+    pub fn of_decision(event: &Event, decision: &Decision, graph: &RuleGraph, package: Package) -> EscalationPackage {
+        let settings = decision.escalation.clone().unwrap_or_else(|| {
+            let playbook = decision.playbook.as_deref().and_then(|id| graph.playbooks().iter().find(|p| p.id == id));
+            match playbook {
+                Some(pb) => triage::escalation_of(pb),
+                None => triage::escalation_by_severity(event.severity),
+            }
+        });
+        let incident_key = match &decision.incident {
+            Some(change) => change.key.clone(),
+            None => triage::incident_key(event),
+        };
+        // Its reasons but the one that says which playbook decided (the package says that).
+        let reasons: Vec<&str> =
+            decision.reasons.iter().map(String::as_str).filter(|r| !r.contains(" decides: ")).collect();
+        let cause = if reasons.is_empty() { decision.reasons.join("; ") } else { reasons.join("; ") };
+        EscalationPackage {
+            incident_key,
+            priority: settings.priority,
+            jira_project: settings.jira_project,
+            page: settings.page,
+            cause,
+            attempt: None,
+            package,
+        }
+    }
+
     /// The issue summary / page title: `checkout: Pod checkout-7d9 is crash-looping`, at most
     /// 255 characters (Jira's limit), cut on a character boundary.
     pub fn title(&self) -> String {
