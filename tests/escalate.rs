@@ -99,6 +99,7 @@ integrations:
     token: jira-token
     resolve_transition: Done
     timeout: 500ms
+    search_lag: 1s
   pagerduty:
     enabled: true
     url: {fake}
@@ -162,9 +163,11 @@ fn alert(name: &str, n: usize, status: &str) -> Value {
 async fn outbox_settled(base: &str, patience: Duration) -> Vec<Value> {
     let deadline = std::time::Instant::now() + patience;
     loop {
+        // The inbox first: an event decided after it was read cannot hide behind rows read
+        // before its decision.
+        let inbox = get(base, "/api/v1/status").await;
         let v = get(base, "/api/v1/escalations?limit=1000").await;
         let rows = v["outbox"].as_array().cloned().unwrap_or_default();
-        let inbox = get(base, "/api/v1/status").await;
         let pending = rows.iter().any(|r| r["state"] == "pending") || inbox["events"].get("pending").is_some();
         if (!pending && !rows.is_empty()) || std::time::Instant::now() > deadline {
             return rows;
@@ -437,5 +440,55 @@ async fn jira_server_gets_wiki_markup_and_pagerduty_throttling_is_waited_out() {
     assert_eq!(fake.pd_alerts().len(), 3);
     let throttled = fake.calls_to(Endpoint::PagerDuty).iter().filter(|c| c.status == 429).count();
     assert!(throttled > 0, "the fake throttled some events: {:#?}", fake.calls_to(Endpoint::PagerDuty));
+    d.stop().await;
+}
+
+#[tokio::test]
+async fn an_alert_that_fires_again_after_it_resolved_is_paged_again_on_its_one_issue() {
+    let fake = FakeEscalation::start().await;
+    let d = Daemon::start(&config(&fake.url(), "")).await;
+    // A multi-line summary (alert descriptions often are): Jira takes one line.
+    let mut firing = alert("CheckoutDown", 1, "firing");
+    firing["annotations"]["summary"] = json!("checkout is down\nsince the 10:00 deploy");
+    assert_eq!(post(&d.base, vec![firing.clone()]).await, 202);
+    outbox_settled(&d.base, Duration::from_secs(20)).await;
+    assert_eq!(post(&d.base, vec![alert("CheckoutDown", 1, "resolved")]).await, 202);
+    outbox_settled(&d.base, Duration::from_secs(20)).await;
+    // The same alert (same start) again: Alertmanager resends after its resolve timeout.
+    firing["annotations"]["description"] = json!("again");
+    assert_eq!(post(&d.base, vec![firing]).await, 202);
+    let rows = outbox_settled(&d.base, Duration::from_secs(20)).await;
+    assert!(rows.iter().all(|r| r["state"] == "delivered"), "{rows:#?}");
+    let issues = fake.issues();
+    assert_eq!(issues.len(), 1, "one issue per incident key: {issues:#?}");
+    assert_eq!(issues[0].summary, "CheckoutDown: checkout is down since the 10:00 deploy");
+    let comments = issues[0].comments.iter().map(Value::to_string).collect::<Vec<_>>().join("\n");
+    assert!(comments.contains("fired again after it resolved"), "{comments}");
+    let actions: Vec<String> =
+        fake.pd_events().iter().map(|e| e["event_action"].as_str().unwrap().to_string()).collect();
+    assert_eq!(actions, ["trigger", "resolve", "trigger"], "paged again for the new opening");
+    d.stop().await;
+}
+
+#[tokio::test]
+async fn a_webhook_url_never_shows_in_errors() {
+    let fake = FakeEscalation::start().await;
+    // A Slack webhook nobody answers: its token must not reach the error the API shows.
+    let yaml = config(&fake.url(), "")
+        .replace(&format!("{}/slack/T000/B000/XXXX", fake.url()), "http://127.0.0.1:9/services/T1/B1/SECRETTOKEN");
+    let d = Daemon::start(&yaml).await;
+    assert_eq!(post(&d.base, vec![alert("CheckoutDown", 1, "firing")]).await, 202);
+    let mut seen = Value::Null;
+    for _ in 0..200 {
+        seen = get(&d.base, "/api/v1/escalations").await;
+        let slack = seen["outbox"].as_array().unwrap().iter().find(|r| r["destination"] == "slack").cloned();
+        if slack.is_some_and(|r| r["last_error"].is_string()) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let text = format!("{seen} {}", get(&d.base, "/api/v1/status").await);
+    assert!(text.contains("Slack"), "{seen:#}");
+    assert!(!text.contains("SECRETTOKEN"), "{text}");
     d.stop().await;
 }

@@ -7,6 +7,10 @@
 -- The context package of the event that opened the incident, and the escalation settings of
 -- the deciding playbook: what an escalation raised later (a failed verification) hands over.
 ALTER TABLE incidents ADD COLUMN package_json TEXT;
+-- How many times the incident key was opened: an alert that resolves and fires again with
+-- the same start (Alertmanager's resolve timeout, then a resend) reopens its incident. Each
+-- opening is paged and resolved on its own.
+ALTER TABLE incidents ADD COLUMN opened_count INTEGER NOT NULL DEFAULT 1;
 
 -- `action`: `open` (create the issue / trigger the page / post the message), `note` (a
 -- comment: a repeat, a later escalation), `acknowledge`, `resolve`.

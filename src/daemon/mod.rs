@@ -317,7 +317,13 @@ async fn run(
     // delivered stays in the outbox for the next start.
     delivery_stop.store(true, Ordering::SeqCst);
     state.delivery.wake.notify_waiters();
-    let _ = delivery.await;
+    let mut delivery = delivery;
+    if tokio::time::timeout(Duration::from_secs(15), &mut delivery).await.is_err() {
+        tracing::warn!(
+            "deliveries still under way after 15 s are left; they stay in the outbox and are sent after the restart"
+        );
+        delivery.abort();
+    }
     hup.abort();
     drop(watcher);
     state.store.close().await;

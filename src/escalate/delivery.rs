@@ -48,7 +48,7 @@ impl Default for EscalationConfig {
     fn default() -> Self {
         EscalationConfig {
             slack_channel: None,
-            link_wait: "2m".into(),
+            link_wait: "15s".into(),
             repeat_comment_every: "1h".into(),
             max_backoff: "5m".into(),
         }
@@ -189,7 +189,8 @@ impl Delivery {
     }
 
     /// Runs one loop per configured destination until `stop` is set. An attempt under way
-    /// when it is set finishes first (each is bounded by its timeout).
+    /// when it is set finishes first (each is bounded by its timeout); what is not delivered
+    /// stays in the outbox for the next start.
     pub async fn run(self: Arc<Self>, stop: Arc<AtomicBool>) {
         let mut loops = Vec::new();
         for (destination, configured) in
@@ -202,10 +203,22 @@ impl Delivery {
             }
         }
         let me = self.clone();
-        let gauges = tokio::spawn(async move {
+        let housekeeping = tokio::spawn(async move {
+            let mut last_prune: Option<Instant> = None;
             loop {
                 if let Ok(counts) = me.store.outbox_counts().await {
                     me.observer.outbox(&counts);
+                }
+                if last_prune.is_none_or(|t| t.elapsed() > Duration::from_secs(3600)) {
+                    let before = Utc::now() - chrono::Duration::days(KEEP_DAYS);
+                    match me.store.outbox_prune(before).await {
+                        Ok(n) if n > 0 => {
+                            tracing::info!(rows = n, days = KEEP_DAYS, "old delivered escalation messages pruned")
+                        }
+                        Ok(_) => {}
+                        Err(e) => tracing::warn!(error = %e, "pruning the outbox failed; it is tried again in an hour"),
+                    }
+                    last_prune = Some(Instant::now());
                 }
                 tokio::time::sleep(Duration::from_secs(5)).await;
             }
@@ -213,18 +226,23 @@ impl Delivery {
         for l in loops {
             let _ = l.await;
         }
-        gauges.abort();
+        housekeeping.abort();
     }
 
     async fn run_one(&self, destination: &'static str, stop: Arc<AtomicBool>) {
         let mut backoff = Duration::from_millis(200);
         while !stop.load(Ordering::SeqCst) {
-            match self.deliver_due(destination).await {
-                Ok(0) => {
+            match self.deliver_due(destination, &stop).await {
+                Ok(Round::Idle) => {
                     backoff = Duration::from_millis(200);
                     let _ = tokio::time::timeout(Duration::from_millis(500), self.wake.notified()).await;
                 }
-                Ok(_) => backoff = Duration::from_millis(200),
+                Ok(Round::Busy) => backoff = Duration::from_millis(200),
+                // The destination is throttling or failing: the rest of its rows wait for the
+                // next round instead of piling on.
+                Ok(Round::Backing(pause)) => {
+                    let _ = tokio::time::timeout(pause.min(Duration::from_secs(5)), self.wake.notified()).await;
+                }
                 Err(e) => {
                     tracing::error!(destination, error = %e, "the delivery worker cannot reach the store; escalations wait in the outbox");
                     tokio::time::sleep(backoff).await;
@@ -234,18 +252,30 @@ impl Delivery {
         }
     }
 
-    /// Attempts every row of `destination` that is due; returns how many were attempted.
-    pub async fn deliver_due(&self, destination: &str) -> Result<usize, StoreError> {
+    /// Attempts the rows of `destination` that are due, until one is refused for a reason
+    /// that holds for the others too (a rate limit, a server error), or `stop` is set.
+    async fn deliver_due(&self, destination: &str, stop: &AtomicBool) -> Result<Round, StoreError> {
         let rows = self.store.outbox_due(destination, Utc::now(), BATCH).await?;
-        for row in &rows {
-            self.deliver(row).await?;
+        if rows.is_empty() {
+            return Ok(Round::Idle);
         }
-        Ok(rows.len())
+        for row in &rows {
+            if stop.load(Ordering::SeqCst) {
+                break;
+            }
+            if let Some(pause) = self.deliver(row).await? {
+                return Ok(Round::Backing(pause));
+            }
+        }
+        Ok(Round::Busy)
     }
 
-    async fn deliver(&self, row: &OutboxRow) -> Result<(), StoreError> {
+    /// One attempt of `row`, recorded; returns the pause the destination needs when it
+    /// asked for one or is failing.
+    async fn deliver(&self, row: &OutboxRow) -> Result<Option<Duration>, StoreError> {
         let result = self.attempt(row).await;
         let now = Utc::now();
+        let mut pause = None;
         let outcome = match result {
             Ok(Done::Delivered(link)) => {
                 self.store.outbox_delivered(row, "delivered", link.as_ref(), None, now).await?;
@@ -264,18 +294,19 @@ impl Delivery {
             Ok(Done::Wait(d)) => {
                 let wait = chrono::Duration::from_std(d).unwrap_or_default();
                 self.store.outbox_postpone(row.id, now + wait).await?;
-                return Ok(());
+                return Ok(None);
             }
-            Err(DeliveryError::Retry { reason, after }) => {
+            Err(DeliveryError::Retry { reason, after, .. }) => {
                 let max = Duration::from_millis(millis(&self.config.max_backoff).max(1000));
-                let pause = backoff(row.attempts, after, max, row.id as u64);
-                let next = now + chrono::Duration::from_std(pause).unwrap_or_default();
+                let wait = backoff(row.attempts, after, max, row.id as u64);
+                let next = now + chrono::Duration::from_std(wait).unwrap_or_default();
                 self.store.outbox_retry(row.id, &reason, next, now).await?;
                 tracing::warn!(
                     incident = %row.incident_key, destination = %row.destination, action = %row.action,
-                    attempts = row.attempts + 1, retry_in_s = pause.as_secs(), error = %reason,
+                    attempts = row.attempts + 1, retry_in_s = wait.as_secs(), error = %reason,
                     "escalation not delivered yet; it stays in the outbox and is retried"
                 );
+                pause = Some(after.unwrap_or(Duration::from_secs(1)));
                 "retry"
             }
             Err(DeliveryError::Permanent(reason)) => {
@@ -288,7 +319,7 @@ impl Delivery {
             }
         };
         self.observer.attempted(&row.destination, &row.action, outcome);
-        Ok(())
+        Ok(pause)
     }
 
     async fn attempt(&self, row: &OutboxRow) -> Result<Done, DeliveryError> {
@@ -300,19 +331,27 @@ impl Delivery {
         }
     }
 
-    /// The Jira issue of the incident, once it exists; `Err(Done)` says what to do meanwhile
-    /// (wait for it, or record a dry-run).
-    async fn issue(&self, row: &OutboxRow, waited: bool) -> Result<Option<IssueLink>, DeliveryError> {
+    /// The Jira issue of the incident, or that the row should wait a little for it: a page or
+    /// a message links to its issue when the issue is moments away (its first attempt is
+    /// under way), never when Jira is failing or slow past `link_wait`.
+    async fn issue(&self, row: &OutboxRow) -> Result<Linked, DeliveryError> {
         let found = self.store.escalation_link(&row.incident_key, "jira").await.map_err(store_error)?;
         if let Some(l) = found {
-            return Ok(Some(IssueLink { key: l.remote, url: l.url.unwrap_or_default() }));
+            return Ok(Linked::Issue(IssueLink { key: l.remote, url: l.url.unwrap_or_default() }));
         }
-        let state = self.store.outbox_state(&row.incident_key, "jira", "open").await.map_err(store_error)?;
+        if row.action != "open" {
+            return Ok(Linked::None);
+        }
+        let open = self.store.outbox_state(&row.incident_key, "jira", "open").await.map_err(store_error)?;
         let link_wait = chrono::Duration::milliseconds(millis(&self.config.link_wait) as i64);
-        if state.as_deref() == Some("pending") && !waited && Utc::now() < row.created_at + link_wait {
-            return Err(DeliveryError::Retry { reason: WAITING.into(), after: None });
+        match open {
+            Some((state, attempts))
+                if state == "pending" && attempts == 0 && Utc::now() < row.created_at + link_wait =>
+            {
+                Ok(Linked::Wait)
+            }
+            _ => Ok(Linked::None),
         }
-        Ok(None)
     }
 
     async fn jira(&self, row: &OutboxRow) -> Result<Done, DeliveryError> {
@@ -334,16 +373,13 @@ impl Delivery {
             ));
         }
         let Some(issue) = self.store.escalation_link(&row.incident_key, "jira").await.map_err(store_error)? else {
-            let open = self.store.outbox_state(&row.incident_key, "jira", "open").await.map_err(store_error)?;
-            return match open.as_deref() {
-                Some("pending") => Ok(Done::Wait(Duration::from_secs(2))),
-                _ => Err(DeliveryError::Permanent(format!(
-                    "incident {} has no Jira issue to {} (its issue was not filed: {})",
-                    row.incident_key,
-                    if row.action == "resolve" { "resolve" } else { "comment on" },
-                    open.as_deref().unwrap_or("never escalated to Jira")
-                ))),
-            };
+            // Rows wait behind their `open` (pending or failed), so an issue that is missing
+            // here was never filed: its `open` row was recorded in dry-run.
+            return Err(DeliveryError::Permanent(format!(
+                "incident {} has no Jira issue to {}: it was escalated while Jira was in dry-run",
+                row.incident_key,
+                if row.action == "resolve" { "resolve" } else { "comment on" },
+            )));
         };
         match row.action.as_str() {
             "resolve" => jira.resolve(&issue.remote, &note).await?,
@@ -356,11 +392,10 @@ impl Delivery {
         let Some((pd, mode)) = &self.pagerduty else { return Err(not_configured("pagerduty")) };
         let (event, service) = if row.action == "open" {
             let p = package(row)?;
-            let jira = match self.issue(row, false).await {
-                Err(DeliveryError::Retry { reason, .. }) if reason == WAITING => {
-                    return Ok(Done::Wait(Duration::from_secs(1)));
-                }
-                other => other?,
+            let jira = match self.issue(row).await? {
+                Linked::Wait => return Ok(Done::Wait(Duration::from_secs(1))),
+                Linked::Issue(l) => Some(l),
+                Linked::None => None,
             };
             (pd.trigger_event(&p, jira.as_ref()), p.service().map(str::to_string))
         } else {
@@ -379,29 +414,29 @@ impl Delivery {
         Ok(Done::Delivered(Some(RemoteLink { remote: row.incident_key.clone(), url: None })))
     }
 
-    /// Keeps events of one routing key at least `min` apart.
+    /// Keeps events of one routing key at least `min` apart. The slot is taken under the
+    /// lock and waited for outside it, so other keys are not held up.
     async fn pace(&self, key: &Secret, min: Duration) {
         use std::hash::{Hash, Hasher};
         let mut h = std::collections::hash_map::DefaultHasher::new();
         key.expose().hash(&mut h);
         let id = h.finish();
-        let mut last = self.last_page.lock().await;
-        if let Some(at) = last.get(&id) {
-            let since = at.elapsed();
-            if since < min {
-                tokio::time::sleep(min - since).await;
-            }
-        }
-        last.insert(id, Instant::now());
+        let slot = {
+            let mut last = self.last_page.lock().await;
+            let now = Instant::now();
+            let slot = last.get(&id).map_or(now, |at| (*at + min).max(now));
+            last.insert(id, slot);
+            slot
+        };
+        tokio::time::sleep_until(tokio::time::Instant::from_std(slot)).await;
     }
 
     async fn slack(&self, row: &OutboxRow) -> Result<Done, DeliveryError> {
         let Some((url, mode)) = &self.slack else { return Err(not_configured("slack")) };
-        let jira = match self.issue(row, row.action != "open").await {
-            Err(DeliveryError::Retry { reason, .. }) if reason == WAITING => {
-                return Ok(Done::Wait(Duration::from_secs(1)));
-            }
-            other => other?,
+        let jira = match self.issue(row).await? {
+            Linked::Wait => return Ok(Done::Wait(Duration::from_secs(1))),
+            Linked::Issue(l) => Some(l),
+            Linked::None => None,
         };
         let message = if row.action == "open" {
             slack::message(&package(row)?, jira.as_ref())
@@ -416,8 +451,25 @@ impl Delivery {
     }
 }
 
-/// The marker of "wait for the Jira issue" between `issue()` and its callers.
-const WAITING: &str = "waiting for the Jira issue";
+/// What a round of one destination came to.
+enum Round {
+    Idle,
+    Busy,
+    /// The destination asked for a pause (or is failing): this long.
+    Backing(Duration),
+}
+
+/// The incident's Jira issue, as a page or a message links it.
+enum Linked {
+    Issue(IssueLink),
+    /// Its first attempt is under way: worth a moment's wait.
+    Wait,
+    None,
+}
+
+/// Delivered messages (but the `open` rows, which keep an incident escalated once) are
+/// kept this long.
+const KEEP_DAYS: i64 = 30;
 
 fn package(row: &OutboxRow) -> Result<EscalationPackage, DeliveryError> {
     serde_json::from_value(row.body.clone()).map_err(|e| {

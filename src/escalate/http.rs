@@ -13,7 +13,9 @@ use std::time::Duration;
 #[derive(Debug, Clone, PartialEq)]
 pub enum DeliveryError {
     /// Worth trying again, no sooner than `after` when the destination said so.
-    Retry { reason: String, after: Option<Duration> },
+    /// `ambiguous`: the destination may have done it (a timeout or a 5xx after the request
+    /// was sent), so a retry must first find out.
+    Retry { reason: String, after: Option<Duration>, ambiguous: bool },
     /// The destination will never take this request.
     Permanent(String),
 }
@@ -29,7 +31,7 @@ impl fmt::Display for DeliveryError {
 
 impl DeliveryError {
     pub fn retry(reason: impl Into<String>) -> DeliveryError {
-        DeliveryError::Retry { reason: reason.into(), after: None }
+        DeliveryError::Retry { reason: reason.into(), after: None, ambiguous: false }
     }
 }
 
@@ -39,15 +41,19 @@ impl DeliveryError {
 /// should deliver what waited; any other 4xx is permanent.
 pub async fn send(request: reqwest::RequestBuilder, what: &str) -> Result<(StatusCode, Value), DeliveryError> {
     let response = request.send().await.map_err(|e| {
-        let kind = if e.is_timeout() {
-            "timed out"
+        let (kind, ambiguous) = if e.is_timeout() {
+            ("timed out", true)
         } else if e.is_connect() {
-            "could not connect"
+            ("could not connect", false)
         } else {
-            "failed"
+            ("failed", true)
         };
-        // reqwest's message names the URL but never a credential.
-        DeliveryError::retry(format!("the request to {what} {kind}: {}", without_url_secrets(&e.to_string())))
+        // Without the URL: a Slack webhook's token is in its path.
+        DeliveryError::Retry {
+            reason: format!("the request to {what} {kind}: {}", e.without_url()),
+            after: None,
+            ambiguous,
+        }
     })?;
     let status = response.status();
     let after = retry_after(response.headers());
@@ -64,25 +70,21 @@ pub async fn send(request: reqwest::RequestBuilder, what: &str) -> Result<(Statu
                 "{reason} — check the credentials in the configuration; delivery is retried until they work"
             ),
             after,
+            ambiguous: false,
         },
-        408 | 425 | 429 | 500..=599 => DeliveryError::Retry { reason, after },
+        408 | 425 | 429 => DeliveryError::Retry { reason, after, ambiguous: false },
+        500..=599 => DeliveryError::Retry { reason, after, ambiguous: true },
         _ => DeliveryError::Permanent(reason),
     })
 }
 
 /// The first 300 characters of an error body, on one line.
 fn excerpt(text: &str) -> String {
-    let one_line: String = text.split_whitespace().collect::<Vec<_>>().join(" ");
+    let one_line = super::package::one_line(text);
     if one_line.is_empty() {
         return "(no body)".into();
     }
     super::package::truncate(&one_line, 300)
-}
-
-/// Query strings can hold keys (a webhook URL's token is in its path, which reqwest does
-/// not print); cut them from error messages anyway.
-fn without_url_secrets(message: &str) -> String {
-    message.split_whitespace().map(|w| w.split('?').next().unwrap_or(w)).collect::<Vec<_>>().join(" ")
 }
 
 /// `Retry-After` in seconds (`120`) or as an HTTP date; also GitHub's and Jira's

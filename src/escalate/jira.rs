@@ -45,6 +45,10 @@ pub struct JiraConfig {
     pub resolve_transition: Option<String>,
     /// Per request; `10s` when left out.
     pub timeout: Option<String>,
+    /// How long Jira's search may lag behind a create (Jira Cloud's index is eventually
+    /// consistent): after a create whose answer was lost, the search that decides whether to
+    /// create again waits at least this long.
+    pub search_lag: String,
 }
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
@@ -74,6 +78,7 @@ impl Default for JiraConfig {
             components: Vec::new(),
             resolve_transition: None,
             timeout: None,
+            search_lag: "30s".into(),
         }
     }
 }
@@ -112,10 +117,12 @@ impl JiraConfig {
         if let Some(bad) = self.labels.iter().find(|l| l.contains(char::is_whitespace) || l.is_empty()) {
             return Err(format!("`integrations.jira.labels`: `{bad}` is not a Jira label (no spaces)"));
         }
-        if let Some(t) = &self.timeout
-            && crate::dsl::parse_duration(t).is_none()
-        {
-            return Err(format!("`integrations.jira.timeout`: `{t}` is not a duration; write e.g. `10s`"));
+        for (key, value) in [("timeout", self.timeout.as_ref()), ("search_lag", Some(&self.search_lag))] {
+            if let Some(t) = value
+                && crate::dsl::parse_duration(t).is_none()
+            {
+                return Err(format!("`integrations.jira.{key}`: `{t}` is not a duration; write e.g. `10s`"));
+            }
         }
         Ok(())
     }
@@ -228,7 +235,16 @@ impl Jira {
         }
         let body = self.create_request(p)?;
         let request = self.request(reqwest::Method::POST, "/issue").json(&body);
-        let (_, answer) = send(request, "Jira (create issue)").await?;
+        let lag = Duration::from_millis(crate::dsl::parse_duration(&self.config.search_lag).unwrap_or(30_000));
+        let (_, answer) = send(request, "Jira (create issue)").await.map_err(|e| match e {
+            // Jira may have filed it: the next attempt's search must be able to see it.
+            DeliveryError::Retry { reason, after, ambiguous: true } => DeliveryError::Retry {
+                reason: format!("{reason} (the issue may exist: the next attempt searches for it first)"),
+                after: Some(after.unwrap_or_default().max(lag)),
+                ambiguous: true,
+            },
+            other => other,
+        })?;
         match answer.get("key").and_then(Value::as_str) {
             Some(key) => Ok(self.link(key)),
             None => Err(DeliveryError::retry(format!("Jira created an issue but its answer names no key: {answer}"))),
@@ -254,7 +270,14 @@ impl Jira {
     /// take it), then comments; without a transition, only comments. The transition goes
     /// first because a retry finds it done and skips it, where a comment would be repeated.
     pub async fn resolve(&self, issue: &str, note: &Note) -> Result<(), DeliveryError> {
-        self.transition(issue).await?;
+        match self.transition(issue).await {
+            // A transition Jira refuses (a required screen field, a workflow condition) must
+            // not keep the resolution from being said.
+            Err(DeliveryError::Permanent(why)) => {
+                tracing::warn!(issue, error = %why, "Jira refused the resolve transition; the resolution is commented only");
+            }
+            other => other?,
+        }
         self.comment(issue, note).await
     }
 

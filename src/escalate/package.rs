@@ -121,8 +121,9 @@ impl EscalationPackage {
     /// The issue summary / page title: `checkout: Pod checkout-7d9 is crash-looping`, at most
     /// 255 characters (Jira's limit), cut on a character boundary.
     pub fn title(&self) -> String {
-        let summary = self.package.event.summary.trim();
-        let summary = if summary.is_empty() { "an event Sparky could not handle" } else { summary };
+        // One line: Jira refuses a summary with a line break (alert descriptions often have them).
+        let summary = one_line(&self.package.event.summary);
+        let summary = if summary.is_empty() { "an event Sparky could not handle" } else { summary.as_str() };
         let full = match &self.package.service {
             Some(s) if !summary.to_lowercase().contains(&s.name.to_lowercase()) => format!("{}: {summary}", s.name),
             _ => summary.to_string(),

@@ -185,7 +185,8 @@ fn custom_details(p: &EscalationPackage, jira: Option<&IssueLink>) -> Value {
     if let Some(a) = &p.attempt {
         d.insert("what Sparky tried".into(), json!(a.describe()));
         if !a.detail.is_null() {
-            d.insert("attempt detail".into(), a.detail.clone());
+            // Bounded: PagerDuty refuses an event over 512 KB, and a refused page is lost.
+            d.insert("attempt detail".into(), json!(super::package::detail_json(&a.detail)));
         }
     }
     let e = &pkg.event;
@@ -202,7 +203,9 @@ fn custom_details(p: &EscalationPackage, jira: Option<&IssueLink>) -> Value {
     );
     d.insert("fingerprint".into(), json!(e.fingerprint));
     if !e.labels.is_empty() {
-        d.insert("labels".into(), json!(e.labels));
+        let labels: serde_json::Map<String, Value> =
+            e.labels.iter().take(50).map(|(k, v)| (k.clone(), json!(truncate(v, 500)))).collect();
+        d.insert("labels".into(), Value::Object(labels));
     }
     if let Some(s) = &pkg.service {
         d.insert("service".into(), json!(s.name));

@@ -486,7 +486,9 @@ impl Store {
                                             service, summary, actions, fix, package_json)
                      VALUES ($1, $2, 'open', $3, $4, $5, $5, $6, $7, $8, $9, $10)
                      ON CONFLICT (key) DO UPDATE SET state = 'open', updated_at = $5, closed_at = NULL,
-                                                    events = incidents.events + 1",
+                                                    events = incidents.events + 1,
+                                                    opened_count = incidents.opened_count
+                                                      + CASE WHEN incidents.state = 'open' THEN 0 ELSE 1 END",
                 )
                 .bind(&change.key)
                 .bind(&event.fingerprint)
@@ -535,8 +537,8 @@ impl Store {
         let to = self.destinations;
         match change.effect {
             IncidentEffect::Open => match package {
-                Some(p) if decision.escalation.is_some() => outbox::open(tx, to, p, now).await,
-                _ => Ok(()),
+                Some(p) => outbox::opened_again_or_new(tx, to, p, decision.escalation.is_some(), now).await,
+                None => Ok(()),
             },
             IncidentEffect::Close => outbox::resolve(tx, &change.key, now).await,
             IncidentEffect::Update if event.status == crate::event::Status::Acknowledged => {

@@ -88,12 +88,58 @@ async fn insert(
 
 /// The destinations an incident was escalated to (those with an `open` row).
 async fn opened(conn: &mut SqliteConnection, key: &str) -> Result<Vec<String>, StoreError> {
-    let rows = sqlx::query("SELECT destination FROM outbox WHERE incident_key = $1 AND action = 'open'")
+    let rows = sqlx::query("SELECT DISTINCT destination FROM outbox WHERE incident_key = $1 AND action = 'open'")
         .bind(key)
         .fetch_all(&mut *conn)
         .await
         .map_err(unavailable)?;
     Ok(rows.into_iter().map(|r| r.get(0)).collect())
+}
+
+/// How many times incident `key` was opened (1 until it resolves and fires again).
+async fn generation(conn: &mut SqliteConnection, key: &str) -> Result<i64, StoreError> {
+    let row = sqlx::query("SELECT opened_count FROM incidents WHERE key = $1")
+        .bind(key)
+        .fetch_optional(&mut *conn)
+        .await
+        .map_err(unavailable)?;
+    Ok(row.map_or(1, |r| r.get(0)))
+}
+
+/// `what` for the first opening of an incident, `what:N` for its N-th.
+fn per_opening(what: &str, generation: i64) -> String {
+    if generation <= 1 { what.to_string() } else { format!("{what}:{generation}") }
+}
+
+/// An incident (re)opened by a decision. An incident escalated before that fires again
+/// after it resolved is paged again (the same `dedup_key`: PagerDuty opens a new alert once
+/// the last one resolved) and its issue gets a comment — one issue per key, a page per
+/// opening. Otherwise, when the decision escalates, the incident is escalated now.
+pub(super) async fn opened_again_or_new(
+    conn: &mut SqliteConnection,
+    to: Destinations,
+    package: &EscalationPackage,
+    escalates: bool,
+    now: DateTime<Utc>,
+) -> Result<(), StoreError> {
+    let key = package.incident_key.as_str();
+    let generation = generation(conn, key).await?;
+    let before = opened(conn, key).await?;
+    if generation <= 1 || before.is_empty() {
+        return if escalates { open(conn, to, package, now).await } else { Ok(()) };
+    }
+    let reopen = per_opening("open", generation);
+    if to.pagerduty && package.page {
+        let body = serde_json::to_string(package).map_err(|e| StoreError::Unavailable(e.to_string()))?;
+        insert(conn, key, "pagerduty", "open", &reopen, &body, now).await?;
+    }
+    let note = Note {
+        incident_key: key.to_string(),
+        headline: format!("the alert fired again after it resolved (opening {generation})"),
+        lines: vec![format!("latest: {}", package.package.event.summary.trim()), format!("at {}", ts(now))],
+        attempt: None,
+    };
+    self::note(conn, &note, &reopen, false, now).await
 }
 
 /// Escalates an incident: the issue, the page (when the package pages) and the chat
@@ -133,7 +179,7 @@ pub(super) async fn note(
 }
 
 /// The source resolved the incident: resolve the page, transition (or comment on) the
-/// issue, tell the channel — wherever it was escalated.
+/// issue, tell the channel — wherever it was escalated. Once per opening.
 pub(super) async fn resolve(conn: &mut SqliteConnection, key: &str, now: DateTime<Utc>) -> Result<(), StoreError> {
     let note = Note {
         incident_key: key.to_string(),
@@ -142,8 +188,9 @@ pub(super) async fn resolve(conn: &mut SqliteConnection, key: &str, now: DateTim
         attempt: None,
     };
     let body = serde_json::to_string(&note).map_err(|e| StoreError::Unavailable(e.to_string()))?;
+    let dedup = per_opening("resolve", generation(conn, key).await?);
     for destination in opened(conn, key).await? {
-        insert(conn, key, &destination, "resolve", "resolve", &body, now).await?;
+        insert(conn, key, &destination, "resolve", &dedup, &body, now).await?;
     }
     Ok(())
 }
@@ -211,11 +258,12 @@ pub(super) async fn later(
         };
         return self::note(conn, &note, &dedup, false, now).await;
     }
-    let row = sqlx::query("SELECT package_json FROM incidents WHERE key = $1")
+    let row = sqlx::query("SELECT package_json, state FROM incidents WHERE key = $1")
         .bind(key)
         .fetch_optional(&mut *conn)
         .await
         .map_err(unavailable)?;
+    let closed = row.as_ref().is_some_and(|r| r.get::<String, _>(1) != "open");
     let Some(text) = row.and_then(|r| r.get::<Option<String>, _>(0)) else {
         tracing::warn!(
             incident = key,
@@ -233,6 +281,13 @@ pub(super) async fn later(
     };
     package.cause = cause.to_string();
     package.attempt = Some(attempt);
+    if closed {
+        // The alert resolved meanwhile (after the verification window): an issue records
+        // what failed, nobody is woken for a problem that is over, and the issue says so.
+        package.page = false;
+        open(conn, to, &package, now).await?;
+        return resolve(conn, key, now).await;
+    }
     open(conn, to, &package, now).await
 }
 
@@ -258,7 +313,8 @@ const COLUMNS: &str =
 
 impl Store {
     /// Messages due for delivery: pending, their time come, and first in line for their
-    /// incident and destination (a comment never overtakes the issue it comments on).
+    /// incident and destination (a comment never overtakes the issue it comments on; a
+    /// resolve never overtakes a page that failed and may be requeued).
     pub async fn outbox_due(
         &self,
         destination: &str,
@@ -268,7 +324,8 @@ impl Store {
         let sql = format!(
             "SELECT {COLUMNS} FROM outbox o WHERE destination = $3 AND state = 'pending' AND next_at <= $1
                AND NOT EXISTS (SELECT 1 FROM outbox p WHERE p.incident_key = o.incident_key
-                                 AND p.destination = o.destination AND p.state = 'pending' AND p.id < o.id)
+                                 AND p.destination = o.destination AND p.state IN ('pending', 'failed')
+                                 AND p.id < o.id)
              ORDER BY id LIMIT $2"
         );
         let rows = sqlx::query(&sql)
@@ -299,15 +356,15 @@ impl Store {
         Ok(rows.iter().map(row_of).collect())
     }
 
-    /// The state of `incident`'s `action` row for `destination`, when there is one.
+    /// The state and attempts of `incident`'s first `action` row for `destination`.
     pub async fn outbox_state(
         &self,
         incident: &str,
         destination: &str,
         action: &str,
-    ) -> Result<Option<String>, StoreError> {
+    ) -> Result<Option<(String, i64)>, StoreError> {
         let row = sqlx::query(
-            "SELECT state FROM outbox WHERE incident_key = $1 AND destination = $2 AND action = $3 ORDER BY id LIMIT 1",
+            "SELECT state, attempts FROM outbox WHERE incident_key = $1 AND destination = $2 AND action = $3 ORDER BY id LIMIT 1",
         )
         .bind(incident)
         .bind(destination)
@@ -315,7 +372,20 @@ impl Store {
         .fetch_optional(&self.pool)
         .await
         .map_err(unavailable)?;
-        Ok(row.map(|r| r.get(0)))
+        Ok(row.map(|r| (r.get(0), r.get(1))))
+    }
+
+    /// Deletes delivered messages older than `before`, but the `open` rows (they keep an
+    /// incident escalated once); returns how many went.
+    pub async fn outbox_prune(&self, before: DateTime<Utc>) -> Result<u64, StoreError> {
+        sqlx::query(
+            "DELETE FROM outbox WHERE action <> 'open' AND state IN ('delivered', 'dry_run') AND delivered_at < $1",
+        )
+        .bind(ts(before))
+        .execute(&self.pool)
+        .await
+        .map(|r| r.rows_affected())
+        .map_err(unavailable)
     }
 
     /// Counts by destination and state, with the oldest row of each.
