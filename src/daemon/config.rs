@@ -43,6 +43,8 @@ pub struct Config {
     pub engine: crate::engine::EngineConfig,
     /// L3 delivery: the Slack channel, waiting for the Jira link, repeats, retry backoff.
     pub escalation: crate::escalate::delivery::EscalationConfig,
+    /// Schedules of proactive playbooks: how late a missed run may still run.
+    pub scheduler: super::scheduler::SchedulerConfig,
     pub log: LogConfig,
     /// How long to wait after the last change in a watched folder before reloading (ms).
     pub reload_debounce_ms: u64,
@@ -64,6 +66,7 @@ impl Default for Config {
             integrations: IntegrationsConfig::default(),
             engine: crate::engine::EngineConfig::default(),
             escalation: crate::escalate::delivery::EscalationConfig::default(),
+            scheduler: super::scheduler::SchedulerConfig::default(),
             log: LogConfig::default(),
             reload_debounce_ms: 300,
         }
@@ -354,6 +357,7 @@ impl Config {
         self.integrations.jira.validate().map_err(|e| ConfigError(format!("{name}: {e}")))?;
         self.integrations.pagerduty.validate().map_err(|e| ConfigError(format!("{name}: {e}")))?;
         self.escalation.validate(&self.integrations.slack).map_err(|e| ConfigError(format!("{name}: {e}")))?;
+        self.scheduler.validate().map_err(|e| ConfigError(format!("{name}: {e}")))?;
         if let Some(channel) = &self.engine.notify_channel
             && !self.integrations.slack.webhooks.contains_key(channel)
         {

@@ -9,6 +9,7 @@
 //! | accept.rs   | group commit of accepted deliveries (one transaction for many)  |
 //! | worker.rs   | the inbox worker: context, decide, record (escalations to the outbox) |
 //! | reload.rs   | full-check reloads, atomic swap, the file watcher                   |
+//! | scheduler.rs| schedules of proactive playbooks: slots, catch-up, persisted runs   |
 //! | metrics.rs  | the Prometheus registry                                             |
 
 mod accept;
@@ -16,6 +17,7 @@ mod admin;
 pub mod config;
 mod metrics;
 pub mod reload;
+pub mod scheduler;
 mod server;
 mod worker;
 
@@ -286,6 +288,7 @@ async fn run(
     writer: tokio::task::JoinHandle<()>,
 ) -> Result<(), String> {
     let worker = tokio::spawn(worker::run(state.clone()));
+    let scheduler = tokio::spawn(scheduler::run(state.clone()));
     let engine_stop = Arc::new(AtomicBool::new(false));
     let engine = tokio::spawn(state.engine.clone().run(engine_stop.clone()));
     let delivery_stop = Arc::new(AtomicBool::new(false));
@@ -306,6 +309,7 @@ async fn run(
     // Requests in flight have been answered (so every delivery handed to the writer is
     // committed); now the worker finishes the events at hand.
     writer.abort();
+    scheduler.abort();
     state.shutting_down.store(true, Ordering::SeqCst);
     state.wake.notify_one();
     let _ = worker.await;

@@ -10,10 +10,12 @@
 mod audit;
 mod engine;
 mod outbox;
+mod schedules;
 
 pub use audit::{AuditEntry, AuditRecord, ChainReport};
 pub use engine::{Check, Claim, Demotion, Execution, Limits, NewExecution, Rate, Verify};
 pub use outbox::{Destinations, OutboxCount, OutboxRow, RemoteLink};
+pub use schedules::ScheduleState;
 
 use crate::event::Event;
 use crate::knowledge::{Deploy, DeployState, PastIncident};
@@ -128,6 +130,51 @@ pub struct LastDecision {
     pub at: DateTime<Utc>,
 }
 
+/// Adds a delivery and its events to the inbox in `tx`, unless its key was seen before.
+async fn insert_delivery(tx: &mut sqlx::SqliteConnection, d: &Delivery<'_>) -> Result<Accepted, StoreError> {
+    let inserted = sqlx::query(
+        "INSERT INTO deliveries (source, delivery_key, received_at, events) VALUES ($1, $2, $3, $4)
+         ON CONFLICT (source, delivery_key) DO NOTHING",
+    )
+    .bind(d.source)
+    .bind(d.key)
+    .bind(ts(d.received_at))
+    .bind(d.events.len() as i64)
+    .execute(&mut *tx)
+    .await
+    .map_err(unavailable)?
+    .rows_affected();
+    if inserted == 0 {
+        return Ok(Accepted { duplicate: true, seqs: Vec::new() });
+    }
+    let mut seqs = Vec::with_capacity(d.events.len());
+    for e in d.events {
+        let json = serde_json::to_string(e).map_err(|e| StoreError::Unavailable(e.to_string()))?;
+        let row = sqlx::query(
+            "INSERT INTO events (id, source, kind, status, fingerprint, service, severity, summary,
+                                 occurred_at, received_at, delivery_key, event_json)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) RETURNING seq",
+        )
+        .bind(&e.id)
+        .bind(&e.source)
+        .bind(e.kind.as_str())
+        .bind(e.status.as_str())
+        .bind(&e.fingerprint)
+        .bind(e.service.as_deref())
+        .bind(e.severity.as_str())
+        .bind(&e.summary)
+        .bind(ts(e.occurred_at))
+        .bind(ts(e.received_at))
+        .bind(d.key)
+        .bind(json)
+        .fetch_one(&mut *tx)
+        .await
+        .map_err(unavailable)?;
+        seqs.push(row.get::<i64, _>(0));
+    }
+    Ok(Accepted { duplicate: false, seqs })
+}
+
 /// `$from, $from+1, ...`: `n` numbered placeholders.
 fn placeholders(from: usize, n: usize) -> String {
     (from..from + n).map(|i| format!("${i}")).collect::<Vec<_>>().join(", ")
@@ -220,48 +267,7 @@ impl Store {
         let mut tx = self.pool.begin().await.map_err(unavailable)?;
         let mut answers = Vec::with_capacity(deliveries.len());
         for d in deliveries {
-            let inserted = sqlx::query(
-                "INSERT INTO deliveries (source, delivery_key, received_at, events) VALUES ($1, $2, $3, $4)
-                 ON CONFLICT (source, delivery_key) DO NOTHING",
-            )
-            .bind(d.source)
-            .bind(d.key)
-            .bind(ts(d.received_at))
-            .bind(d.events.len() as i64)
-            .execute(&mut *tx)
-            .await
-            .map_err(unavailable)?
-            .rows_affected();
-            if inserted == 0 {
-                answers.push(Accepted { duplicate: true, seqs: Vec::new() });
-                continue;
-            }
-            let mut seqs = Vec::with_capacity(d.events.len());
-            for e in d.events {
-                let json = serde_json::to_string(e).map_err(|e| StoreError::Unavailable(e.to_string()))?;
-                let row = sqlx::query(
-                    "INSERT INTO events (id, source, kind, status, fingerprint, service, severity, summary,
-                                         occurred_at, received_at, delivery_key, event_json)
-                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) RETURNING seq",
-                )
-                .bind(&e.id)
-                .bind(&e.source)
-                .bind(e.kind.as_str())
-                .bind(e.status.as_str())
-                .bind(&e.fingerprint)
-                .bind(e.service.as_deref())
-                .bind(e.severity.as_str())
-                .bind(&e.summary)
-                .bind(ts(e.occurred_at))
-                .bind(ts(e.received_at))
-                .bind(d.key)
-                .bind(json)
-                .fetch_one(&mut *tx)
-                .await
-                .map_err(unavailable)?;
-                seqs.push(row.get::<i64, _>(0));
-            }
-            answers.push(Accepted { duplicate: false, seqs });
+            answers.push(insert_delivery(&mut tx, d).await?);
         }
         tx.commit().await.map_err(unavailable)?;
         Ok(answers)
