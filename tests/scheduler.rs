@@ -102,6 +102,92 @@ fn cron_runs_in_its_time_zone_across_dst_changes() {
     assert_eq!(on_the_25th, 1, "the repeated hour runs once: {fall:?}");
 }
 
+/// Every slot of `s` in `[from, to]`.
+fn slots(s: &Schedule, from: &str, to: &str) -> Vec<DateTime<Utc>> {
+    let mut out = Vec::new();
+    let mut t = at(from);
+    while let Some(n) = s.next_after(t) {
+        if n > at(to) {
+            break;
+        }
+        out.push(n);
+        t = n;
+    }
+    out
+}
+
+#[test]
+fn cron_times_with_lists_run_once_each_across_dst_changes() {
+    // Two fixed hours: the 02:00 the spring jump skips runs at 03:00 CEST (01:00Z); on the
+    // fall-back night 02:00 happens twice and runs once (its first occurrence, 00:00Z).
+    let s = schedule("cron \"0 2,14 * * *\" tz \"Europe/Paris\"");
+    assert_eq!(
+        slots(&s, "2026-03-28T23:00:00Z", "2026-03-29T23:00:00Z"),
+        [at("2026-03-29T01:00:00Z"), at("2026-03-29T12:00:00Z")]
+    );
+    assert_eq!(
+        slots(&s, "2026-10-24T23:00:00Z", "2026-10-25T23:00:00Z"),
+        [at("2026-10-25T00:00:00Z"), at("2026-10-25T13:00:00Z")]
+    );
+    // Two minutes in the skipped hour run once at the jump; in the repeated hour, once each.
+    let s = schedule("cron \"0,30 2 * * *\" tz \"Europe/Paris\"");
+    assert_eq!(slots(&s, "2026-03-28T23:00:00Z", "2026-03-29T23:00:00Z"), [at("2026-03-29T01:00:00Z")]);
+    assert_eq!(
+        slots(&s, "2026-10-24T23:00:00Z", "2026-10-25T23:00:00Z"),
+        [at("2026-10-25T00:00:00Z"), at("2026-10-25T00:30:00Z")]
+    );
+    // `latest` agrees with `next_after` (the scheduler uses both).
+    assert_eq!(s.latest(at("2026-10-25T01:45:00Z")), Some(at("2026-10-25T00:30:00Z")));
+    assert_eq!(s.latest(at("2026-03-29T01:10:00Z")), Some(at("2026-03-29T01:00:00Z")));
+}
+
+#[tokio::test]
+async fn a_held_clock_through_both_dst_nights_fires_each_slot_once() {
+    let (_dir, store) = store().await;
+    let g = graph(&[("PB-996", "cron \"0,30 2 * * *\" tz \"Europe/Paris\"")]);
+    for (from, expected) in [("2026-03-28T22:00:00Z", 1), ("2026-10-24T22:00:00Z", 2)] {
+        let mut now = at(from);
+        let mut ran = 0;
+        // Every five minutes through the night.
+        for _ in 0..(6 * 12) {
+            let (fired, _) = tick(&store, &g, Duration::hours(6), now).await.unwrap();
+            ran += fired.iter().filter(|f| f.ran).count();
+            now += Duration::minutes(5);
+        }
+        assert_eq!(ran, expected, "the night of {from}");
+    }
+}
+
+#[tokio::test]
+async fn a_changed_schedule_or_a_clock_set_back_starts_again_and_a_disabled_one_waits() {
+    let (_dir, store) = store().await;
+    let six = Duration::hours(6);
+    tick(&store, &graph(&[("PB-997", "every 2h")]), six, at("2026-11-29T10:30:00Z")).await.unwrap();
+    // Edited to every hour at 11:30: it starts again with its next slot (12:00), not with
+    // the 11:00 slot that passed before the edit.
+    let hourly = graph(&[("PB-997", "every 1h")]);
+    let (fired, next) = tick(&store, &hourly, six, at("2026-11-29T11:30:00Z")).await.unwrap();
+    assert!(fired.is_empty(), "{fired:?}");
+    assert_eq!(next, Some(at("2026-11-29T12:00:00Z")));
+    // The clock was a day ahead and fired a slot there; set back, the schedule goes on.
+    tick(&store, &hourly, six, at("2026-11-30T12:00:00Z")).await.unwrap();
+    let (fired, _) = tick(&store, &hourly, six, at("2026-11-29T12:00:00Z")).await.unwrap();
+    assert!(fired.is_empty(), "the restart point is the current slot");
+    let (fired, _) = tick(&store, &hourly, six, at("2026-11-29T13:00:00Z")).await.unwrap();
+    assert_eq!(fired.len(), 1, "{fired:?}");
+    // Disabled for three hours, then enabled again: it does not catch up what it skipped.
+    let text = "/// Off.\nplaybook PB-997 \"Scheduled PB-997\" {\n  status disabled\n  owner \"team:platform\"\n  on schedule every 1h\n  l3 priority P4\n}\n";
+    let compiled = compile(&[SourceFile::new("PB-997.sparky", text)]);
+    let disabled = RuleGraph::build(&compiled);
+    for h in 14..=16 {
+        let (fired, _) = tick(&store, &disabled, six, at(&format!("2026-11-29T{h}:00:00Z"))).await.unwrap();
+        assert!(fired.is_empty());
+    }
+    let (fired, next) = tick(&store, &hourly, six, at("2026-11-29T16:30:00Z")).await.unwrap();
+    assert!(fired.is_empty(), "{fired:?}");
+    assert_eq!(next, Some(at("2026-11-29T17:00:00Z")));
+}
+
 #[tokio::test]
 async fn a_new_schedule_starts_with_its_next_slot_and_a_slot_fires_once() {
     let (_dir, store) = store().await;

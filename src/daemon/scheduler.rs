@@ -45,7 +45,11 @@ impl Default for SchedulerConfig {
 impl SchedulerConfig {
     pub fn validate(&self) -> Result<(), String> {
         match crate::dsl::parse_duration(&self.catch_up) {
-            Some(_) => Ok(()),
+            // Shorter than the loop's pace, every slot would count as missed.
+            Some(ms) if ms >= 60_000 => Ok(()),
+            Some(_) => {
+                Err(format!("`scheduler.catch_up`: `{}` is shorter than a minute; write e.g. `6h`", self.catch_up))
+            }
             None => Err(format!("`scheduler.catch_up`: `{}` is not a duration; write e.g. `6h`", self.catch_up)),
         }
     }
@@ -95,7 +99,18 @@ impl Schedule {
                 Utc.timestamp_millis_opt(ms).single()
             }
             Schedule::Cron { cron, tz, .. } => {
-                cron.find_previous_occurrence(&t.with_timezone(tz), true).ok().map(|x| x.with_timezone(&Utc))
+                let mut wall = t.with_timezone(tz).naive_local();
+                let mut inclusive = true;
+                for _ in 0..WALK_MAX {
+                    let w = cron.find_previous_occurrence(&Utc.from_utc_datetime(&wall), inclusive).ok()?.naive_utc();
+                    inclusive = false;
+                    let slot = instant(tz, w)?;
+                    if slot <= t {
+                        return Some(slot);
+                    }
+                    wall = w;
+                }
+                None
             }
         }
     }
@@ -105,9 +120,38 @@ impl Schedule {
         match self {
             Schedule::Every(d) => self.latest(t).map(|l| l + *d),
             Schedule::Cron { cron, tz, .. } => {
-                cron.find_next_occurrence(&t.with_timezone(tz), false).ok().map(|x| x.with_timezone(&Utc))
+                let mut wall = t.with_timezone(tz).naive_local();
+                for _ in 0..WALK_MAX {
+                    let w = cron.find_next_occurrence(&Utc.from_utc_datetime(&wall), false).ok()?.naive_utc();
+                    let slot = instant(tz, w)?;
+                    if slot > t {
+                        return Some(slot);
+                    }
+                    wall = w;
+                }
+                None
             }
         }
+    }
+}
+
+/// Wall-clock times looked at, at most, to find one slot (a cron is a handful per day; this
+/// only bounds a pathological walk).
+const WALK_MAX: usize = 10_000;
+
+/// The instant of wall-clock time `w` in `tz`. Cron times are wall-clock times, and DST makes
+/// that mapping imperfect, so: a time the clocks skip (02:30 on the spring-forward night) is
+/// the first instant after the jump; a time they repeat (the fall-back night) is its first
+/// occurrence only. Every cron time of a day therefore runs at most once, whatever its fields.
+fn instant(tz: &chrono_tz::Tz, w: chrono::NaiveDateTime) -> Option<DateTime<Utc>> {
+    use chrono::LocalResult;
+    match tz.from_local_datetime(&w) {
+        LocalResult::Single(x) => Some(x.with_timezone(&Utc)),
+        LocalResult::Ambiguous(a, b) => Some(a.min(b).with_timezone(&Utc)),
+        // The first valid minute after the gap is the jump's instant.
+        LocalResult::None => (1..=24 * 60)
+            .find_map(|m| tz.from_local_datetime(&(w + chrono::Duration::minutes(m))).earliest())
+            .map(|x| x.with_timezone(&Utc)),
     }
 }
 
@@ -167,34 +211,55 @@ pub async fn tick(
     let known = store.schedules().await?;
     let mut fired = Vec::new();
     let mut next: Option<DateTime<Utc>> = None;
-    for pb in graph.playbooks().iter().filter(|p| p.status != Status::Disabled) {
+    let mut soonest = |n: Option<DateTime<Utc>>| {
+        next = match (next, n) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
+    };
+    for pb in graph.playbooks() {
         let Some(schedule) = Schedule::of(pb) else { continue };
-        let last = match known.iter().find(|k| k.playbook == pb.id) {
+        let spec = schedule.spec();
+        let current = schedule.latest(now).unwrap_or(now);
+        let state = known.iter().find(|k| k.playbook == pb.id);
+        if pb.status == Status::Disabled {
+            // Its slots pass quietly, so that enabling it again starts with its next slot
+            // instead of catching up what it was meant to skip.
+            if state.is_none_or(|k| k.last_slot != current || k.spec != spec) {
+                store.schedule_restart(&pb.id, &spec, current, now).await?;
+            }
+            continue;
+        }
+        let last = match state {
+            // A new schedule for the playbook (edited and reloaded), or a last slot in the
+            // future (the clock was ahead and was set back): it starts again with its next
+            // slot. A slot that fired keeps its delivery key, so nothing fires twice.
+            Some(k) if k.spec != spec || k.last_slot > now + chrono::Duration::minutes(1) => {
+                if k.spec == spec {
+                    tracing::warn!(playbook = %pb.id, last = %k.last_slot.to_rfc3339(), "the last scheduled run is in the future: the clock was set back; the schedule starts again from now");
+                }
+                store.schedule_restart(&pb.id, &spec, current, now).await?;
+                current
+            }
             Some(k) => k.last_slot,
             // First seen: it starts after the current slot (no run for a slot that passed
             // before Sparky knew the schedule).
-            None => {
-                let start = schedule.latest(now).unwrap_or(now);
-                store.schedule_seen(&pb.id, &schedule.spec(), start, now).await?.last_slot
-            }
+            None => store.schedule_seen(&pb.id, &spec, current, now).await?.last_slot,
         };
         match due(&schedule, last, now, catch_up) {
-            Due::Wait { next: n } => {
-                next = match (next, n) {
-                    (Some(a), Some(b)) => Some(a.min(b)),
-                    (a, b) => a.or(b),
-                };
-            }
+            Due::Wait { next: n } => soonest(n),
             Due::Run { slot, missed } => {
                 let mut event = Event::schedule(&pb.id, slot);
                 event.received_at = now;
                 if store.fire_schedule(&pb.id, slot, &event, now).await? {
                     fired.push(Fired { playbook: pb.id.clone(), slot, missed, ran: true });
                 }
+                soonest(schedule.next_after(slot));
             }
             Due::Missed { slot } => {
                 store.schedule_missed(&pb.id, slot, now).await?;
                 fired.push(Fired { playbook: pb.id.clone(), slot, missed: 0, ran: false });
+                soonest(schedule.next_after(slot));
             }
         }
     }
@@ -223,7 +288,8 @@ pub(super) async fn run(state: std::sync::Arc<super::State>) {
                 if fired.iter().any(|f| f.ran) {
                     state.wake.notify_one();
                 }
-                next.and_then(|n| (n - Utc::now()).to_std().ok()).unwrap_or(Duration::from_secs(30))
+                // A slot already due (a slow tick) is looked at again at once.
+                next.map_or(Duration::from_secs(30), |n| (n - Utc::now()).to_std().unwrap_or(Duration::ZERO))
             }
             Err(e) => {
                 tracing::error!(error = %e, "the scheduler cannot reach the store; due runs fire when it answers");

@@ -82,10 +82,9 @@ impl Store {
         now: DateTime<Utc>,
     ) -> Result<bool, StoreError> {
         let mut tx = self.pool.begin().await.map_err(unavailable)?;
-        let key = format!("schedule/{playbook}/{}", ts(slot));
-        let delivery = Delivery { source: "sparky", key: &key, events: std::slice::from_ref(event), received_at: now };
-        let accepted = insert_delivery(&mut tx, &delivery).await?;
-        sqlx::query(
+        // The slot moves forward first: a slot older than one already fired (another
+        // scheduler with a skewed clock) fires nothing.
+        let moved = sqlx::query(
             "UPDATE schedules SET last_slot = $1, last_fired = $2, updated_at = $2 WHERE playbook = $3 AND last_slot < $1",
         )
         .bind(ts(slot))
@@ -93,9 +92,40 @@ impl Store {
         .bind(playbook)
         .execute(&mut *tx)
         .await
-        .map_err(unavailable)?;
+        .map_err(unavailable)?
+        .rows_affected();
+        if moved == 0 {
+            return Ok(false);
+        }
+        let key = format!("schedule/{playbook}/{}", ts(slot));
+        let delivery = Delivery { source: "sparky", key: &key, events: std::slice::from_ref(event), received_at: now };
+        let accepted = insert_delivery(&mut tx, &delivery).await?;
         tx.commit().await.map_err(unavailable)?;
         Ok(!accepted.duplicate)
+    }
+
+    /// Starts `playbook`'s schedule again from `slot` (its spec changed, the clock was set
+    /// back, it is disabled): the slots up to `slot` are passed without a run.
+    pub async fn schedule_restart(
+        &self,
+        playbook: &str,
+        spec: &str,
+        slot: DateTime<Utc>,
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO schedules (playbook, spec, last_slot, updated_at) VALUES ($1, $2, $3, $4)
+             ON CONFLICT (playbook) DO UPDATE SET spec = excluded.spec, last_slot = excluded.last_slot,
+                                                  updated_at = excluded.updated_at",
+        )
+        .bind(playbook)
+        .bind(spec)
+        .bind(ts(slot))
+        .bind(ts(now))
+        .execute(&self.pool)
+        .await
+        .map_err(unavailable)?;
+        Ok(())
     }
 
     /// Records that `playbook`'s `slot` passed without a run (too old to catch up).
