@@ -359,3 +359,31 @@ async fn the_audit_chain_finds_altered_and_removed_records() {
     let problems = store.audit_verify().await.unwrap().problems;
     assert!(problems.iter().any(|p| p.starts_with("the chain ends at record 3, but its head says 5")), "{problems:?}");
 }
+
+#[tokio::test]
+async fn a_failed_verification_escalates_to_the_destinations_even_without_a_recorded_package() {
+    let store = Store::open("sqlite::memory:").await.unwrap().with_destinations(sparky::store::Destinations {
+        jira: true,
+        pagerduty: true,
+        slack: false,
+        acknowledge: false,
+        repeat_every_ms: 0,
+    });
+    let now = Utc::now();
+    // Recorded without a package (as incidents opened before packages were kept).
+    let m = l1(&store, 1, "checkout", "t:1", "queued", now).await;
+    let Claim::Ready(e, _) = store.claim(&m.id, &limits(), now).await.unwrap() else { panic!() };
+    store.applied(&e, json!([]), None, 3, now).await.unwrap();
+    let e = store.execution(&m.id).await.unwrap().unwrap();
+    store.verified(&e, "timed_out", json!({ "timed_out": "the source alert did not resolve" }), 3, now).await.unwrap();
+    let rows = store.outbox(Some(&m.key), 10).await.unwrap();
+    let mut got: Vec<(&str, &str)> = rows.iter().map(|r| (r.destination.as_str(), r.action.as_str())).collect();
+    got.sort();
+    // A warning: P3 by its severity, filed without a page.
+    assert_eq!(got, [("jira", "open")]);
+    let p: sparky::escalate::EscalationPackage = serde_json::from_value(rows[0].body.clone()).unwrap();
+    assert_eq!(p.cause, "verification failed");
+    assert_eq!(p.attempt.as_ref().unwrap().id, m.id);
+    assert_eq!((p.priority.as_str(), p.page), ("P3", false));
+    assert_eq!(p.package.event.id, "ev-1-firing", "the package is the event's");
+}

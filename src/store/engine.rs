@@ -261,7 +261,7 @@ async fn escalate(
             outcome: cause.to_string(),
             detail: package,
         };
-        super::outbox::later(conn, to, key, cause, attempt, now).await?;
+        super::outbox::later(conn, to, key, cause, attempt, e.event_seq, now).await?;
         sqlx::query("UPDATE incidents SET level = 'L3', updated_at = $1 WHERE key = $2")
             .bind(ts(now))
             .bind(key)

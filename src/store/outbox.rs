@@ -246,6 +246,7 @@ pub(super) async fn later(
     key: &str,
     cause: &str,
     attempt: Attempt,
+    event_seq: i64,
     now: DateTime<Utc>,
 ) -> Result<(), StoreError> {
     let dedup = format!("{}:{}:{cause}", attempt.level, attempt.id);
@@ -264,20 +265,26 @@ pub(super) async fn later(
         .await
         .map_err(unavailable)?;
     let closed = row.as_ref().is_some_and(|r| r.get::<String, _>(1) != "open");
-    let Some(text) = row.and_then(|r| r.get::<Option<String>, _>(0)) else {
-        tracing::warn!(
-            incident = key,
-            cause,
-            "no package was recorded for this incident; it is not escalated to the destinations"
-        );
-        return Ok(());
-    };
-    let mut package: EscalationPackage = match serde_json::from_str(&text) {
-        Ok(p) => p,
-        Err(e) => {
-            tracing::error!(incident = key, error = %e, "the recorded package cannot be read back; the incident is not escalated to the destinations");
-            return Ok(());
-        }
+    let recorded = row.and_then(|r| r.get::<Option<String>, _>(0)).and_then(|text| {
+        serde_json::from_str::<EscalationPackage>(&text)
+            .map_err(|e| tracing::error!(incident = key, error = %e, "the recorded package cannot be read back; a bare one is sent"))
+            .ok()
+    });
+    let mut package = match recorded {
+        Some(p) => p,
+        // An incident opened before packages were recorded (or one unreadable): the event
+        // alone, so that the escalation still reaches people.
+        None => match bare_package(conn, key, event_seq, now).await? {
+            Some(p) => p,
+            None => {
+                tracing::error!(
+                    incident = key,
+                    cause,
+                    "neither a package nor the event of this incident can be read; see GET /api/v1/escalations"
+                );
+                return Ok(());
+            }
+        },
     };
     package.cause = cause.to_string();
     package.attempt = Some(attempt);
@@ -289,6 +296,35 @@ pub(super) async fn later(
         return resolve(conn, key, now).await;
     }
     open(conn, to, &package, now).await
+}
+
+/// The escalation package of inbox event `event_seq` with no knowledge but the event: its
+/// priority by severity.
+async fn bare_package(
+    conn: &mut SqliteConnection,
+    key: &str,
+    event_seq: i64,
+    now: DateTime<Utc>,
+) -> Result<Option<EscalationPackage>, StoreError> {
+    let row = sqlx::query("SELECT event_json FROM events WHERE seq = $1")
+        .bind(event_seq)
+        .fetch_optional(&mut *conn)
+        .await
+        .map_err(unavailable)?;
+    let Some(event) = row.and_then(|r| serde_json::from_str::<crate::event::Event>(&r.get::<String, _>(0)).ok()) else {
+        return Ok(None);
+    };
+    let knowledge = crate::knowledge::Knowledge::new(std::sync::Arc::default(), now.timestamp_millis());
+    let settings = crate::triage::escalation_by_severity(event.severity);
+    Ok(Some(EscalationPackage {
+        incident_key: key.to_string(),
+        priority: settings.priority,
+        jira_project: None,
+        page: settings.page,
+        cause: String::new(),
+        attempt: None,
+        package: crate::analysis::package::Package::assemble(&event, &knowledge, None, None, now),
+    }))
 }
 
 fn row_of(r: &sqlx::sqlite::SqliteRow) -> OutboxRow {
