@@ -45,6 +45,8 @@ pub struct Config {
     pub escalation: crate::escalate::delivery::EscalationConfig,
     /// Schedules of proactive playbooks: how late a missed run may still run.
     pub scheduler: super::scheduler::SchedulerConfig,
+    /// Token inventory sources beyond the catalog (PB-003).
+    pub tokens: super::tokens::TokensConfig,
     pub log: LogConfig,
     /// How long to wait after the last change in a watched folder before reloading (ms).
     pub reload_debounce_ms: u64,
@@ -67,6 +69,7 @@ impl Default for Config {
             engine: crate::engine::EngineConfig::default(),
             escalation: crate::escalate::delivery::EscalationConfig::default(),
             scheduler: super::scheduler::SchedulerConfig::default(),
+            tokens: super::tokens::TokensConfig::default(),
             log: LogConfig::default(),
             reload_debounce_ms: 300,
         }
@@ -358,6 +361,7 @@ impl Config {
         self.integrations.pagerduty.validate().map_err(|e| ConfigError(format!("{name}: {e}")))?;
         self.escalation.validate(&self.integrations.slack).map_err(|e| ConfigError(format!("{name}: {e}")))?;
         self.scheduler.validate().map_err(|e| ConfigError(format!("{name}: {e}")))?;
+        self.tokens.validate().map_err(|e| ConfigError(format!("{name}: {e}")))?;
         if let Some(channel) = &self.engine.notify_channel
             && !self.integrations.slack.webhooks.contains_key(channel)
         {

@@ -10,6 +10,7 @@
 //! | worker.rs   | the inbox worker: context, decide, record (escalations to the outbox) |
 //! | reload.rs   | full-check reloads, atomic swap, the file watcher                   |
 //! | scheduler.rs| schedules of proactive playbooks: slots, catch-up, persisted runs   |
+//! | tokens.rs   | the token inventory's sources (GitHub, HTTP inventories) and their config |
 //! | metrics.rs  | the Prometheus registry                                             |
 
 mod accept;
@@ -19,6 +20,7 @@ mod metrics;
 pub mod reload;
 pub mod scheduler;
 mod server;
+pub mod tokens;
 mod worker;
 
 use crate::analysis::{Analyzer, Builtin, RemoteAnalyzer};

@@ -33,6 +33,7 @@ pub fn router(state: Arc<State>) -> Router {
         .route("/api/v1/resume", post(super::admin::resume))
         .route("/api/v1/escalations", get(super::admin::escalations))
         .route("/api/v1/outbox/{id}/retry", post(super::admin::retry_outbox))
+        .route("/api/v1/tokens", get(tokens))
         .route("/api/v1/audit", get(super::admin::audit))
         .route("/api/v1/audit/verify", get(super::admin::audit_verify))
         .route("/-/reload", post(reload_now))
@@ -291,6 +292,25 @@ async fn escalation_status(state: &State) -> Value {
         .map(|r| r.to_json())
         .collect();
     json!({ "modes": state.delivery.modes(), "outbox": destinations, "errors": errors })
+}
+
+/// The token inventory: every token, its owner, its expiry and the days left, soonest
+/// first (no expiry last), with what went wrong reading the sources.
+async fn tokens(Extract(state): Extract<Arc<State>>) -> Response {
+    let loaded = state.ruleset.load_full();
+    let http = &state.engine.clients.http;
+    let (mut list, problems) = super::tokens::inventory(&loaded.catalog, &state.config.tokens, http).await;
+    list.sort_by_key(|t| (t.expires_at.is_none(), t.expires_at, t.name.clone()));
+    let now = Utc::now();
+    let items: Vec<Value> = list
+        .iter()
+        .map(|t| {
+            let mut v = json!(t);
+            v["days_left"] = json!(t.expires_at.map(|e| (e - now).num_days()));
+            v
+        })
+        .collect();
+    axum::Json(json!({ "tokens": items, "problems": problems })).into_response()
 }
 
 async fn event(Extract(state): Extract<Arc<State>>, Path(id): Path<String>) -> Response {

@@ -7,6 +7,8 @@
 //! - [`snapshot`]: [`Knowledge`], the indexed snapshot one decision reads (the `kg::`
 //!   functions of conditions, the guards, the analyzer and the context package).
 //! - [`service`]: which service an event is about, by label order and catalog lookup.
+//! - [`tokens`]: the token inventory (catalog tokens, GitHub's expiry header, HTTP
+//!   inventories) that PB-003 reads.
 //!
 //! The dynamic part (deploys, incidents, runs) is persisted in the store; the daemon gathers
 //! the part a batch of events needs before deciding, so nothing here does I/O.
@@ -16,6 +18,7 @@ pub mod deploy;
 pub mod history;
 pub mod service;
 pub mod snapshot;
+pub mod tokens;
 
 pub use catalog::Catalog;
 pub use deploy::{Deploy, DeployState, deploy_of};

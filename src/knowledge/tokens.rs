@@ -1,0 +1,208 @@
+//! The token inventory: API tokens, who owns them and when they expire — what PB-003 (API
+//! Token Expiry) reads. Three sources, each documented in `docs/catalog.md`:
+//!
+//! - the catalog: a `Resource` of `type: api-token` (owner `spec.owner`, expiry
+//!   `sparky.dev/expires-at`);
+//! - GitHub: the expiry GitHub reports for Sparky's own token, in the
+//!   `github-authentication-token-expiration` response header ([`from_github_header`]);
+//! - an HTTP inventory (a secrets manager's lookup endpoint): a JSON document whose token list
+//!   and fields are found by JSON pointers ([`HttpMapping`], [`from_http_inventory`]).
+//!
+//! Nothing here does I/O: the daemon fetches, this reads what was fetched.
+
+use super::Catalog;
+use chrono::{DateTime, NaiveDateTime, Utc};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+/// One token of the inventory.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TokenInfo {
+    pub name: String,
+    /// An entity ref (`group:team-payments`) or whatever the source names.
+    pub owner: Option<String>,
+    /// `None`: the source gives no expiry (reported once as such).
+    pub expires_at: Option<DateTime<Utc>>,
+    /// Where it was found: `catalog tokens.yaml:12`, `github`, `http vault`.
+    pub source: String,
+}
+
+/// The catalog's tokens.
+pub fn from_catalog(catalog: &Catalog) -> Vec<TokenInfo> {
+    catalog
+        .tokens()
+        .iter()
+        .map(|t| TokenInfo {
+            name: t.name.clone(),
+            owner: t.owner.clone(),
+            expires_at: t.expires_at,
+            source: format!("catalog {}:{}", t.file, t.line),
+        })
+        .collect()
+}
+
+/// Sparky's own GitHub token, from the value of the `github-authentication-token-expiration`
+/// header (`2026-12-31 23:59:59 UTC`, or with a numeric offset `+0100`). A token without the
+/// header does not expire (a classic token without expiry, or an app token) and is reported as
+/// such; a value that does not read is an error naming it.
+pub fn from_github_header(name: &str, owner: &str, header: Option<&str>) -> Result<TokenInfo, String> {
+    let expires_at = match header.map(str::trim) {
+        None | Some("") => None,
+        Some(text) => Some(parse_github_time(text).ok_or_else(|| {
+            format!("GitHub's `github-authentication-token-expiration` header `{text}` is not a time Sparky reads")
+        })?),
+    };
+    Ok(TokenInfo { name: name.to_string(), owner: Some(owner.to_string()), expires_at, source: "github".into() })
+}
+
+fn parse_github_time(text: &str) -> Option<DateTime<Utc>> {
+    if let Some(utc) = text.strip_suffix(" UTC") {
+        return NaiveDateTime::parse_from_str(utc, "%Y-%m-%d %H:%M:%S").ok().map(|t| t.and_utc());
+    }
+    DateTime::parse_from_str(text, "%Y-%m-%d %H:%M:%S %z")
+        .or_else(|_| DateTime::parse_from_rfc3339(text))
+        .ok()
+        .map(|t| t.with_timezone(&Utc))
+}
+
+/// Where an HTTP inventory's answer holds its tokens: JSON pointers (RFC 6901), the list's
+/// from the document root, the fields' from each item.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HttpMapping {
+    /// The token list, e.g. `/data/keys`; `""` when the answer is the list itself.
+    #[serde(default)]
+    pub items: String,
+    /// The token's name in an item, e.g. `/name`.
+    pub name: String,
+    /// Its owner, e.g. `/metadata/owner`.
+    #[serde(default)]
+    pub owner: Option<String>,
+    /// Its expiry: an RFC 3339 time, a date, or Unix seconds, e.g. `/expires_at`.
+    #[serde(default)]
+    pub expires_at: Option<String>,
+}
+
+impl HttpMapping {
+    /// Checks that every pointer is a JSON pointer; the message names the field.
+    pub fn validate(&self) -> Result<(), String> {
+        let fields = [("items", Some(&self.items)), ("name", Some(&self.name)), ("owner", self.owner.as_ref())];
+        let fields = fields.into_iter().chain([("expires_at", self.expires_at.as_ref())]);
+        for (field, pointer) in fields {
+            if let Some(p) = pointer
+                && !(p.is_empty() || p.starts_with('/'))
+            {
+                return Err(format!("`{field}`: `{p}` is not a JSON pointer; write it from the root, e.g. `/name`"));
+            }
+        }
+        if self.name.is_empty() {
+            return Err("`name`: the pointer to each token's name is empty".into());
+        }
+        Ok(())
+    }
+}
+
+/// The tokens of an HTTP inventory's answer. Items without a name are skipped with a
+/// problem; an expiry that does not read is a problem too (and the token is reported with no
+/// expiry rather than dropped).
+pub fn from_http_inventory(source: &str, body: &Value, mapping: &HttpMapping) -> (Vec<TokenInfo>, Vec<String>) {
+    let mut problems = Vec::new();
+    let Some(items) = body.pointer(&mapping.items).and_then(Value::as_array) else {
+        problems.push(format!("`{source}`: no list at `{}` in its answer", mapping.items));
+        return (Vec::new(), problems);
+    };
+    let text = |item: &Value, pointer: &Option<String>| {
+        pointer.as_ref().and_then(|p| item.pointer(p)).and_then(|v| match v {
+            Value::String(s) => Some(s.clone()),
+            Value::Number(n) => Some(n.to_string()),
+            _ => None,
+        })
+    };
+    let mut tokens = Vec::new();
+    for (i, item) in items.iter().enumerate() {
+        let Some(name) = text(item, &Some(mapping.name.clone())).filter(|n| !n.trim().is_empty()) else {
+            problems.push(format!("`{source}`: item {i} has no name at `{}`", mapping.name));
+            continue;
+        };
+        let expires_at = match text(item, &mapping.expires_at) {
+            None => None,
+            Some(t) => {
+                let parsed = parse_expiry(&t);
+                if parsed.is_none() {
+                    problems.push(format!("`{source}`: the expiry `{t}` of `{name}` is not a time"));
+                }
+                parsed
+            }
+        };
+        tokens.push(TokenInfo {
+            name,
+            owner: text(item, &mapping.owner),
+            expires_at,
+            source: format!("http {source}"),
+        });
+    }
+    (tokens, problems)
+}
+
+/// An RFC 3339 time, a date (midnight UTC), or Unix seconds.
+fn parse_expiry(text: &str) -> Option<DateTime<Utc>> {
+    let text = text.trim();
+    if let Ok(seconds) = text.parse::<i64>() {
+        return DateTime::from_timestamp(seconds, 0);
+    }
+    DateTime::parse_from_rfc3339(text).map(|t| t.with_timezone(&Utc)).ok().or_else(|| {
+        chrono::NaiveDate::parse_from_str(text, "%Y-%m-%d")
+            .ok()
+            .and_then(|d| d.and_hms_opt(0, 0, 0))
+            .map(|t| t.and_utc())
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn github_reports_the_expiry_in_its_own_format() {
+        let t = from_github_header("sparky", "group:platform", Some("2026-12-31 23:59:59 UTC")).unwrap();
+        assert_eq!(t.expires_at.unwrap().to_rfc3339(), "2026-12-31T23:59:59+00:00");
+        let t = from_github_header("sparky", "group:platform", Some("2026-12-31 23:59:59 +0100")).unwrap();
+        assert_eq!(t.expires_at.unwrap().to_rfc3339(), "2026-12-31T22:59:59+00:00");
+        assert_eq!(from_github_header("sparky", "group:platform", None).unwrap().expires_at, None);
+        assert!(
+            from_github_header("sparky", "group:platform", Some("next tuesday")).unwrap_err().contains("next tuesday")
+        );
+    }
+
+    #[test]
+    fn an_http_inventory_is_read_through_its_pointers() {
+        let body = json!({ "data": { "keys": [
+            { "id": "stripe", "meta": { "owner": "group:payments" }, "expiry": "2026-12-15" },
+            { "id": "sendgrid", "expiry": 1798761600 },
+            { "id": "legacy" },
+            { "meta": {} },
+            { "id": "bad", "expiry": "soon" },
+        ] } });
+        let mapping = HttpMapping {
+            items: "/data/keys".into(),
+            name: "/id".into(),
+            owner: Some("/meta/owner".into()),
+            expires_at: Some("/expiry".into()),
+        };
+        assert!(mapping.validate().is_ok());
+        let (tokens, problems) = from_http_inventory("vault", &body, &mapping);
+        let names: Vec<&str> = tokens.iter().map(|t| t.name.as_str()).collect();
+        assert_eq!(names, ["stripe", "sendgrid", "legacy", "bad"]);
+        assert_eq!(tokens[0].owner.as_deref(), Some("group:payments"));
+        assert_eq!(tokens[0].expires_at.unwrap().to_rfc3339(), "2026-12-15T00:00:00+00:00");
+        assert_eq!(tokens[1].expires_at.unwrap().to_rfc3339(), "2027-01-01T00:00:00+00:00");
+        assert_eq!((tokens[2].expires_at, tokens[3].expires_at), (None, None));
+        assert_eq!(problems.len(), 2, "{problems:?}");
+        assert!(problems[0].contains("item 3") && problems[1].contains("`soon`"), "{problems:?}");
+        let (none, problems) = from_http_inventory("vault", &json!({ "other": [] }), &mapping);
+        assert!(none.is_empty() && problems[0].contains("/data/keys"));
+        let bad = HttpMapping { items: "data".into(), ..mapping };
+        assert!(bad.validate().unwrap_err().contains("`items`"));
+    }
+}
