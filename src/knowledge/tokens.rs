@@ -144,6 +144,76 @@ pub fn from_http_inventory(source: &str, body: &Value, mapping: &HttpMapping) ->
     (tokens, problems)
 }
 
+/// A notice an owner gets about a token: once per token, expiry and mark.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct NoticeKey {
+    pub token: String,
+    /// The expiry it is about (RFC 3339), `""` for a token without one: a renewed token (a
+    /// new expiry) is told about afresh.
+    pub expires_at: String,
+    /// The threshold crossed (`30d`, `7d`), `expired`, or `no expiry`.
+    pub mark: String,
+}
+
+/// A notice due now.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Notice {
+    pub key: NoticeKey,
+    pub owner: Option<String>,
+    pub expires_at: Option<DateTime<Utc>>,
+    /// Whole days left (negative once expired).
+    pub days_left: Option<i64>,
+    pub source: String,
+}
+
+/// The notices due at `now`: for each token expiring within `within`, the tightest threshold
+/// it has crossed (`thresholds` as `(text, ms)`; a run that missed a threshold does not send
+/// the looser one late), `expired` once it has expired, and `no expiry` once for a token
+/// without one — each only if not in `sent`. With no thresholds, entering `within` is the
+/// one threshold.
+pub fn due_notices(
+    tokens: &[TokenInfo],
+    within: (&str, u64),
+    thresholds: &[(String, u64)],
+    now: DateTime<Utc>,
+    sent: &std::collections::HashSet<NoticeKey>,
+) -> Vec<Notice> {
+    let mut out = Vec::new();
+    for t in tokens {
+        let expiry_text = t.expires_at.map(|e| e.to_rfc3339()).unwrap_or_default();
+        let mark = match t.expires_at {
+            None => Some("no expiry".to_string()),
+            Some(e) if e <= now => Some("expired".to_string()),
+            Some(e) => {
+                let left = (e - now).num_milliseconds().max(0) as u64;
+                if left > within.1 {
+                    None
+                } else {
+                    thresholds
+                        .iter()
+                        .filter(|(_, ms)| left <= *ms)
+                        .min_by_key(|(_, ms)| *ms)
+                        .map(|(text, _)| text.clone())
+                        .or_else(|| thresholds.is_empty().then(|| within.0.to_string()))
+                }
+            }
+        };
+        let Some(mark) = mark else { continue };
+        let key = NoticeKey { token: t.name.clone(), expires_at: expiry_text, mark };
+        if sent.contains(&key) {
+            continue;
+        }
+        out.push(Notice {
+            key,
+            owner: t.owner.clone(),
+            expires_at: t.expires_at,
+            days_left: t.expires_at.map(|e| (e - now).num_days()),
+            source: t.source.clone(),
+        });
+    }
+    out
+}
+
 /// An RFC 3339 time, a date (midnight UTC), or Unix seconds.
 fn parse_expiry(text: &str) -> Option<DateTime<Utc>> {
     let text = text.trim();
@@ -162,6 +232,58 @@ fn parse_expiry(text: &str) -> Option<DateTime<Utc>> {
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn one_notice_per_threshold_crossed_over_simulated_days() {
+        let start: DateTime<Utc> = "2026-11-01T09:00:00Z".parse().unwrap();
+        let token = |name: &str, days: i64| TokenInfo {
+            name: name.into(),
+            owner: Some("group:team".into()),
+            expires_at: Some(start + chrono::Duration::days(days)),
+            source: "catalog".into(),
+        };
+        let tokens = vec![
+            token("stripe", 40),
+            TokenInfo { name: "legacy".into(), owner: None, expires_at: None, source: "http vault".into() },
+        ];
+        let day = 86_400_000;
+        let thresholds: Vec<(String, u64)> =
+            [("30d", 30), ("14d", 14), ("7d", 7), ("1d", 1)].iter().map(|(t, d)| (t.to_string(), d * day)).collect();
+        let mut sent = std::collections::HashSet::new();
+        let mut told = Vec::new();
+        // A daily run for 45 days, remembering what was sent.
+        for d in 0..45 {
+            let now = start + chrono::Duration::days(d);
+            for n in due_notices(&tokens, ("30d", 30 * day), &thresholds, now, &sent) {
+                told.push((d, n.key.token.clone(), n.key.mark.clone()));
+                sent.insert(n.key);
+            }
+        }
+        let told: Vec<(i64, &str, &str)> = told.iter().map(|(d, t, m)| (*d, t.as_str(), m.as_str())).collect();
+        assert_eq!(
+            told,
+            [
+                (0, "legacy", "no expiry"),
+                (10, "stripe", "30d"),
+                (26, "stripe", "14d"),
+                (33, "stripe", "7d"),
+                (39, "stripe", "1d"),
+                (40, "stripe", "expired"),
+            ]
+        );
+        // Down for a week around the 7-day mark: the run after it sends the tightest
+        // threshold crossed, not the missed one late.
+        let mut sent = std::collections::HashSet::new();
+        let late = start + chrono::Duration::days(38);
+        let n = due_notices(&tokens[..1], ("30d", 30 * day), &thresholds, late, &sent);
+        assert_eq!(n.iter().map(|n| n.key.mark.as_str()).collect::<Vec<_>>(), ["7d"]);
+        sent.insert(n[0].key.clone());
+        // Renewed (a new expiry): told afresh when it nears again.
+        let renewed = vec![token("stripe", 400)];
+        assert!(due_notices(&renewed, ("30d", 30 * day), &thresholds, late, &sent).is_empty());
+        let near = start + chrono::Duration::days(372);
+        assert_eq!(due_notices(&renewed, ("30d", 30 * day), &thresholds, near, &sent).len(), 1);
+    }
 
     #[test]
     fn github_reports_the_expiry_in_its_own_format() {
