@@ -370,21 +370,87 @@ async fn a_dead_webhook_is_transient_and_not_quoted() {
 
 // ---- notify.token_owners ----
 
+/// An in-memory token desk: a fixed inventory and the notices remembered.
+struct Desk {
+    tokens: Vec<sparky::knowledge::tokens::TokenInfo>,
+    sent: std::sync::Mutex<std::collections::HashSet<sparky::knowledge::tokens::NoticeKey>>,
+}
+
+impl sparky::actions::clients::TokenDesk for Desk {
+    fn inventory(
+        &self,
+    ) -> sparky::actions::clients::BoxFuture<'_, (Vec<sparky::knowledge::tokens::TokenInfo>, Vec<String>)> {
+        Box::pin(async move { (self.tokens.clone(), vec!["`vault` did not answer".to_string()]) })
+    }
+    fn sent(
+        &self,
+    ) -> sparky::actions::clients::BoxFuture<
+        '_,
+        Result<std::collections::HashSet<sparky::knowledge::tokens::NoticeKey>, String>,
+    > {
+        Box::pin(async move { Ok(self.sent.lock().unwrap().clone()) })
+    }
+    fn record<'a>(
+        &'a self,
+        notice: &'a sparky::knowledge::tokens::Notice,
+        _channel: &'a str,
+    ) -> sparky::actions::clients::BoxFuture<'a, Result<(), String>> {
+        Box::pin(async move {
+            self.sent.lock().unwrap().insert(notice.key.clone());
+            Ok(())
+        })
+    }
+}
+
 #[tokio::test]
-async fn token_owners_is_planned_but_does_not_pretend_to_send() {
+async fn token_owners_are_told_once_per_threshold_and_never_without_an_inventory() {
     let fake = Fake::start().await;
     let c = http_clients(&fake);
     let plan = plan(
         "notify.token_owners",
-        &[("within", json!("30d")), ("thresholds", json!(["30d", "7d"])), ("channels", json!(["slack"]))],
+        &[("within", json!("30d")), ("thresholds", json!(["30d", "7d"])), ("channels", json!(["slack", "email"]))],
     )
     .unwrap();
     assert_eq!(plan.target, "slack:token-owners");
+    // No inventory (a tool that only plans): it says so and sends nothing.
     match apply(&plan, &c).await {
-        Err(ApplyError::Failed(m)) => assert!(m.contains("not wired"), "{m}"),
+        Err(ApplyError::Failed(m)) => assert!(m.contains("no token inventory"), "{m}"),
         x => panic!("expected a failure, got {x:?}"),
     }
     assert!(fake.seen().is_empty());
+    let soon = chrono::Utc::now() + chrono::Duration::days(3);
+    let desk = Desk {
+        tokens: vec![
+            sparky::knowledge::tokens::TokenInfo {
+                name: "stripe-key".into(),
+                owner: Some("group:team-payments".into()),
+                expires_at: Some(soon),
+                source: "catalog tokens.yaml:1".into(),
+            },
+            sparky::knowledge::tokens::TokenInfo {
+                name: "far".into(),
+                owner: None,
+                expires_at: Some(chrono::Utc::now() + chrono::Duration::days(300)),
+                source: "github".into(),
+            },
+        ],
+        sent: std::sync::Mutex::new(Default::default()),
+    };
+    assert!(c.tokens.set(std::sync::Arc::new(desk)).is_ok());
+    let done = apply(&plan, &c).await.unwrap();
+    assert_eq!(
+        done.details["notices"],
+        json!([{ "token": "stripe-key", "mark": "7d", "owner": "group:team-payments" }])
+    );
+    assert_eq!(done.details["skipped_channels"], json!(["email"]));
+    assert_eq!(done.details["problems"], json!(["`vault` did not answer"]));
+    let seen = fake.seen();
+    assert_eq!(seen.len(), 1);
+    assert!(seen[0].body.contains("stripe-key"), "{}", seen[0].body);
+    // The next run: nothing new to say.
+    let again = apply(&plan, &c).await.unwrap();
+    assert_eq!(again.details["notices"], json!([]));
+    assert_eq!(fake.seen().len(), 1);
 }
 
 // ---- command ----

@@ -3,8 +3,9 @@
 //! the configuration. Secrets (webhook URLs, passwords, header values) live here and only
 //! here: plans name them, `apply()` resolves them, and neither logs nor the audit log see them.
 
+use crate::knowledge::tokens::{Notice, NoticeKey, TokenInfo};
 use serde::Deserialize;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashSet};
 use std::fmt;
 use std::time::Duration;
 
@@ -169,6 +170,19 @@ impl ActionsConfig {
     }
 }
 
+/// Where `notify.token_owners` reads the token inventory and remembers the notices sent
+/// (the daemon provides it: the catalog in force, the configured sources, the store).
+pub trait TokenDesk: Send + Sync {
+    /// Every token the sources know, and the problems reading them.
+    fn inventory(&self) -> BoxFuture<'_, (Vec<TokenInfo>, Vec<String>)>;
+    /// The notices sent so far.
+    fn sent(&self) -> BoxFuture<'_, Result<HashSet<NoticeKey>, String>>;
+    /// Remembers that `notice` was sent on `channel`.
+    fn record<'a>(&'a self, notice: &'a Notice, channel: &'a str) -> BoxFuture<'a, Result<(), String>>;
+}
+
+pub type BoxFuture<'a, T> = std::pin::Pin<Box<dyn std::future::Future<Output = T> + Send + 'a>>;
+
 /// The clients actions act through. Built once at start; cheap to share.
 pub struct Clients {
     pub config: ActionsConfig,
@@ -177,6 +191,9 @@ pub struct Clients {
     kube: tokio::sync::OnceCell<Result<kube::Client, String>>,
     redis: tokio::sync::Mutex<BTreeMap<String, redis::aio::ConnectionManager>>,
     pub http: reqwest::Client,
+    /// The token inventory and notice memory, once the daemon sets it (absent in tools that
+    /// only plan).
+    pub tokens: std::sync::OnceLock<std::sync::Arc<dyn TokenDesk>>,
 }
 
 impl fmt::Debug for Clients {
@@ -194,7 +211,13 @@ impl Clients {
             .user_agent(concat!("sparky/", env!("CARGO_PKG_VERSION")))
             .build()
             .unwrap_or_default();
-        Clients { config, kube: tokio::sync::OnceCell::new(), redis: tokio::sync::Mutex::new(BTreeMap::new()), http }
+        Clients {
+            config,
+            kube: tokio::sync::OnceCell::new(),
+            redis: tokio::sync::Mutex::new(BTreeMap::new()),
+            http,
+            tokens: std::sync::OnceLock::new(),
+        }
     }
 
     /// The Kubernetes client: the configured kubeconfig and context, else in-cluster, else

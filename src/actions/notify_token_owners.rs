@@ -1,10 +1,12 @@
 //! `notify.token_owners`: tell the owners of API tokens that expire soon, once per threshold.
 //!
-//! Not carried out yet: the token inventory (the catalog's tokens and their owners) is not
-//! reachable from `apply()`, and the per-threshold memory (one notice per token per threshold
-//! crossed) comes with a later issue. `plan()` is complete, so dry-run, `explain` and `test`
-//! show what would be sent; `apply()` fails with that reason and sends nothing, so the run
-//! escalates rather than pretending the owners were told.
+//! `apply()` reads the token inventory (the catalog's tokens, Sparky's GitHub token, HTTP
+//! inventories: `knowledge::tokens`) and the notices already sent, works out the notices due
+//! (`knowledge::tokens::due_notices`: the tightest threshold crossed, `expired`, `no expiry`,
+//! each once per token and expiry), posts each to Slack (the `default` webhook, naming the
+//! owner) and remembers it as soon as it is sent — so a run that fails half-way sends the rest
+//! next time and never repeats one. Only the `slack` channel is carried out for now: `email`
+//! and `jira` are reported as skipped in the result.
 
 use super::{
     ActionSpec, Applied, ApplyError, ApplyFuture, Args, Clients, ParamSpec, ParamType, Plan, PlanError, Radius,
@@ -33,7 +35,7 @@ pub(super) static SPEC: ActionSpec = ActionSpec {
         ParamSpec::new(
             "channels",
             ParamType::StrList,
-            "Destinations: `slack`, `email`, `jira`; `[\"slack\"]` when left out.",
+            "Destinations: `slack` (the `default` webhook, naming the owner); `email` and `jira` are accepted and reported as skipped for now. `[\"slack\"]` when left out.",
         )
         .optional()
         .literal(),
@@ -115,13 +117,82 @@ fn plan(args: &Args) -> Result<Plan, PlanError> {
     })
 }
 
-fn apply<'a>(_plan: &'a Plan, _clients: &'a Clients) -> ApplyFuture<'a> {
-    Box::pin(async {
-        Err::<Applied, _>(ApplyError::Failed(format!(
-            "{NAME}: the token inventory is not wired into actions yet, so no owner was notified; check the \
-             expiring tokens by hand"
-        )))
+fn apply<'a>(plan: &'a Plan, clients: &'a Clients) -> ApplyFuture<'a> {
+    Box::pin(async move {
+        let desk = clients.tokens.get().ok_or_else(|| {
+            ApplyError::Failed(format!("{NAME}: no token inventory in this process (`sparky serve` provides one)"))
+        })?;
+        let within = plan.args.get("within").ok_or_else(|| ApplyError::Failed(format!("{NAME}: no `within`")))?;
+        let (within_ms, within_text) = duration(within, "`within`").map_err(|e| ApplyError::Failed(e.0))?;
+        let mut thresholds = Vec::new();
+        for item in list(&plan.args, "thresholds").map_err(|e| ApplyError::Failed(e.0))?.into_iter().flatten() {
+            let (ms, text) = duration(item, "the threshold").map_err(|e| ApplyError::Failed(e.0))?;
+            thresholds.push((text, ms));
+        }
+        let channels: Vec<String> = match list(&plan.args, "channels").map_err(|e| ApplyError::Failed(e.0))? {
+            Some(items) => items.iter().filter_map(|c| c.as_str().map(str::to_string)).collect(),
+            None => vec!["slack".into()],
+        };
+        let (tokens, problems) = desk.inventory().await;
+        let sent = desk.sent().await.map_err(|e| ApplyError::Transient(format!("{NAME}: {e}")))?;
+        let due = crate::knowledge::tokens::due_notices(
+            &tokens,
+            (&within_text, within_ms),
+            &thresholds,
+            chrono::Utc::now(),
+            &sent,
+        );
+        let skipped: Vec<&String> = channels.iter().filter(|c| c.as_str() != "slack").collect();
+        let mut told = Vec::new();
+        if channels.iter().any(|c| c == "slack") {
+            for n in &due {
+                let payload = serde_json::json!({ "text": notice_text(n) });
+                if let Err(e) = super::notify_slack::post(clients, NAME, "default", &payload).await {
+                    return Err(ApplyError::Failed(format!(
+                        "{NAME}: {} of {} notices sent, then Slack {e}; the rest go out on the next run",
+                        told.len(),
+                        due.len()
+                    )));
+                }
+                desk.record(n, "slack")
+                    .await
+                    .map_err(|e| ApplyError::Failed(format!("{NAME}: sent but not remembered: {e}")))?;
+                told.push(serde_json::json!({ "token": n.key.token, "mark": n.key.mark, "owner": n.owner }));
+            }
+        }
+        let expired: Vec<&str> = due.iter().filter(|n| n.key.mark == "expired").map(|n| n.key.token.as_str()).collect();
+        Ok(Applied {
+            summary: format!(
+                "told the owners of {} token{} ({} in the inventory)",
+                told.len(),
+                if told.len() == 1 { "" } else { "s" },
+                tokens.len()
+            ),
+            details: serde_json::json!({
+                "notices": told,
+                "expired": expired,
+                "inventory": tokens.len(),
+                "problems": problems,
+                "skipped_channels": skipped,
+            }),
+        })
     })
+}
+
+/// `Token `stripe-key` (owner group:team-payments) expires in 6 days (2026-12-05T09:00:00+00:00): renew it.`
+fn notice_text(n: &crate::knowledge::tokens::Notice) -> String {
+    let owner = n.owner.as_deref().map(|o| format!(" (owner {o})")).unwrap_or_default();
+    let what = match (n.key.mark.as_str(), n.expires_at, n.days_left) {
+        ("no expiry", ..) => "has no expiry date in the inventory: add one, or confirm it never expires".to_string(),
+        ("expired", Some(e), _) => {
+            format!("EXPIRED at {}: whatever uses it is failing or about to; renew it now", e.to_rfc3339())
+        }
+        (_, Some(e), Some(d)) => {
+            format!("expires in {d} day{} ({}): renew it", if d == 1 { "" } else { "s" }, e.to_rfc3339())
+        }
+        _ => "expires soon: renew it".to_string(),
+    };
+    format!("Token `{}`{owner} {what}. (from {}; Sparky PB-003)", n.key.token, n.source)
 }
 
 #[cfg(test)]

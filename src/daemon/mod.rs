@@ -193,9 +193,17 @@ pub async fn start(options: Options) -> Result<Running, String> {
     ));
     // From here on, decisions and the engine write escalations for the destinations.
     let store = store.with_destinations(delivery.destinations());
+    let clients = Arc::new(crate::actions::Clients::new(config.integrations.actions()));
+    let desk = tokens::Desk {
+        ruleset: ruleset.clone(),
+        config: config.tokens.clone(),
+        store: store.clone(),
+        http: clients.http.clone(),
+    };
+    let _ = clients.tokens.set(Arc::new(desk));
     let engine = Arc::new(crate::engine::Engine::new(
         store.clone(),
-        Arc::new(crate::actions::Clients::new(config.integrations.actions())),
+        clients,
         config.engine.clone(),
         config.integrations.mode,
         Arc::new(EngineObserver { metrics: metrics.clone(), ruleset: ruleset.clone() }),

@@ -121,3 +121,41 @@ pub async fn inventory(
     }
     (all, problems)
 }
+
+/// The token desk `notify.token_owners` acts through: the catalog in force, the configured
+/// sources, the notices remembered in the store.
+pub(super) struct Desk {
+    pub ruleset: std::sync::Arc<arc_swap::ArcSwap<super::reload::Loaded>>,
+    pub config: TokensConfig,
+    pub store: crate::store::Store,
+    pub http: reqwest::Client,
+}
+
+impl crate::actions::clients::TokenDesk for Desk {
+    fn inventory(&self) -> crate::actions::clients::BoxFuture<'_, (Vec<TokenInfo>, Vec<String>)> {
+        Box::pin(async move {
+            let loaded = self.ruleset.load_full();
+            inventory(&loaded.catalog, &self.config, &self.http).await
+        })
+    }
+
+    fn sent(
+        &self,
+    ) -> crate::actions::clients::BoxFuture<'_, Result<std::collections::HashSet<tokens::NoticeKey>, String>> {
+        Box::pin(async move { self.store.token_notices_sent().await.map_err(|e| e.to_string()) })
+    }
+
+    fn record<'a>(
+        &'a self,
+        notice: &'a tokens::Notice,
+        channel: &'a str,
+    ) -> crate::actions::clients::BoxFuture<'a, Result<(), String>> {
+        Box::pin(async move {
+            self.store
+                .record_token_notice(notice, channel, chrono::Utc::now())
+                .await
+                .map(|_| ())
+                .map_err(|e| e.to_string())
+        })
+    }
+}

@@ -11,6 +11,7 @@ mod audit;
 mod engine;
 mod outbox;
 mod schedules;
+mod tokens;
 
 pub use audit::{AuditEntry, AuditRecord, ChainReport};
 pub use engine::{Check, Claim, Demotion, Execution, Limits, NewExecution, Rate, Verify};
