@@ -238,6 +238,24 @@ fn explain_package_of_an_escalation_shows_what_the_engineer_is_handed() {
 }
 
 #[test]
+fn explain_simulates_a_scheduled_run_at_a_given_time() {
+    let o = sparky(&["explain", "--schedule", "PB-003", "--at", "2026-12-01T09:00:00Z"]);
+    assert_eq!(o.status.code(), Some(0), "{}", out(&o));
+    let text = out(&o);
+    assert!(text.contains("decision: L1 by PB-003"), "{text}");
+    assert!(text.contains("notify.token_owners"), "{text}");
+    let o = sparky(&["explain", "--schedule", "PB-003", "--at", "2026-12-01T09:00:00Z", "--format", "json"]);
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(v["events"][0]["decision"]["decided_at"], "2026-12-01T09:00:00Z", "decided at the given time");
+    assert_eq!(v["events"][0]["kind"], "schedule");
+    let o = sparky(&["explain", "--schedule", "PB-001"]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(out(&o).contains("PB-001 has no schedule"), "{}", out(&o));
+    let o = sparky(&["explain", "--schedule", "PB-404"]);
+    assert!(out(&o).contains("no playbook `PB-404` (loaded: PB-001"), "{}", out(&o));
+}
+
+#[test]
 fn a_suite_can_run_on_a_catalog() {
     let dir = tempfile::tempdir().unwrap();
     std::fs::create_dir(dir.path().join("catalog")).unwrap();

@@ -45,7 +45,9 @@ fn run_case(dir: &Path) -> serde_json::Value {
     let events = ["events.json", "events.jsonl"].iter().map(|f| dir.join(f)).find(|p| p.exists());
     let events = events.unwrap_or_else(|| panic!("{}: no events.json or events.jsonl", dir.display()));
     let req = Request {
-        event_file: &events,
+        event_file: Some(&events),
+        schedule: None,
+        at: None,
         source: source.as_deref(),
         playbooks: &playbooks,
         context: context.exists().then_some(context.as_path()),

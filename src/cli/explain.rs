@@ -1,4 +1,5 @@
-//! `sparky explain EVENT_FILE`: what Sparky would do with the event(s) in a file, and why.
+//! `sparky explain EVENT_FILE`: what Sparky would do with the event(s) in a file, and why;
+//! `sparky explain --schedule PB-003 --at TIME`: what a scheduled run would do at that time.
 
 use super::input;
 use super::report;
@@ -15,7 +16,14 @@ use std::process::ExitCode;
 #[derive(Debug, clap::Args)]
 pub(super) struct Args {
     /// A payload as its sender posts it (or JSON Lines of payloads), or normalized events.
-    event_file: PathBuf,
+    #[arg(required_unless_present = "schedule", conflicts_with = "schedule")]
+    event_file: Option<PathBuf>,
+    /// Decide the scheduled run of this playbook instead of an event file.
+    #[arg(long, value_name = "PLAYBOOK")]
+    schedule: Option<String>,
+    /// Decide as at this time (RFC 3339), over the context file's `now` and the clock.
+    #[arg(long, value_name = "TIME")]
+    at: Option<DateTime<Utc>>,
     #[command(flatten)]
     common: super::DecideArgs,
     /// Trace only the playbooks the index offers (as the daemon does), not every playbook.
@@ -43,7 +51,12 @@ pub(super) fn run(args: Args) -> ExitCode {
 
 /// What `explain` works from, apart from its output format.
 pub struct Request<'a> {
-    pub event_file: &'a Path,
+    /// The events; `None` with `schedule`.
+    pub event_file: Option<&'a Path>,
+    /// The playbook whose scheduled run is decided, instead of an event file.
+    pub schedule: Option<&'a str>,
+    /// The time to decide at, over the context's `now`.
+    pub at: Option<DateTime<Utc>>,
     pub source: Option<&'a str>,
     pub playbooks: &'a [PathBuf],
     pub context: Option<&'a Path>,
@@ -72,10 +85,23 @@ pub fn decide_file(req: &Request) -> Result<Explained, String> {
         None => Default::default(),
     };
     let graph = input::load_graph(req.playbooks)?;
-    let now = file.now.unwrap_or(req.now);
-    let (events, notes) = input::read_file(req.event_file, req.source, now)?;
+    let now = req.at.or(file.now).unwrap_or(req.now);
+    let (events, notes) = match (req.event_file, req.schedule) {
+        (_, Some(id)) => {
+            let Some(pb) = graph.playbooks().iter().find(|p| p.id == id) else {
+                let known: Vec<&str> = graph.playbooks().iter().map(|p| p.id.as_str()).collect();
+                return Err(format!("no playbook `{id}` (loaded: {})", known.join(", ")));
+            };
+            if crate::daemon::scheduler::Schedule::of(pb).is_none() {
+                return Err(format!("{id} has no schedule (`on schedule every ...` or `on schedule cron ...`)"));
+            }
+            (vec![Event::schedule(id, now)], Vec::new())
+        }
+        (Some(path), None) => input::read_file(path, req.source, now)?,
+        (None, None) => return Err("give an event file or `--schedule PLAYBOOK`".into()),
+    };
     if events.is_empty() {
-        return Err(format!("{} holds no events", req.event_file.display()));
+        return Err(format!("{} holds no events", req.event_file.map(|p| p.display().to_string()).unwrap_or_default()));
     }
     let catalog = input::load_catalog(req.catalog)?;
     let mut ctx = MemoryContext::from_file(&file, catalog, now).map_err(|e| format!("context: {e}"))?;
@@ -118,7 +144,9 @@ pub fn to_json(explained: &Explained, package: bool) -> serde_json::Value {
 
 fn explain(args: &Args) -> Result<String, String> {
     let req = Request {
-        event_file: &args.event_file,
+        event_file: args.event_file.as_deref(),
+        schedule: args.schedule.as_deref(),
+        at: args.at,
         source: args.common.source.as_deref(),
         playbooks: &args.common.playbooks,
         context: args.common.context.as_deref(),
