@@ -23,6 +23,7 @@ pub(super) fn compile(cx: &mut Cx, pb: &ast::Playbook) -> Option<CompiledPlayboo
     let mut priority = 0;
     let mut tags = Vec::new();
     let mut triggers = Vec::new();
+    let mut first_schedule: Option<Span> = None;
     let mut condition = None;
     let mut l1 = None;
     let mut l2 = None;
@@ -72,6 +73,22 @@ pub(super) fn compile(cx: &mut Cx, pb: &ast::Playbook) -> Option<CompiledPlayboo
                 }
             }
             EntryKind::Trigger(t) => {
+                let schedule = matches!(t, ast::Trigger::Every(_) | ast::Trigger::Cron { .. });
+                if schedule && let Some(first) = first_schedule {
+                    // The scheduler keeps one last run per playbook: a second schedule would
+                    // never fire.
+                    duplicate(
+                        cx,
+                        "a playbook runs on one schedule".into(),
+                        entry.span,
+                        first,
+                        "keep one `on schedule`: a cron expression can name several times (`\"0 9,17 * * *\"`); or split the playbook in two",
+                    );
+                    continue;
+                }
+                if schedule {
+                    first_schedule = Some(entry.span);
+                }
                 if let Some(t) = trigger(cx, t, entry.span) {
                     triggers.push(t);
                 }
