@@ -374,13 +374,19 @@ async fn a_dead_webhook_is_transient_and_not_quoted() {
 struct Desk {
     tokens: Vec<sparky::knowledge::tokens::TokenInfo>,
     sent: std::sync::Mutex<std::collections::HashSet<sparky::knowledge::tokens::NoticeKey>>,
+    /// What each run raised, and whether it could settle (a complete inventory).
+    raised: std::sync::Mutex<Vec<(Vec<String>, bool)>>,
 }
 
 impl sparky::actions::clients::TokenDesk for Desk {
-    fn inventory(
-        &self,
-    ) -> sparky::actions::clients::BoxFuture<'_, (Vec<sparky::knowledge::tokens::TokenInfo>, Vec<String>)> {
-        Box::pin(async move { (self.tokens.clone(), vec!["`vault` did not answer".to_string()]) })
+    fn inventory(&self) -> sparky::actions::clients::BoxFuture<'_, sparky::knowledge::tokens::Inventory> {
+        Box::pin(async move {
+            sparky::knowledge::tokens::Inventory {
+                tokens: self.tokens.clone(),
+                problems: vec!["`vault` did not answer".to_string()],
+                complete: false,
+            }
+        })
     }
     fn sent(
         &self,
@@ -398,6 +404,19 @@ impl sparky::actions::clients::TokenDesk for Desk {
         Box::pin(async move {
             self.sent.lock().unwrap().insert(notice.key.clone());
             Ok(())
+        })
+    }
+    fn raise<'a>(
+        &'a self,
+        run: &'a sparky::actions::clients::RunRef,
+        raised: &'a [(sparky::knowledge::tokens::Notice, sparky::knowledge::tokens::Raise)],
+        standing: Option<&'a std::collections::HashSet<String>>,
+    ) -> sparky::actions::clients::BoxFuture<'a, Result<Vec<String>, String>> {
+        Box::pin(async move {
+            let what: Vec<String> =
+                raised.iter().map(|(n, r)| format!("{} {} {}", run.playbook, n.key.token, r.as_str())).collect();
+            self.raised.lock().unwrap().push((what, standing.is_some()));
+            Ok(Vec::new())
         })
     }
 }
@@ -435,12 +454,13 @@ async fn token_owners_are_told_once_per_threshold_and_never_without_an_inventory
             },
         ],
         sent: std::sync::Mutex::new(Default::default()),
+        raised: std::sync::Mutex::new(Vec::new()),
     };
     assert!(c.tokens.set(std::sync::Arc::new(desk)).is_ok());
     let done = apply(&plan, &c).await.unwrap();
     assert_eq!(
         done.details["notices"],
-        json!([{ "token": "stripe-key", "mark": "7d", "owner": "group:team-payments" }])
+        json!([{ "token": "stripe-key", "mark": "7d", "owner": "group:team-payments", "by": "slack" }])
     );
     assert_eq!(done.details["skipped_channels"], json!(["email"]));
     assert_eq!(done.details["problems"], json!(["`vault` did not answer"]));
@@ -451,6 +471,64 @@ async fn token_owners_are_told_once_per_threshold_and_never_without_an_inventory
     let again = apply(&plan, &c).await.unwrap();
     assert_eq!(again.details["notices"], json!([]));
     assert_eq!(fake.seen().len(), 1);
+}
+
+#[tokio::test]
+async fn the_last_threshold_files_a_ticket_and_an_expired_token_escalates_even_when_slack_is_down() {
+    let fake = Fake::start().await;
+    let c = http_clients(&fake);
+    let token = |name: &str, days: i64| sparky::knowledge::tokens::TokenInfo {
+        name: name.into(),
+        owner: Some("group:team-payments".into()),
+        expires_at: Some(chrono::Utc::now() + chrono::Duration::days(days) + chrono::Duration::hours(1)),
+        source: "catalog tokens.yaml:1".into(),
+    };
+    let desk = std::sync::Arc::new(Desk {
+        tokens: vec![token("stripe-key", 3), token("old-key", -2), token("far", 20)],
+        sent: std::sync::Mutex::new(Default::default()),
+        raised: std::sync::Mutex::new(Vec::new()),
+    });
+    assert!(c.tokens.set(desk.clone()).is_ok());
+    let plan = plan(
+        "notify.token_owners",
+        &[("within", json!("30d")), ("thresholds", json!(["30d", "7d"])), ("channels", json!(["slack", "jira"]))],
+    )
+    .unwrap();
+    // Outside an execution there is no playbook to escalate for: refused, nothing sent.
+    match apply(&plan, &c).await {
+        Err(ApplyError::Failed(m)) => assert!(m.contains("belongs to no execution"), "{m}"),
+        x => panic!("expected a failure, got {x:?}"),
+    }
+    assert!(fake.seen().is_empty());
+    let run = sparky::actions::clients::RunRef { playbook: "PB-003".into(), execution: "ex-9".into() };
+    let stamped = sparky::actions::for_execution(&plan, chrono::Utc::now(), &run);
+    // Slack is down: the run fails, but the incidents were raised first.
+    fake.reply(WEBHOOK_PATH, 503, "down", &[]);
+    match apply(&stamped, &c).await {
+        Err(ApplyError::Failed(m)) => assert!(m.contains("0 of 3 notices sent"), "{m}"),
+        x => panic!("expected a failure, got {x:?}"),
+    }
+    fake.reply(WEBHOOK_PATH, 200, "ok", &[]);
+    let raised = desk.raised.lock().unwrap().clone();
+    assert_eq!(raised, [(vec!["PB-003 stripe-key ticket".to_string(), "PB-003 old-key escalate".to_string()], false)]);
+    // Slack is back: the notices go out, each carried by Slack and its incident.
+    let done = apply(&stamped, &c).await.unwrap();
+    let by: Vec<(String, String)> = done.details["notices"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|n| (n["token"].as_str().unwrap().to_string(), n["by"].as_str().unwrap().to_string()))
+        .collect();
+    assert_eq!(
+        by,
+        [
+            ("stripe-key".to_string(), "slack+jira".to_string()),
+            ("old-key".to_string(), "slack+escalation".to_string()),
+            ("far".to_string(), "slack".to_string())
+        ]
+    );
+    assert_eq!(done.details["expired"], json!(["old-key"]));
+    assert_eq!(done.details["complete"], json!(false));
 }
 
 // ---- command ----

@@ -1,6 +1,10 @@
 //! The token inventory through the real daemon: the catalog's tokens, Sparky's own GitHub
 //! token (a local fake GitHub answering with the expiry header), an HTTP inventory (a local
-//! fake secrets manager), and a source that is down.
+//! fake secrets manager), and a source that is down; and PB-003's token incidents and its
+//! runs' own incident delivered to a local fake Jira and PagerDuty.
+
+#[path = "support/fake_escalation.rs"]
+mod fake_escalation;
 
 use axum::http::HeaderMap;
 use axum::routing::get;
@@ -167,4 +171,163 @@ async fn pb003_tells_each_owner_once_per_threshold_through_slack() {
     let mut marks: Vec<String> = sent.iter().map(|k| format!("{} {}", k.token, k.mark)).collect();
     marks.sort();
     assert_eq!(marks, ["old-ftp no expiry", "stripe-key 7d"]);
+}
+
+/// PB-003 without its 12 h guard (the test runs it on demand, several times a minute),
+/// escalating at P2 with a page.
+const FAST_PB003: &str = r#"/// Token expiry, run on demand by the test.
+playbook PB-903 "Token expiry (test cadence)" {
+  status active
+  owner  "team:platform"
+  on schedule every 1h
+  l1 "notify owners of expiring tokens" {
+    do notify.token_owners(within = 30d, thresholds = [30d, 7d, 1d], channels = ["slack", "jira"])
+    verify delivered
+  }
+  l3 {
+    priority P2
+    jira     "OPS"
+    page     on
+  }
+}
+"#;
+
+/// Waits until `done` holds (at most 30 s).
+async fn until(what: &str, mut done: impl FnMut() -> bool) {
+    for _ in 0..600 {
+        if done() {
+            return;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    panic!("gave up waiting: {what}");
+}
+
+#[tokio::test]
+async fn token_incidents_reach_jira_and_pagerduty_once_and_close_when_renewed_and_a_failed_run_closes_on_success() {
+    use fake_escalation::{Endpoint, FakeEscalation};
+    let fake = FakeEscalation::start().await;
+    // The inventory: one token a few hours from expiry (its last threshold), one expired
+    // yesterday, one far off. Shared, so the test can renew a token.
+    let hours = |h: i64| (chrono::Utc::now() + chrono::Duration::hours(h)).to_rfc3339();
+    let inventory = std::sync::Arc::new(std::sync::Mutex::new(json!({ "keys": [
+        { "id": "stripe-key", "owner": "group:team-payments", "expires": hours(10) },
+        { "id": "old-webhook-secret", "owner": "group:team-checkout", "expires": hours(-24) },
+        { "id": "far-key", "owner": "group:team-growth", "expires": hours(24 * 300) },
+    ] })));
+    let shared = inventory.clone();
+    let app = axum::Router::new().route(
+        "/v1/keys",
+        get(move || {
+            let shared = shared.clone();
+            async move { axum::Json(shared.lock().unwrap().clone()) }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let vault = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+
+    let dir = tempfile::tempdir().unwrap();
+    let pbs = dir.path().join("playbooks");
+    std::fs::create_dir_all(&pbs).unwrap();
+    std::fs::write(pbs.join("PB-903.sparky"), FAST_PB003).unwrap();
+    let url = fake.url();
+    let yaml = format!(
+        r#"admin_token: s3cret
+triage:
+  group_window: 0s
+integrations:
+  mode: live
+  slack:
+    webhooks:
+      default: {url}/slack/T000/B000/NOTICES
+  jira:
+    url: {url}
+    email: sparky@example.com
+    token: jira-token
+    resolve_transition: Done
+    timeout: 500ms
+    search_lag: 1s
+  pagerduty:
+    enabled: true
+    url: {url}
+    routing_key: {key}
+    min_interval: 10ms
+escalation:
+  link_wait: 3s
+  max_backoff: 1s
+tokens:
+  http:
+    - name: vault
+      url: {vault}/v1/keys
+      mapping: {{ items: /keys, name: /id, owner: /owner, expires_at: /expires }}
+"#,
+        key = fake_escalation::ROUTING_KEY
+    );
+    // Slack refuses the first run's first notice: that run fails after it raised the
+    // token incidents, and is escalated itself.
+    fake.fail_next(Endpoint::Slack, 1, 500, None);
+    let mut config = Config::parse(&yaml, "sparky.yaml", &|_| None).unwrap();
+    config.listen = "127.0.0.1:0".parse().unwrap();
+    config.playbooks = vec![pbs];
+    let cat = dir.path().join("catalog");
+    std::fs::create_dir_all(&cat).unwrap();
+    config.catalog = Some(vec![cat]);
+    config.store = format!("sqlite://{}", dir.path().join("sparky.db").display());
+    let running = daemon::start(Options { config, insecure: false }).await.unwrap();
+    let base = format!("http://{}", running.addr);
+    let run_now = || async {
+        let r = reqwest::Client::new()
+            .post(format!("{base}/api/v1/schedules/PB-903/run"))
+            .bearer_auth("s3cret")
+            .json(&json!({ "by": "test" }))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status().as_u16(), 202, "{}", r.text().await.unwrap());
+    };
+    let schedules: Value = reqwest::get(format!("{base}/api/v1/schedules")).await.unwrap().json().await.unwrap();
+    assert_eq!(schedules["schedules"][0]["schedule"], "every 1h", "{schedules}");
+    run_now().await;
+
+    // Three issues: the ticket, the expired token, the failed run; a page for the expired
+    // token only (a ticket never pages; the run's own incident pages by PB-903's l3).
+    until("three issues", || fake.issues().len() >= 3).await;
+    let issue = |needle: &str| fake.issues().into_iter().find(|i| i.summary.contains(needle));
+    let ticket = issue("`stripe-key` expires in").expect("a ticket for the token at its last threshold");
+    let expired = issue("`old-webhook-secret` expired").expect("an issue for the expired token");
+    let run = issue("scheduled run of PB-903").expect("an issue for the failed run");
+    assert_eq!((ticket.project.as_str(), ticket.priority.as_str()), ("OPS", "High"));
+    // The failed run's incident closes when a later run succeeds.
+    run_now().await;
+    until("the failed run's issue resolved", || fake.issue(&run.key).is_some_and(|i| i.status_category == "done"))
+        .await;
+    // The notices due went out once each, on the second run (the far-off token has none).
+    until("two notices", || fake.slack_messages().len() >= 2).await;
+
+    // Renewed: the expired token's incident closes at the next run; its page resolves.
+    inventory.lock().unwrap()["keys"][1]["expires"] = json!(hours(24 * 365));
+    run_now().await;
+    until("the expired token's issue resolved", || {
+        fake.issue(&expired.key).is_some_and(|i| i.status_category == "done")
+    })
+    .await;
+    until("its page resolved", || fake.pd_alerts().iter().all(|a| a.state == "resolved")).await;
+    // Two more runs: nothing new anywhere.
+    run_now().await;
+    run_now().await;
+    tokio::time::sleep(std::time::Duration::from_secs(3)).await;
+    running.stop().await.unwrap();
+
+    let issues = fake.issues();
+    assert_eq!(issues.len(), 3, "{:#?}", issues.iter().map(|i| &i.summary).collect::<Vec<_>>());
+    assert_eq!(fake.issue(&ticket.key).unwrap().status_category, "new", "the ticket stays open until renewed");
+    let pages: Vec<String> = fake.pd_alerts().iter().map(|a| a.payload["summary"].to_string()).collect();
+    assert_eq!(pages.len(), 2, "the expired token and the failed run page; the ticket does not: {pages:?}");
+    let texts: Vec<String> =
+        fake.slack_messages().iter().map(|m| m["text"].as_str().unwrap_or_default().to_string()).collect();
+    assert_eq!(texts.len(), 2, "one notice per token due, none repeated, none for far-key: {texts:#?}");
+    for t in ["stripe-key", "old-webhook-secret"] {
+        assert_eq!(texts.iter().filter(|m| m.contains(&format!("`{t}`"))).count(), 1, "{texts:#?}");
+    }
 }

@@ -3,7 +3,7 @@
 //! the configuration. Secrets (webhook URLs, passwords, header values) live here and only
 //! here: plans name them, `apply()` resolves them, and neither logs nor the audit log see them.
 
-use crate::knowledge::tokens::{Notice, NoticeKey, TokenInfo};
+use crate::knowledge::tokens::{Inventory, Notice, NoticeKey, Raise};
 use serde::Deserialize;
 use std::collections::{BTreeMap, HashSet};
 use std::fmt;
@@ -173,12 +173,32 @@ impl ActionsConfig {
 /// Where `notify.token_owners` reads the token inventory and remembers the notices sent
 /// (the daemon provides it: the catalog in force, the configured sources, the store).
 pub trait TokenDesk: Send + Sync {
-    /// Every token the sources know, and the problems reading them.
-    fn inventory(&self) -> BoxFuture<'_, (Vec<TokenInfo>, Vec<String>)>;
+    /// Every token the sources know, the problems reading them, and whether every source
+    /// answered.
+    fn inventory(&self) -> BoxFuture<'_, Inventory>;
     /// The notices sent so far.
     fn sent(&self) -> BoxFuture<'_, Result<HashSet<NoticeKey>, String>>;
     /// Remembers that `notice` was sent on `channel`.
     fn record<'a>(&'a self, notice: &'a Notice, channel: &'a str) -> BoxFuture<'a, Result<(), String>>;
+    /// Opens the token incidents a run of `run.playbook` raised (a ticket: Jira only, no
+    /// page; an escalation: the playbook's `l3` settings), and, when `standing` is given (the
+    /// inventory was read whole), closes that playbook's open token incidents not in it: the
+    /// token was renewed or left the inventory. The same raise twice opens nothing new.
+    /// Returns the keys it closed.
+    fn raise<'a>(
+        &'a self,
+        run: &'a RunRef,
+        raised: &'a [(Notice, Raise)],
+        standing: Option<&'a HashSet<String>>,
+    ) -> BoxFuture<'a, Result<Vec<String>, String>>;
+}
+
+/// The execution an action runs in, as the engine stamps it on the plan it applies (see
+/// [`super::for_execution`]): for actions that raise incidents of their own.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct RunRef {
+    pub playbook: String,
+    pub execution: String,
 }
 
 pub type BoxFuture<'a, T> = std::pin::Pin<Box<dyn std::future::Future<Output = T> + Send + 'a>>;

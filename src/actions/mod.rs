@@ -23,6 +23,7 @@ mod redis_flush;
 pub mod reference;
 
 pub use clients::{ActionsConfig, Clients, Mode, Secret};
+pub use notify_token_owners::{NAME as TOKEN_OWNERS, notice_policy};
 
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -282,12 +283,17 @@ pub fn find(name: &str) -> Option<&'static ActionSpec> {
 
 /// The plan as one execution applies it: an action that writes the current time (a rollout
 /// restart's `restartedAt`) gets the execution's start instead, so that a retried apply of
-/// the same execution writes the same value and finds it already done.
-pub fn for_execution(plan: &Plan, started_at: chrono::DateTime<chrono::Utc>) -> Plan {
+/// the same execution writes the same value and finds it already done; an action that
+/// raises incidents of its own (`notify.token_owners`) gets the run it belongs to (`run`:
+/// [`clients::RunRef`]), whose playbook's `l3` settings they take.
+pub fn for_execution(plan: &Plan, started_at: chrono::DateTime<chrono::Utc>, run: &clients::RunRef) -> Plan {
     let mut plan = plan.clone();
     if plan.action == k8s_rollout_restart::NAME && !plan.args.contains_key("restarted_at") {
         let at = started_at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
         plan.args.insert("restarted_at".into(), serde_json::Value::String(at));
+    }
+    if plan.action == notify_token_owners::NAME {
+        plan.args.insert("run".into(), serde_json::json!(run));
     }
     plan
 }
@@ -317,14 +323,15 @@ mod tests {
         let start = chrono::DateTime::parse_from_rfc3339("2026-11-29T03:00:00.250Z").unwrap().to_utc();
         let restart =
             find("k8s.rollout_restart").unwrap().plan(&args(&[("namespace", "prod"), ("name", "web")])).unwrap();
-        let stamped = for_execution(&restart, start);
+        let run = clients::RunRef { playbook: "PB-001".into(), execution: "ex-1".into() };
+        let stamped = for_execution(&restart, start, &run);
         assert_eq!(stamped.args["restarted_at"], "2026-11-29T03:00:00Z");
         // Twice the same: a retry writes the same annotation.
-        assert_eq!(for_execution(&restart, start), stamped);
+        assert_eq!(for_execution(&restart, start, &run), stamped);
         let given = args(&[("namespace", "prod"), ("name", "web"), ("restarted_at", "2024-05-01T03:00:00Z")]);
         let given = find("k8s.rollout_restart").unwrap().plan(&given).unwrap();
-        assert_eq!(for_execution(&given, start).args["restarted_at"], "2024-05-01T03:00:00Z");
+        assert_eq!(for_execution(&given, start, &run).args["restarted_at"], "2024-05-01T03:00:00Z");
         let delete = find("k8s.delete_pod").unwrap().plan(&args(&[("namespace", "prod"), ("pod", "web-1")])).unwrap();
-        assert_eq!(for_execution(&delete, start), delete);
+        assert_eq!(for_execution(&delete, start, &run), delete);
     }
 }

@@ -1,20 +1,26 @@
-//! `notify.token_owners`: tell the owners of API tokens that expire soon, once per threshold.
+//! `notify.token_owners`: tell the owners of API tokens that expire soon, once per threshold;
+//! file a ticket at the last threshold and escalate a token that expired.
 //!
 //! `apply()` reads the token inventory (the catalog's tokens, Sparky's GitHub token, HTTP
-//! inventories: `knowledge::tokens`) and the notices already sent, works out the notices due
-//! (`knowledge::tokens::due_notices`: the tightest threshold crossed, `expired`, `no expiry`,
-//! each once per token and expiry), posts each to Slack (the `default` webhook, naming the
-//! owner) and remembers it as soon as it is sent — so a run that fails half-way sends the rest
-//! next time and never repeats one. Only the `slack` channel is carried out for now: `email`
-//! and `jira` are reported as skipped in the result.
+//! inventories: `knowledge::tokens`) and the notices already sent, and works out the notices
+//! due (`knowledge::tokens::NoticePolicy`: the tightest threshold crossed, `expired`, `no
+//! expiry`, each once per token and expiry). First it raises the token incidents (through the
+//! desk, in the store's outbox: a Jira ticket at the last threshold when `jira` is a channel,
+//! an escalation with the playbook's `l3` settings once a token expired) and closes those of
+//! tokens renewed or gone (only when every source answered); then it posts each notice to
+//! Slack (the `default` webhook, naming the owner) and remembers it as soon as it is sent —
+//! so a run that fails half-way sends the rest next time and never repeats one. `email` is
+//! accepted and reported as skipped (no mail transport in Sparky).
 
 use super::{
     ActionSpec, Applied, ApplyError, ApplyFuture, Args, Clients, ParamSpec, ParamType, Plan, PlanError, Radius,
     RadiusCount,
 };
+use crate::actions::clients::RunRef;
+use crate::knowledge::tokens::{Notice, NoticePolicy, Raise};
 use serde_json::Value;
 
-const NAME: &str = "notify.token_owners";
+pub const NAME: &str = "notify.token_owners";
 const CHANNELS: &[&str] = &["slack", "email", "jira"];
 
 pub(super) static SPEC: ActionSpec = ActionSpec {
@@ -35,7 +41,7 @@ pub(super) static SPEC: ActionSpec = ActionSpec {
         ParamSpec::new(
             "channels",
             ParamType::StrList,
-            "Destinations: `slack` (the `default` webhook, naming the owner); `email` and `jira` are accepted and reported as skipped for now. `[\"slack\"]` when left out.",
+            "Destinations: `slack` (a message on the `default` webhook, naming the owner at every threshold); `jira` (a ticket for the token at the last threshold, in the playbook's Jira project, no page); `email` is accepted and reported as skipped. `[\"slack\"]` when left out. An expired token is escalated whatever the channels.",
         )
         .optional()
         .literal(),
@@ -66,6 +72,7 @@ fn plan(args: &Args) -> Result<Plan, PlanError> {
     let (within_ms, within_text) = duration(within, "`within`")?;
     let mut normalized = Args::from([("within".to_string(), within.clone())]);
     let mut thresholds = Vec::new();
+    let mut thresholds_ms: Vec<(String, u64)> = Vec::new();
     if let Some(items) = list(args, "thresholds")? {
         for item in items {
             let (ms, text) = duration(item, "the threshold")?;
@@ -74,6 +81,7 @@ fn plan(args: &Args) -> Result<Plan, PlanError> {
                     "{NAME}: the threshold `{text}` is longer than `within` ({within_text}), so it is never reached"
                 )));
             }
+            thresholds_ms.push((text.clone(), ms));
             thresholds.push(text);
         }
         normalized.insert("thresholds".into(), Value::Array(items.clone()));
@@ -107,14 +115,47 @@ fn plan(args: &Args) -> Result<Plan, PlanError> {
     Ok(Plan {
         action: NAME.into(),
         target: "slack:token-owners".into(),
-        steps: vec![
-            format!("list the API tokens that expire within {within_text}, with their owners"),
-            format!("tell each owner about their tokens on {}, {when}", channels.join(", ")),
-        ],
+        steps: {
+            let mut steps = vec![format!("list the API tokens that expire within {within_text}, with their owners")];
+            let told: Vec<&str> = channels.iter().map(String::as_str).filter(|c| *c != "jira").collect();
+            if !told.is_empty() {
+                steps.push(format!("tell each owner about their tokens on {}, {when}", told.join(", ")));
+            }
+            if channels.iter().any(|c| c == "jira") {
+                let last = thresholds_ms.iter().min_by_key(|(_, ms)| *ms).map_or(within_text.as_str(), |(t, _)| t);
+                steps.push(format!("file a Jira ticket for each token at its last threshold ({last} before expiry)"));
+            }
+            steps.push(
+                "escalate each token that has expired; close the incidents of tokens renewed or gone since".into(),
+            );
+            steps
+        },
         args: normalized,
         integration: "slack".into(),
         mutating: false,
     })
+}
+
+/// The notice policy of a planned `notify.token_owners` (for `sparky test`'s simulation).
+pub fn notice_policy(args: &Args) -> Result<NoticePolicy, String> {
+    policy(args).map(|(p, _)| p).map_err(|e| e.0)
+}
+
+/// The notice policy the plan's arguments give, and the channels.
+fn policy(args: &Args) -> Result<(NoticePolicy, Vec<String>), PlanError> {
+    let within = args.get("within").ok_or_else(|| PlanError(format!("{NAME}: `within` is missing")))?;
+    let (within_ms, within_text) = duration(within, "`within`")?;
+    let mut thresholds = Vec::new();
+    for item in list(args, "thresholds")?.into_iter().flatten() {
+        let (ms, text) = duration(item, "the threshold")?;
+        thresholds.push((text, ms));
+    }
+    let channels: Vec<String> = match list(args, "channels")? {
+        Some(items) => items.iter().filter_map(|c| c.as_str().map(str::to_string)).collect(),
+        None => vec!["slack".into()],
+    };
+    let tickets = channels.iter().any(|c| c == "jira");
+    Ok((NoticePolicy { within: (within_text, within_ms), thresholds, tickets }, channels))
 }
 
 fn apply<'a>(plan: &'a Plan, clients: &'a Clients) -> ApplyFuture<'a> {
@@ -122,31 +163,35 @@ fn apply<'a>(plan: &'a Plan, clients: &'a Clients) -> ApplyFuture<'a> {
         let desk = clients.tokens.get().ok_or_else(|| {
             ApplyError::Failed(format!("{NAME}: no token inventory in this process (`sparky serve` provides one)"))
         })?;
-        let within = plan.args.get("within").ok_or_else(|| ApplyError::Failed(format!("{NAME}: no `within`")))?;
-        let (within_ms, within_text) = duration(within, "`within`").map_err(|e| ApplyError::Failed(e.0))?;
-        let mut thresholds = Vec::new();
-        for item in list(&plan.args, "thresholds").map_err(|e| ApplyError::Failed(e.0))?.into_iter().flatten() {
-            let (ms, text) = duration(item, "the threshold").map_err(|e| ApplyError::Failed(e.0))?;
-            thresholds.push((text, ms));
-        }
-        let channels: Vec<String> = match list(&plan.args, "channels").map_err(|e| ApplyError::Failed(e.0))? {
-            Some(items) => items.iter().filter_map(|c| c.as_str().map(str::to_string)).collect(),
-            None => vec!["slack".into()],
-        };
-        let (tokens, problems) = desk.inventory().await;
+        let (policy, channels) = policy(&plan.args).map_err(|e| ApplyError::Failed(e.0))?;
+        let run: Option<RunRef> = plan.args.get("run").and_then(|v| serde_json::from_value(v.clone()).ok());
+        let inventory = desk.inventory().await;
         let sent = desk.sent().await.map_err(|e| ApplyError::Transient(format!("{NAME}: {e}")))?;
-        let due = crate::knowledge::tokens::due_notices(
-            &tokens,
-            (&within_text, within_ms),
-            &thresholds,
-            chrono::Utc::now(),
-            &sent,
-        );
-        let skipped: Vec<&String> = channels.iter().filter(|c| c.as_str() != "slack").collect();
+        let now = chrono::Utc::now();
+        let due = policy.due(&inventory.tokens, now, &sent);
+        // The token incidents first: an expired token is escalated even when Slack is down.
+        let raised: Vec<(Notice, Raise)> = due.iter().filter_map(|n| policy.raise(n).map(|r| (n.clone(), r))).collect();
+        let standing = inventory.complete.then(|| policy.standing(&inventory.tokens, now));
+        let closed = match &run {
+            Some(run) => desk
+                .raise(run, &raised, standing.as_ref())
+                .await
+                .map_err(|e| ApplyError::Failed(format!("{NAME}: the token incidents could not be recorded: {e}")))?,
+            None if raised.is_empty() => Vec::new(),
+            None => {
+                return Err(ApplyError::Failed(format!(
+                    "{NAME}: {} token incident(s) to raise, but this apply belongs to no execution (the engine stamps its run)",
+                    raised.len()
+                )));
+            }
+        };
+        let skipped: Vec<&String> = channels.iter().filter(|c| c.as_str() == "email").collect();
+        let slack = channels.iter().any(|c| c == "slack");
         let mut told = Vec::new();
-        if channels.iter().any(|c| c == "slack") {
-            for n in &due {
-                let payload = serde_json::json!({ "text": notice_text(n) });
+        for n in &due {
+            let mut carried = Vec::new();
+            if slack {
+                let payload = serde_json::json!({ "text": notice_text(n, now) });
                 if let Err(e) = super::notify_slack::post(clients, NAME, "default", &payload).await {
                     return Err(ApplyError::Failed(format!(
                         "{NAME}: {} of {} notices sent, then Slack {e}; the rest go out on the next run",
@@ -154,25 +199,42 @@ fn apply<'a>(plan: &'a Plan, clients: &'a Clients) -> ApplyFuture<'a> {
                         due.len()
                     )));
                 }
-                desk.record(n, "slack")
-                    .await
-                    .map_err(|e| ApplyError::Failed(format!("{NAME}: sent but not remembered: {e}")))?;
-                told.push(serde_json::json!({ "token": n.key.token, "mark": n.key.mark, "owner": n.owner }));
+                carried.push("slack");
             }
+            match raised.iter().find(|(r, _)| r.key == n.key).map(|(_, how)| *how) {
+                Some(Raise::Ticket) => carried.push("jira"),
+                Some(Raise::Escalate) => carried.push("escalation"),
+                None => {}
+            }
+            let channel = if carried.is_empty() { "none".to_string() } else { carried.join("+") };
+            desk.record(n, &channel)
+                .await
+                .map_err(|e| ApplyError::Failed(format!("{NAME}: sent but not remembered: {e}")))?;
+            told.push(serde_json::json!({ "token": n.key.token, "mark": n.key.mark, "owner": n.owner, "by": channel }));
         }
         let expired: Vec<&str> = due.iter().filter(|n| n.key.mark == "expired").map(|n| n.key.token.as_str()).collect();
+        let raised: Vec<serde_json::Value> = raised
+            .iter()
+            .map(|(n, how)| serde_json::json!({ "token": n.key.token, "mark": n.key.mark, "raise": how }))
+            .collect();
         Ok(Applied {
             summary: format!(
-                "told the owners of {} token{} ({} in the inventory)",
+                "told the owners of {} token{} ({} in the inventory), raised {} token incident{}, closed {}",
                 told.len(),
                 if told.len() == 1 { "" } else { "s" },
-                tokens.len()
+                inventory.tokens.len(),
+                raised.len(),
+                if raised.len() == 1 { "" } else { "s" },
+                closed.len()
             ),
             details: serde_json::json!({
                 "notices": told,
+                "raised": raised,
+                "closed": closed,
                 "expired": expired,
-                "inventory": tokens.len(),
-                "problems": problems,
+                "inventory": inventory.tokens.len(),
+                "complete": inventory.complete,
+                "problems": inventory.problems,
                 "skipped_channels": skipped,
             }),
         })
@@ -180,15 +242,15 @@ fn apply<'a>(plan: &'a Plan, clients: &'a Clients) -> ApplyFuture<'a> {
 }
 
 /// `Token `stripe-key` (owner group:team-payments) expires in 6 days (2026-12-05T09:00:00+00:00): renew it.`
-fn notice_text(n: &crate::knowledge::tokens::Notice) -> String {
+fn notice_text(n: &crate::knowledge::tokens::Notice, now: chrono::DateTime<chrono::Utc>) -> String {
     let owner = n.owner.as_deref().map(|o| format!(" (owner {o})")).unwrap_or_default();
     let what = match (n.key.mark.as_str(), n.expires_at, n.days_left) {
         ("no expiry", ..) => "has no expiry date in the inventory: add one, or confirm it never expires".to_string(),
         ("expired", Some(e), _) => {
             format!("EXPIRED at {}: whatever uses it is failing or about to; renew it now", e.to_rfc3339())
         }
-        (_, Some(e), Some(d)) => {
-            format!("expires in {d} day{} ({}): renew it", if d == 1 { "" } else { "s" }, e.to_rfc3339())
+        (_, Some(e), Some(_)) => {
+            format!("expires in {} ({}): renew it", crate::knowledge::tokens::time_left(e, now), e.to_rfc3339())
         }
         _ => "expires soon: renew it".to_string(),
     };

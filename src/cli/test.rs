@@ -10,6 +10,7 @@ use super::input;
 use crate::compile::files_under;
 use crate::event::{Event, Severity, Status};
 use crate::graph::RuleGraph;
+use crate::knowledge::tokens::{DeskSimulation, SimulatedRun};
 use crate::triage::{self, AnalysisUse, Decision, L1Mode, Level, MemoryContext, Options, Outcome};
 use chrono::{DateTime, Utc};
 use serde::Deserialize;
@@ -87,6 +88,10 @@ struct Step {
     /// How an applied L1 run ends, for the guards of later steps.
     #[serde(default = "success")]
     outcome: Outcome,
+    /// The token inventory from this step on (a token renewed, added, removed), as in the
+    /// context's `tokens`; `expires_in` counts from this step's time.
+    #[serde(default)]
+    tokens: Option<Vec<triage::TokenFact>>,
     #[serde(default)]
     expect: Option<Expect>,
 }
@@ -124,6 +129,13 @@ struct Expect {
     fix: Option<String>,
     /// `not_needed`, `wanted`, `used`.
     analysis: Option<String>,
+    /// The token notices a `notify.token_owners` run sends, as `<token>: <mark>` (`30d`,
+    /// `expired`, `no expiry`); exactly these, in order.
+    notices: Option<Vec<String>>,
+    /// The token incidents it raises, as `<token>: ticket` or `<token>: escalate`.
+    raised: Option<Vec<String>>,
+    /// The tokens whose incidents it closes (renewed, or gone from the inventory).
+    closed: Option<Vec<String>>,
 }
 
 pub(super) fn run(args: Args) -> ExitCode {
@@ -334,6 +346,13 @@ fn run_case(
     let first_time = steps[0].iter().map(|e| e.occurred_at).find(|t| t.timestamp() > 0);
     let start = case.start.or(file.now).or(first_time).unwrap_or(DateTime::<Utc>::UNIX_EPOCH);
     let mut ctx = MemoryContext::from_file(file, catalog.clone(), start).map_err(|e| format!("context: {e}"))?;
+    let mut desk = DeskSimulation {
+        tokens: crate::knowledge::tokens::from_catalog(catalog)
+            .into_iter()
+            .chain(triage::token_inventory(&file.tokens, start).map_err(|e| format!("context: {e}"))?)
+            .collect(),
+        ..DeskSimulation::default()
+    };
     let mut now = start;
     let mut log = String::new();
     let mut failures = String::new();
@@ -342,6 +361,9 @@ fn run_case(
             now = at;
         } else if let Some(after) = &step.after {
             now += duration(after, &format!("step {}: `after`", i + 1))?;
+        }
+        if let Some(tokens) = &step.tokens {
+            desk.tokens = triage::token_inventory(tokens, now).map_err(|e| format!("step {}: {e}", i + 1))?;
         }
         let every = match &step.every {
             Some(e) => duration(e, &format!("step {}: `every`", i + 1))?,
@@ -367,12 +389,13 @@ fn run_case(
                     super::input::analyzer(&file.analysis, now),
                 );
                 ctx.record(&event, &d, graph, step.outcome, now);
+                let tokens = simulate_token_owners(&d, step.outcome, &mut desk, now)?;
                 let where_ = if step.repeat > 1 {
                     format!("step {}, delivery {} of {}", i + 1, r + 1, step.repeat)
                 } else {
                     format!("step {}", i + 1)
                 };
-                let problems = step.expect.as_ref().map(|e| check(e, &d)).unwrap_or_default();
+                let problems = step.expect.as_ref().map(|e| check(e, &d, &tokens)).unwrap_or_default();
                 if verbose || !problems.is_empty() {
                     let by = d.playbook.as_deref().map(|p| format!(" by {p}")).unwrap_or_default();
                     let line = format!("        {where_} at {}: {}{by}\n", now.to_rfc3339(), d.level);
@@ -394,9 +417,43 @@ fn run_case(
     Ok(if failures.is_empty() { Ok(log) } else { Err(failures) })
 }
 
+/// The `notify.token_owners` actions a decision applies, run against the simulated desk
+/// (when the run is carried out: applied, whether its verification then holds or not).
+fn simulate_token_owners(
+    d: &Decision,
+    outcome: Outcome,
+    desk: &mut DeskSimulation,
+    now: DateTime<Utc>,
+) -> Result<SimulatedRun, String> {
+    let mut run = SimulatedRun::default();
+    let applies =
+        d.level == Level::L1 && d.mode == Some(L1Mode::Apply) && matches!(outcome, Outcome::Success | Outcome::Failure);
+    if !applies {
+        return Ok(run);
+    }
+    for a in d.actions.iter().filter(|a| a.plan.action == crate::actions::TOKEN_OWNERS) {
+        let policy = crate::actions::notice_policy(&a.plan.args)?;
+        let one = desk.run(&policy, now);
+        run.notices.extend(one.notices);
+        run.raised.extend(one.raised);
+        run.closed.extend(one.closed);
+    }
+    Ok(run)
+}
+
 /// What differs between the expectation and the decision, one line each.
-fn check(e: &Expect, d: &Decision) -> Vec<String> {
+fn check(e: &Expect, d: &Decision, tokens: &SimulatedRun) -> Vec<String> {
     let mut out = Vec::new();
+    let mut lists = |what: &str, expected: &Option<Vec<String>>, got: Vec<String>| {
+        if let Some(expected) = expected
+            && *expected != got
+        {
+            out.push(format!("{what}: expected {expected:?}, got {got:?}"));
+        }
+    };
+    lists("notices", &e.notices, tokens.notices.iter().map(|n| format!("{}: {}", n.key.token, n.key.mark)).collect());
+    lists("raised", &e.raised, tokens.raised.iter().map(|(n, r)| format!("{}: {}", n.key.token, r.as_str())).collect());
+    lists("closed", &e.closed, tokens.closed.clone());
     let mut differ = |what: &str, expected: &str, got: &str| {
         if !expected.eq_ignore_ascii_case(got) {
             out.push(format!("{what}: expected {expected}, got {got}"));

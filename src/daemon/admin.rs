@@ -262,3 +262,82 @@ pub(super) async fn audit_verify(Extract(state): Extract<Arc<State>>, headers: H
         Err(e) => unavailable(e.to_string()),
     }
 }
+
+/// The schedules of the playbooks in force: each one's spec, the slot it last fired for,
+/// when, and its next slot.
+pub(super) async fn schedules(Extract(state): Extract<Arc<State>>) -> Response {
+    let known = match state.store.schedules().await {
+        Ok(k) => k,
+        Err(e) => return unavailable(e.to_string()),
+    };
+    let graph = state.ruleset.load_full().graph.clone();
+    let now = Utc::now();
+    let list: Vec<serde_json::Value> = graph
+        .playbooks()
+        .iter()
+        .filter_map(|pb| {
+            let schedule = super::scheduler::Schedule::of(pb)?;
+            let k = known.iter().find(|k| k.playbook == pb.id);
+            let next = schedule.next_after(k.map_or(now, |k| k.last_slot.max(now)));
+            Some(json!({
+                "playbook": pb.id,
+                "status": pb.status.as_str(),
+                "schedule": schedule.describe(),
+                "last_slot": k.map(|k| k.last_slot),
+                "last_fired": k.and_then(|k| k.last_fired),
+                "next": next,
+            }))
+        })
+        .collect();
+    axum::Json(json!({ "schedules": list })).into_response()
+}
+
+#[derive(Deserialize, Default)]
+pub(super) struct RunBody {
+    #[serde(default)]
+    by: Option<String>,
+}
+
+/// Runs a playbook's schedule now (after fixing what made a run fail, or to test a
+/// playbook in production): a `schedule` event accepted into the inbox like a slot's, with
+/// its own delivery key, so its guards (`at_most 1 per 12h`) still hold. It does not move
+/// the schedule: the next slot runs as planned.
+pub(super) async fn run_schedule(
+    Extract(state): Extract<Arc<State>>,
+    headers: HeaderMap,
+    Path(playbook): Path<String>,
+    body: Option<axum::Json<RunBody>>,
+) -> Response {
+    if let Some(refusal) = admin_refusal(&state, &headers) {
+        return refusal;
+    }
+    let graph = state.ruleset.load_full().graph.clone();
+    let Some(pb) = graph.playbooks().iter().find(|p| p.id == playbook) else {
+        return error(StatusCode::NOT_FOUND, format!("no playbook `{playbook}` is loaded; see GET /api/v1/schedules"));
+    };
+    if super::scheduler::Schedule::of(pb).is_none() {
+        return error(
+            StatusCode::CONFLICT,
+            format!(
+                "{playbook} has no `on schedule` trigger: there is nothing to run; it acts on the events it matches"
+            ),
+        );
+    }
+    if pb.status == crate::compile::Status::Disabled {
+        return error(StatusCode::CONFLICT, format!("{playbook} is disabled: enable it (`status active`) to run it"));
+    }
+    let by = body.and_then(|b| b.0.by).unwrap_or_else(|| "admin-api".into());
+    let now = Utc::now();
+    let mut event = crate::event::Event::schedule(&playbook, now);
+    event.labels.insert("run_by".into(), by.clone());
+    let key = format!("schedule/{playbook}/manual/{}", now.to_rfc3339());
+    match state.store.accept("sparky", &key, std::slice::from_ref(&event), now).await {
+        Ok(accepted) => {
+            state.wake.notify_one();
+            tracing::info!(playbook = %playbook, by = %by, event = %event.id, "scheduled run asked for");
+            (StatusCode::ACCEPTED, axum::Json(json!({ "accepted": event.id, "seq": accepted.seqs.first() })))
+                .into_response()
+        }
+        Err(e) => unavailable(e.to_string()),
+    }
+}

@@ -90,6 +90,17 @@ impl Schedule {
         }
     }
 
+    /// How a person writes it: `every 1h`, `cron "0 9 * * *" tz "UTC"` (the spec is the
+    /// stored identity, in milliseconds).
+    pub fn describe(&self) -> String {
+        match self {
+            Schedule::Every(d) => {
+                format!("every {}", crate::dsl::ast::Duration { millis: d.num_milliseconds().max(0) as u64 })
+            }
+            Schedule::Cron { .. } => self.spec(),
+        }
+    }
+
     /// The latest slot at or before `t`.
     pub fn latest(&self, t: DateTime<Utc>) -> Option<DateTime<Utc>> {
         match self {

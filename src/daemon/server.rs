@@ -34,6 +34,8 @@ pub fn router(state: Arc<State>) -> Router {
         .route("/api/v1/escalations", get(super::admin::escalations))
         .route("/api/v1/outbox/{id}/retry", post(super::admin::retry_outbox))
         .route("/api/v1/tokens", get(tokens))
+        .route("/api/v1/schedules", get(super::admin::schedules))
+        .route("/api/v1/schedules/{playbook}/run", post(super::admin::run_schedule))
         .route("/api/v1/audit", get(super::admin::audit))
         .route("/api/v1/audit/verify", get(super::admin::audit_verify))
         .route("/-/reload", post(reload_now))
@@ -299,7 +301,8 @@ async fn escalation_status(state: &State) -> Value {
 async fn tokens(Extract(state): Extract<Arc<State>>) -> Response {
     let loaded = state.ruleset.load_full();
     let http = &state.engine.clients.http;
-    let (mut list, problems) = super::tokens::inventory(&loaded.catalog, &state.config.tokens, http).await;
+    let inventory = super::tokens::inventory(&loaded.catalog, &state.config.tokens, http).await;
+    let (mut list, problems) = (inventory.tokens, inventory.problems);
     list.sort_by_key(|t| (t.expires_at.is_none(), t.expires_at, t.name.clone()));
     let now = Utc::now();
     let items: Vec<Value> = list
@@ -310,7 +313,7 @@ async fn tokens(Extract(state): Extract<Arc<State>>) -> Response {
             v
         })
         .collect();
-    axum::Json(json!({ "tokens": items, "problems": problems })).into_response()
+    axum::Json(json!({ "tokens": items, "problems": problems, "complete": inventory.complete })).into_response()
 }
 
 async fn event(Extract(state): Extract<Arc<State>>, Path(id): Path<String>) -> Response {

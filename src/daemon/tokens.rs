@@ -3,7 +3,10 @@
 //! HTTP inventories. `GET /api/v1/tokens` shows it; PB-003 reads it.
 
 use crate::actions::Secret;
-use crate::knowledge::tokens::{self, HttpMapping, TokenInfo};
+use crate::actions::clients::{BoxFuture, RunRef};
+use crate::escalate::EscalationPackage;
+use crate::knowledge::tokens::{self, HttpMapping, Inventory, Notice, Raise};
+use crate::store::TokenRaise;
 use serde::Deserialize;
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -71,15 +74,18 @@ impl TokensConfig {
     }
 }
 
-/// Every token the sources know, and what went wrong reading them (a source down is a
-/// problem, not an empty inventory).
+/// Every token the sources know, what went wrong reading them (a source down is a problem,
+/// not an empty inventory), and whether every source answered with a token list.
 pub async fn inventory(
     catalog: &crate::knowledge::Catalog,
     config: &TokensConfig,
     http: &reqwest::Client,
-) -> (Vec<TokenInfo>, Vec<String>) {
-    let mut all = tokens::from_catalog(catalog);
-    let mut problems = Vec::new();
+) -> Inventory {
+    let mut all = Inventory { tokens: tokens::from_catalog(catalog), problems: Vec::new(), complete: true };
+    let unread = |all: &mut Inventory, problem: String| {
+        all.problems.push(problem);
+        all.complete = false;
+    };
     if let Some(g) = &config.github {
         let url = format!("{}/rate_limit", g.url.trim_end_matches('/'));
         let request = http
@@ -91,14 +97,15 @@ pub async fn inventory(
             Ok(r) if r.status().is_success() => {
                 let header = r.headers().get("github-authentication-token-expiration").and_then(|v| v.to_str().ok());
                 match tokens::from_github_header(&g.name, &g.owner, header) {
-                    Ok(t) => all.push(t),
-                    Err(e) => problems.push(e),
+                    Ok(t) => all.tokens.push(t),
+                    Err(e) => unread(&mut all, e),
                 }
             }
-            Ok(r) => problems.push(format!("GitHub answered {} when asked for the token's expiry", r.status())),
-            Err(e) => {
-                problems.push(format!("GitHub did not answer when asked for the token's expiry: {}", e.without_url()))
-            }
+            Ok(r) => unread(&mut all, format!("GitHub answered {} when asked for the token's expiry", r.status())),
+            Err(e) => unread(
+                &mut all,
+                format!("GitHub did not answer when asked for the token's expiry: {}", e.without_url()),
+            ),
         }
     }
     for h in &config.http {
@@ -109,17 +116,20 @@ pub async fn inventory(
         match request.send().await {
             Ok(r) if r.status().is_success() => match r.json::<serde_json::Value>().await {
                 Ok(body) => {
+                    if body.pointer(&h.mapping.items).and_then(|v| v.as_array()).is_none() {
+                        all.complete = false;
+                    }
                     let (found, mut why) = tokens::from_http_inventory(&h.name, &body, &h.mapping);
-                    all.extend(found);
-                    problems.append(&mut why);
+                    all.tokens.extend(found);
+                    all.problems.append(&mut why);
                 }
-                Err(_) => problems.push(format!("`{}`: its answer is not JSON", h.name)),
+                Err(_) => unread(&mut all, format!("`{}`: its answer is not JSON", h.name)),
             },
-            Ok(r) => problems.push(format!("`{}` answered {}", h.name, r.status())),
-            Err(e) => problems.push(format!("`{}` did not answer: {}", h.name, e.without_url())),
+            Ok(r) => unread(&mut all, format!("`{}` answered {}", h.name, r.status())),
+            Err(e) => unread(&mut all, format!("`{}` did not answer: {}", h.name, e.without_url())),
         }
     }
-    (all, problems)
+    all
 }
 
 /// The token desk `notify.token_owners` acts through: the catalog in force, the configured
@@ -132,24 +142,18 @@ pub(super) struct Desk {
 }
 
 impl crate::actions::clients::TokenDesk for Desk {
-    fn inventory(&self) -> crate::actions::clients::BoxFuture<'_, (Vec<TokenInfo>, Vec<String>)> {
+    fn inventory(&self) -> BoxFuture<'_, Inventory> {
         Box::pin(async move {
             let loaded = self.ruleset.load_full();
             inventory(&loaded.catalog, &self.config, &self.http).await
         })
     }
 
-    fn sent(
-        &self,
-    ) -> crate::actions::clients::BoxFuture<'_, Result<std::collections::HashSet<tokens::NoticeKey>, String>> {
+    fn sent(&self) -> BoxFuture<'_, Result<std::collections::HashSet<tokens::NoticeKey>, String>> {
         Box::pin(async move { self.store.token_notices_sent().await.map_err(|e| e.to_string()) })
     }
 
-    fn record<'a>(
-        &'a self,
-        notice: &'a tokens::Notice,
-        channel: &'a str,
-    ) -> crate::actions::clients::BoxFuture<'a, Result<(), String>> {
+    fn record<'a>(&'a self, notice: &'a Notice, channel: &'a str) -> BoxFuture<'a, Result<(), String>> {
         Box::pin(async move {
             self.store
                 .record_token_notice(notice, channel, chrono::Utc::now())
@@ -157,5 +161,68 @@ impl crate::actions::clients::TokenDesk for Desk {
                 .map(|_| ())
                 .map_err(|e| e.to_string())
         })
+    }
+
+    fn raise<'a>(
+        &'a self,
+        run: &'a RunRef,
+        raised: &'a [(Notice, Raise)],
+        standing: Option<&'a std::collections::HashSet<String>>,
+    ) -> BoxFuture<'a, Result<Vec<String>, String>> {
+        Box::pin(async move {
+            let now = chrono::Utc::now();
+            let loaded = self.ruleset.load_full();
+            let settings = match loaded.graph.playbooks().iter().find(|p| p.id == run.playbook) {
+                Some(pb) => crate::triage::escalation_of(pb),
+                // Unloaded since the run started: a ticket at the default priority.
+                None => crate::triage::escalation_by_severity(crate::event::Severity::Warning),
+            };
+            let knowledge = crate::knowledge::Knowledge::new(loaded.catalog.clone(), now.timestamp_millis());
+            let raises: Vec<TokenRaise> = raised
+                .iter()
+                .map(|(notice, how)| token_raise(notice, *how, &settings, &run.playbook, &knowledge, now))
+                .collect();
+            self.store
+                .raise_token_incidents(&run.playbook, &run.execution, &raises, standing, now)
+                .await
+                .map_err(|e| e.to_string())
+        })
+    }
+}
+
+/// The incident `notice` raises: a ticket never pages; an escalation takes the playbook's
+/// settings.
+fn token_raise(
+    notice: &Notice,
+    how: Raise,
+    settings: &crate::triage::Escalation,
+    playbook: &str,
+    knowledge: &crate::knowledge::Knowledge,
+    now: chrono::DateTime<chrono::Utc>,
+) -> TokenRaise {
+    let event = tokens::token_event(notice, how, now);
+    let (_, key) = tokens::token_incident(&notice.key.token, notice.expires_at.unwrap_or(now));
+    let owner = notice.owner.as_deref().unwrap_or("no owner in the inventory");
+    let cause = match how {
+        Raise::Ticket => format!(
+            "{playbook}: the token crossed its last notice threshold ({}) and its owner ({owner}) has not renewed it; a ticket so that the rotation is tracked",
+            notice.key.mark
+        ),
+        Raise::Escalate => format!(
+            "{playbook}: the token expired and its owner ({owner}) did not renew it; whatever uses it fails until it is"
+        ),
+    };
+    TokenRaise {
+        fingerprint: event.fingerprint.clone(),
+        raise: how,
+        package: EscalationPackage {
+            incident_key: key,
+            priority: settings.priority.clone(),
+            jira_project: settings.jira_project.clone(),
+            page: how == Raise::Escalate && settings.page,
+            cause,
+            attempt: None,
+            package: crate::analysis::package::Package::assemble(&event, knowledge, None, None, now),
+        },
     }
 }

@@ -60,7 +60,8 @@ impl Engine {
                                      "summary": format!("dry-run: not applied ({})", plan.steps.join("; ")) }));
                 continue;
             }
-            let plan = crate::actions::for_execution(plan, e.started_at.unwrap_or_else(Utc::now));
+            let run = crate::actions::clients::RunRef { playbook: e.playbook.clone(), execution: e.id.clone() };
+            let plan = crate::actions::for_execution(plan, e.started_at.unwrap_or_else(Utc::now), &run);
             match self.apply_one(&plan).await {
                 Ok((applied, attempts)) => results.push(json!({
                     "action": plan.action, "target": plan.target, "applied": true,

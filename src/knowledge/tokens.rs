@@ -14,6 +14,18 @@ use super::Catalog;
 use chrono::{DateTime, NaiveDateTime, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
+use std::collections::HashSet;
+
+/// The inventory as read at one time.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct Inventory {
+    pub tokens: Vec<TokenInfo>,
+    /// What went wrong reading the sources (a source down, an item without a name).
+    pub problems: Vec<String>,
+    /// Every source answered with a token list: a token that is not in it is not there
+    /// (only then are the incidents of tokens that left the inventory closed).
+    pub complete: bool,
+}
 
 /// One token of the inventory.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -176,7 +188,7 @@ pub fn due_notices(
     within: (&str, u64),
     thresholds: &[(String, u64)],
     now: DateTime<Utc>,
-    sent: &std::collections::HashSet<NoticeKey>,
+    sent: &HashSet<NoticeKey>,
 ) -> Vec<Notice> {
     let mut out = Vec::new();
     for t in tokens {
@@ -212,6 +224,215 @@ pub fn due_notices(
         });
     }
     out
+}
+
+/// How `notify.token_owners` treats the inventory: its `within`, its thresholds, and whether
+/// the last threshold files a ticket (`jira` among its channels).
+#[derive(Debug, Clone, PartialEq)]
+pub struct NoticePolicy {
+    /// `("30d", ms)`.
+    pub within: (String, u64),
+    /// `[("30d", ms), ("14d", ms), ...]`, any order.
+    pub thresholds: Vec<(String, u64)>,
+    /// The last threshold files a Jira ticket for the token.
+    pub tickets: bool,
+}
+
+/// What a notice raises beyond the owner's message: the token's own incident.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Raise {
+    /// The last threshold crossed: a Jira ticket for the owner's team, no page.
+    Ticket,
+    /// The token expired: escalated with the playbook's `l3` settings (Jira, a page when
+    /// it pages, the escalation channel).
+    Escalate,
+}
+
+impl Raise {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Raise::Ticket => "ticket",
+            Raise::Escalate => "escalate",
+        }
+    }
+}
+
+impl NoticePolicy {
+    /// The last threshold (the smallest), `within` when there are none.
+    pub fn last(&self) -> (&str, u64) {
+        self.thresholds
+            .iter()
+            .min_by_key(|(_, ms)| *ms)
+            .map_or((self.within.0.as_str(), self.within.1), |(t, ms)| (t.as_str(), *ms))
+    }
+
+    /// The notices due at `now` ([`due_notices`]).
+    pub fn due(&self, tokens: &[TokenInfo], now: DateTime<Utc>, sent: &HashSet<NoticeKey>) -> Vec<Notice> {
+        due_notices(tokens, (&self.within.0, self.within.1), &self.thresholds, now, sent)
+    }
+
+    /// What `notice` raises: an expired token escalates; the last threshold files a ticket
+    /// when tickets are wanted.
+    pub fn raise(&self, notice: &Notice) -> Option<Raise> {
+        match notice.key.mark.as_str() {
+            "expired" => Some(Raise::Escalate),
+            m if self.tickets && m == self.last().0 => Some(Raise::Ticket),
+            _ => None,
+        }
+    }
+
+    /// The token incidents that still stand at `now`, by key: each token that has expired,
+    /// or (with tickets) is past its last threshold. An open token incident not among them
+    /// was renewed or left the inventory.
+    pub fn standing(&self, tokens: &[TokenInfo], now: DateTime<Utc>) -> HashSet<String> {
+        let last = self.last().1;
+        tokens
+            .iter()
+            .filter_map(|t| {
+                let e = t.expires_at?;
+                let left = (e - now).num_milliseconds();
+                (left <= 0 || (self.tickets && left as u64 <= last)).then(|| token_incident(&t.name, e).1)
+            })
+            .collect()
+    }
+}
+
+/// The incident of a token's expiry: its fingerprint (`token/<name>`) and key (one per token
+/// and expiry: a renewed token that nears its new expiry is a new incident).
+pub fn token_incident(name: &str, expires_at: DateTime<Utc>) -> (String, String) {
+    let fingerprint = format!("token/{name}");
+    let key = format!("SPK-{}", &crate::event::stable_id(&[&fingerprint, &expires_at.to_rfc3339()])[..12]);
+    (fingerprint, key)
+}
+
+/// Which open token incidents (`(key, fingerprint)`) close when a run raises `raised`
+/// (`(key, fingerprint)`): one of a token raised again for another expiry (renewed), and,
+/// with `standing` (the inventory was read whole), each not in it (renewed, or gone).
+pub fn closing(
+    open: &[(String, String)],
+    raised: &[(String, String)],
+    standing: Option<&HashSet<String>>,
+) -> Vec<String> {
+    open.iter()
+        .filter(|(key, fingerprint)| {
+            !raised.iter().any(|(k, _)| k == key)
+                && (raised.iter().any(|(_, f)| f == fingerprint) || standing.is_some_and(|s| !s.contains(key)))
+        })
+        .map(|(key, _)| key.clone())
+        .collect()
+}
+
+/// `notify.token_owners` without I/O, for `sparky test`: an inventory, the notices
+/// remembered and the token incidents open, run after run as the daemon's desk and store
+/// keep them (the same [`NoticePolicy`] and [`closing`]).
+#[derive(Debug, Clone, Default)]
+pub struct DeskSimulation {
+    pub tokens: Vec<TokenInfo>,
+    pub sent: HashSet<NoticeKey>,
+    /// Open token incidents: `(key, fingerprint)`.
+    pub open: Vec<(String, String)>,
+}
+
+/// What one simulated run did.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct SimulatedRun {
+    pub notices: Vec<Notice>,
+    pub raised: Vec<(Notice, Raise)>,
+    /// The tokens whose incidents closed.
+    pub closed: Vec<String>,
+}
+
+impl DeskSimulation {
+    /// One successful run at `now`.
+    pub fn run(&mut self, policy: &NoticePolicy, now: DateTime<Utc>) -> SimulatedRun {
+        let notices = policy.due(&self.tokens, now, &self.sent);
+        let raised: Vec<(Notice, Raise)> =
+            notices.iter().filter_map(|n| policy.raise(n).map(|r| (n.clone(), r))).collect();
+        let raised_keys: Vec<(String, String)> = raised
+            .iter()
+            .map(|(n, _)| {
+                let (fingerprint, key) = token_incident(&n.key.token, n.expires_at.unwrap_or(now));
+                (key, fingerprint)
+            })
+            .collect();
+        let standing = policy.standing(&self.tokens, now);
+        let closed_keys = closing(&self.open, &raised_keys, Some(&standing));
+        let mut closed = Vec::new();
+        self.open.retain(|(key, fingerprint)| {
+            let close = closed_keys.contains(key);
+            if close {
+                closed.push(fingerprint.trim_start_matches("token/").to_string());
+            }
+            !close
+        });
+        for (key, fingerprint) in raised_keys {
+            if !self.open.iter().any(|(k, _)| *k == key) {
+                self.open.push((key, fingerprint));
+            }
+        }
+        self.sent.extend(notices.iter().map(|n| n.key.clone()));
+        SimulatedRun { notices, raised, closed }
+    }
+}
+
+/// The time left until `expires_at`, in the largest whole unit: `3 days`, `10 hours`,
+/// `25 minutes` (`0 minutes` once past).
+pub fn time_left(expires_at: DateTime<Utc>, now: DateTime<Utc>) -> String {
+    let left = expires_at - now;
+    let (n, unit) = if left.num_days() >= 1 {
+        (left.num_days(), "day")
+    } else if left.num_hours() >= 1 {
+        (left.num_hours(), "hour")
+    } else {
+        (left.num_minutes().max(0), "minute")
+    };
+    format!("{n} {unit}{}", if n == 1 { "" } else { "s" })
+}
+
+/// The event a token incident stands for: what its ticket and page say.
+pub fn token_event(notice: &Notice, raise: Raise, now: DateTime<Utc>) -> crate::event::Event {
+    use crate::event::{Event, Kind, Severity, Status};
+    let expires_at = notice.expires_at.unwrap_or(now);
+    let (fingerprint, _) = token_incident(&notice.key.token, expires_at);
+    let summary = match raise {
+        Raise::Escalate => format!("API token `{}` expired at {}", notice.key.token, expires_at.to_rfc3339()),
+        Raise::Ticket => format!(
+            "API token `{}` expires in {} ({}): renew it",
+            notice.key.token,
+            time_left(expires_at, now),
+            expires_at.to_rfc3339()
+        ),
+    };
+    let mut labels = std::collections::BTreeMap::from([
+        ("token".to_string(), notice.key.token.clone()),
+        ("expires_at".to_string(), expires_at.to_rfc3339()),
+        ("threshold".to_string(), notice.key.mark.clone()),
+        ("inventory".to_string(), notice.source.clone()),
+    ]);
+    if let Some(owner) = &notice.owner {
+        labels.insert("owner".into(), owner.clone());
+    }
+    Event {
+        id: crate::event::stable_id(&[&fingerprint, &expires_at.to_rfc3339(), raise.as_str()]),
+        source: "sparky".into(),
+        kind: Kind::Alert,
+        status: Status::Firing,
+        fingerprint,
+        service: None,
+        severity: match raise {
+            Raise::Escalate => Severity::High,
+            Raise::Ticket => Severity::Warning,
+        },
+        summary,
+        labels,
+        annotations: std::collections::BTreeMap::new(),
+        links: Vec::new(),
+        occurred_at: now,
+        received_at: now,
+        delivery_id: None,
+        payload: serde_json::Value::Null,
+    }
 }
 
 /// An RFC 3339 time, a date (midnight UTC), or Unix seconds.
@@ -283,6 +504,59 @@ mod tests {
         assert!(due_notices(&renewed, ("30d", 30 * day), &thresholds, late, &sent).is_empty());
         let near = start + chrono::Duration::days(372);
         assert_eq!(due_notices(&renewed, ("30d", 30 * day), &thresholds, near, &sent).len(), 1);
+    }
+
+    #[test]
+    fn the_last_threshold_tickets_expiry_escalates_and_renewal_closes() {
+        let start: DateTime<Utc> = "2026-11-01T09:00:00Z".parse().unwrap();
+        let day = 86_400_000;
+        let policy = NoticePolicy {
+            within: ("30d".into(), 30 * day),
+            thresholds: [("7d", 7), ("1d", 1), ("30d", 30)].iter().map(|(t, d)| (t.to_string(), d * day)).collect(),
+            tickets: true,
+        };
+        assert_eq!(policy.last(), ("1d", day));
+        let token = |days: i64| TokenInfo {
+            name: "stripe".into(),
+            owner: Some("group:team".into()),
+            expires_at: Some(start + chrono::Duration::days(days)),
+            source: "catalog".into(),
+        };
+        let mut desk = DeskSimulation { tokens: vec![token(3)], ..DeskSimulation::default() };
+        let marks = |run: &SimulatedRun| -> Vec<String> {
+            run.raised.iter().map(|(n, r)| format!("{} {}", n.key.mark, r.as_str())).collect()
+        };
+        assert!(marks(&desk.run(&policy, start)).is_empty());
+        let day2 = start + chrono::Duration::days(2);
+        assert_eq!(marks(&desk.run(&policy, day2)), ["1d ticket"]);
+        assert!(marks(&desk.run(&policy, day2)).is_empty(), "raised once");
+        let expired = desk.run(&policy, start + chrono::Duration::days(4));
+        assert_eq!(marks(&expired), ["expired escalate"]);
+        assert_eq!(desk.open.len(), 1, "the ticket's incident is the expiry's");
+        // Renewed: the incident closes; without tickets, only an expired token stands.
+        desk.tokens = vec![token(400)];
+        let renewed = desk.run(&policy, start + chrono::Duration::days(5));
+        assert_eq!(renewed.closed, ["stripe"]);
+        assert!(desk.open.is_empty());
+        let quiet = NoticePolicy { tickets: false, ..policy.clone() };
+        assert!(quiet.standing(&[token(1)], start).is_empty());
+        assert_eq!(quiet.standing(&[token(-1)], start).len(), 1);
+        // An incomplete inventory closes nothing but what a renewal replaces.
+        let open = vec![("SPK-a".to_string(), "token/x".to_string()), ("SPK-b".to_string(), "token/y".to_string())];
+        assert!(closing(&open, &[], None).is_empty());
+        assert_eq!(closing(&open, &[("SPK-c".into(), "token/y".into())], None), ["SPK-b"]);
+        assert_eq!(closing(&open, &[], Some(&HashSet::from(["SPK-a".to_string()]))), ["SPK-b"]);
+    }
+
+    #[test]
+    fn time_left_reads_in_the_largest_whole_unit() {
+        let now: DateTime<Utc> = "2026-11-01T09:00:00Z".parse().unwrap();
+        let at = |m: i64| now + chrono::Duration::minutes(m);
+        assert_eq!(time_left(at(3 * 1440 + 5), now), "3 days");
+        assert_eq!(time_left(at(1440), now), "1 day");
+        assert_eq!(time_left(at(600), now), "10 hours");
+        assert_eq!(time_left(at(25), now), "25 minutes");
+        assert_eq!(time_left(at(-5), now), "0 minutes");
     }
 
     #[test]

@@ -285,6 +285,37 @@ async fn escalate(
     Ok(())
 }
 
+/// A run of `e` succeeded: when it was a scheduled run, the incident of its schedule closes
+/// (a schedule has no source to resolve it; the runs of a schedule are one incident until
+/// one succeeds), and wherever an earlier failed run escalated it hears so.
+async fn run_succeeded(conn: &mut SqliteConnection, e: &Execution, now: DateTime<Utc>) -> Result<(), StoreError> {
+    let Some(key) = &e.incident_key else { return Ok(()) };
+    let event: Option<String> = sqlx::query_scalar("SELECT event_json FROM events WHERE seq = $1")
+        .bind(e.event_seq)
+        .fetch_optional(&mut *conn)
+        .await
+        .map_err(unavailable)?;
+    let scheduled = event
+        .and_then(|text| serde_json::from_str::<Value>(&text).ok())
+        .is_some_and(|v| v.get("kind").and_then(Value::as_str) == Some(crate::event::Kind::Schedule.as_str()));
+    if !scheduled {
+        return Ok(());
+    }
+    let closed = sqlx::query(
+        "UPDATE incidents SET state = 'closed', updated_at = $1, closed_at = $1 WHERE key = $2 AND state = 'open'",
+    )
+    .bind(ts(now))
+    .bind(key)
+    .execute(&mut *conn)
+    .await
+    .map_err(unavailable)?;
+    if closed.rows_affected() > 0 {
+        let headline = format!("a scheduled run of {} succeeded at {} (execution {})", e.playbook, ts(now), e.id);
+        super::outbox::resolve_with(conn, key, &headline, now).await?;
+    }
+    Ok(())
+}
+
 fn audit_entry<'a>(e: &'a Execution, actor: &'a str, action: &'a str, record: Value) -> AuditEntry<'a> {
     AuditEntry {
         actor,
@@ -782,6 +813,7 @@ impl Store {
                 } else {
                     set_state(&mut tx, &e.id, "succeeded", Some(&result), now).await?;
                     set_run(&mut tx, e, Outcome::Success, now).await?;
+                    run_succeeded(&mut tx, e, now).await?;
                 }
                 let outcome = match (e.dry_run, waits && !resolved_meanwhile) {
                     (true, true) => "dry-run: not applied; verifying",
@@ -837,7 +869,9 @@ impl Store {
         set_run(&mut tx, e, if success { Outcome::Success } else { Outcome::Failure }, now).await?;
         append(&mut tx, now, &audit_entry(e, "sparky", "verify", json!({ "outcome": outcome, "how": how }))).await?;
         let mut demotion = None;
-        if !success {
+        if success {
+            run_succeeded(&mut tx, e, now).await?;
+        } else {
             escalate(&mut tx, self.destinations, e, "verification failed", result, now).await?;
             if !e.dry_run {
                 demotion = trip_breaker(&mut tx, &e.playbook, breaker, now).await?;

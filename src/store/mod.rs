@@ -17,6 +17,7 @@ pub use audit::{AuditEntry, AuditRecord, ChainReport};
 pub use engine::{Check, Claim, Demotion, Execution, Limits, NewExecution, Rate, Verify};
 pub use outbox::{Destinations, OutboxCount, OutboxRow, RemoteLink};
 pub use schedules::ScheduleState;
+pub use tokens::TokenRaise;
 
 use crate::event::Event;
 use crate::knowledge::{Deploy, DeployState, PastIncident};
@@ -558,7 +559,7 @@ impl Store {
                     .await
                     .map_err(unavailable)?
                     .map_or(0, |r| r.get(0));
-                outbox::repeat(tx, to, &change.key, &event.summary, events, now).await
+                outbox::repeat(tx, to, &change.key, event, events, now).await
             }
         }
     }

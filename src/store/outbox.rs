@@ -87,7 +87,7 @@ async fn insert(
 }
 
 /// The destinations an incident was escalated to (those with an `open` row).
-async fn opened(conn: &mut SqliteConnection, key: &str) -> Result<Vec<String>, StoreError> {
+pub(super) async fn opened(conn: &mut SqliteConnection, key: &str) -> Result<Vec<String>, StoreError> {
     let rows = sqlx::query("SELECT DISTINCT destination FROM outbox WHERE incident_key = $1 AND action = 'open'")
         .bind(key)
         .fetch_all(&mut *conn)
@@ -181,12 +181,17 @@ pub(super) async fn note(
 /// The source resolved the incident: resolve the page, transition (or comment on) the
 /// issue, tell the channel — wherever it was escalated. Once per opening.
 pub(super) async fn resolve(conn: &mut SqliteConnection, key: &str, now: DateTime<Utc>) -> Result<(), StoreError> {
-    let note = Note {
-        incident_key: key.to_string(),
-        headline: format!("the source reported the incident resolved at {}", ts(now)),
-        lines: Vec::new(),
-        attempt: None,
-    };
+    resolve_with(conn, key, &format!("the source reported the incident resolved at {}", ts(now)), now).await
+}
+
+/// [`resolve`], saying why in `headline` (a scheduled run succeeded, a token was renewed).
+pub(super) async fn resolve_with(
+    conn: &mut SqliteConnection,
+    key: &str,
+    headline: &str,
+    now: DateTime<Utc>,
+) -> Result<(), StoreError> {
+    let note = Note { incident_key: key.to_string(), headline: headline.to_string(), lines: Vec::new(), attempt: None };
     let body = serde_json::to_string(&note).map_err(|e| StoreError::Unavailable(e.to_string()))?;
     let dedup = per_opening("resolve", generation(conn, key).await?);
     for destination in opened(conn, key).await? {
@@ -215,12 +220,13 @@ pub(super) async fn acknowledge(
     insert(conn, key, "pagerduty", "acknowledge", "acknowledge", &body, now).await
 }
 
-/// A repeat of an escalated alert: one Jira comment per `repeat_every` at most.
+/// A repeat of an escalated alert (or another run of a schedule whose incident is open):
+/// one Jira comment per `repeat_every` at most.
 pub(super) async fn repeat(
     conn: &mut SqliteConnection,
     to: Destinations,
     key: &str,
-    summary: &str,
+    event: &crate::event::Event,
     events: i64,
     now: DateTime<Utc>,
 ) -> Result<(), StoreError> {
@@ -228,9 +234,15 @@ pub(super) async fn repeat(
         return Ok(());
     }
     let bucket = now.timestamp_millis().max(0) as u64 / to.repeat_every_ms;
+    let summary = event.summary.as_str();
+    let headline = if event.kind == crate::event::Kind::Schedule {
+        format!("the schedule ran again while this incident is open ({events} runs so far)")
+    } else {
+        format!("the alert fired again ({events} events so far)")
+    };
     let note = Note {
         incident_key: key.to_string(),
-        headline: format!("the alert fired again ({events} events so far)"),
+        headline,
         lines: vec![format!("latest: {summary}"), format!("at {}", ts(now))],
         attempt: None,
     };

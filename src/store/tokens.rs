@@ -1,8 +1,11 @@
 //! The token notices sent (PB-003): what each owner was told, so that a notice goes out once
-//! per token, expiry and threshold, across runs and restarts.
+//! per token, expiry and threshold, across runs and restarts; and the token incidents a run
+//! raises (a ticket at the last threshold, an escalation once expired) and closes.
 
-use super::{Store, StoreError, ts, unavailable};
-use crate::knowledge::tokens::{Notice, NoticeKey};
+use super::audit::{AuditEntry, append};
+use super::{Destinations, Store, StoreError, outbox, ts, unavailable};
+use crate::escalate::{EscalationPackage, Note};
+use crate::knowledge::tokens::{Notice, NoticeKey, Raise};
 use chrono::{DateTime, Utc};
 use sqlx::Row;
 use std::collections::HashSet;
@@ -39,5 +42,128 @@ impl Store {
         .map_err(unavailable)?
         .rows_affected();
         Ok(n == 1)
+    }
+}
+
+/// A token incident a run raises: the token's fingerprint (`token/<name>`), its package (the
+/// incident key, the settings it is escalated with) and how.
+#[derive(Debug, Clone)]
+pub struct TokenRaise {
+    pub fingerprint: String,
+    pub raise: Raise,
+    pub package: EscalationPackage,
+}
+
+impl Store {
+    /// Records what a run of `playbook` (execution `execution`) raised about tokens, in one
+    /// transaction: each raised incident opens (a ticket: Jira only, no page; an escalation:
+    /// every destination, paging when its package pages; an escalation of a token already
+    /// ticketed adds a Jira comment), an open incident of the same token for another expiry
+    /// closes first (renewed), and, with `standing`, that playbook's open token incidents not
+    /// in it close (renewed, or gone from the inventory). Raising the same thing twice sends
+    /// nothing new. Returns the keys closed.
+    pub async fn raise_token_incidents(
+        &self,
+        playbook: &str,
+        execution: &str,
+        raised: &[TokenRaise],
+        standing: Option<&HashSet<String>>,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<String>, StoreError> {
+        let mut tx = self.begin_write().await?;
+        let open: Vec<(String, String)> = sqlx::query(
+            "SELECT key, fingerprint FROM incidents WHERE state = 'open' AND playbook = $1 AND fingerprint LIKE 'token/%'",
+        )
+        .bind(playbook)
+        .fetch_all(&mut *tx)
+        .await
+        .map_err(unavailable)?
+        .into_iter()
+        .map(|r| (r.get(0), r.get(1)))
+        .collect();
+        let raised_keys: Vec<(String, String)> =
+            raised.iter().map(|r| (r.package.incident_key.clone(), r.fingerprint.clone())).collect();
+        let closing = crate::knowledge::tokens::closing(&open, &raised_keys, standing);
+        let mut closed = Vec::new();
+        for (key, fingerprint) in open.iter().filter(|(key, _)| closing.contains(key)) {
+            let headline = format!(
+                "the token was renewed or left the inventory (seen by {execution} of {playbook} at {})",
+                ts(now)
+            );
+            sqlx::query(
+                "UPDATE incidents SET state = 'closed', updated_at = $1, closed_at = $1 WHERE key = $2 AND state = 'open'",
+            )
+            .bind(ts(now))
+            .bind(key)
+            .execute(&mut *tx)
+            .await
+            .map_err(unavailable)?;
+            outbox::resolve_with(&mut tx, key, &headline, now).await?;
+            append(
+                &mut tx,
+                now,
+                &AuditEntry {
+                    actor: "sparky",
+                    action: "close",
+                    execution: Some(execution),
+                    playbook: Some(playbook),
+                    incident_key: Some(key),
+                    record: serde_json::json!({ "fingerprint": fingerprint, "why": "renewed or gone" }),
+                },
+            )
+            .await?;
+            closed.push(key.clone());
+        }
+        for r in raised {
+            let key = r.package.incident_key.as_str();
+            let package = serde_json::to_string(&r.package).map_err(|e| StoreError::Unavailable(e.to_string()))?;
+            sqlx::query(
+                "INSERT INTO incidents (key, fingerprint, state, level, playbook, opened_at, updated_at, summary, package_json)
+                 VALUES ($1, $2, 'open', 'L3', $3, $4, $4, $5, $6)
+                 ON CONFLICT (key) DO UPDATE SET state = 'open', updated_at = $4, closed_at = NULL,
+                                                events = incidents.events + 1,
+                                                opened_count = incidents.opened_count
+                                                  + CASE WHEN incidents.state = 'open' THEN 0 ELSE 1 END",
+            )
+            .bind(key)
+            .bind(&r.fingerprint)
+            .bind(playbook)
+            .bind(ts(now))
+            .bind(&r.package.package.event.summary)
+            .bind(package)
+            .execute(&mut *tx)
+            .await
+            .map_err(unavailable)?;
+            let ticketed = outbox::opened(&mut tx, key).await?.iter().any(|d| d == "jira");
+            let to = match r.raise {
+                Raise::Ticket => Destinations { pagerduty: false, slack: false, ..self.destinations },
+                Raise::Escalate => self.destinations,
+            };
+            outbox::opened_again_or_new(&mut tx, to, &r.package, true, now).await?;
+            if r.raise == Raise::Escalate && ticketed {
+                let note = Note {
+                    incident_key: key.to_string(),
+                    headline: format!("the token has expired: {}", r.package.package.event.summary),
+                    lines: vec![r.package.cause.clone()],
+                    attempt: None,
+                };
+                outbox::note(&mut tx, &note, "expired", true, now).await?;
+            }
+            append(
+                &mut tx,
+                now,
+                &AuditEntry {
+                    actor: "sparky",
+                    action: "raise",
+                    execution: Some(execution),
+                    playbook: Some(playbook),
+                    incident_key: Some(key),
+                    record: serde_json::json!({ "fingerprint": r.fingerprint, "raise": r.raise, "priority": r.package.priority, "page": r.package.page }),
+                },
+            )
+            .await?;
+        }
+        tx.commit().await.map_err(unavailable)?;
+        Ok(closed)
     }
 }

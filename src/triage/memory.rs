@@ -153,8 +153,10 @@ impl MemoryContext {
             self.knowledge_mut().add_deploy(deploy);
             self.refresh();
         }
+        let mut run_succeeded = false;
         if let (Level::L1, Some(id)) = (decision.level, &decision.playbook) {
             let outcome = decision.mode.map(|m| m.run_outcome(outcome));
+            run_succeeded = matches!(outcome, Some(Outcome::Success | Outcome::DryRun));
             let guards = graph.playbooks().iter().find(|p| &p.id == id).and_then(|p| p.l1.as_ref()).map(|l| &l.guards);
             if let (Some(outcome), Some(guards)) = (outcome, guards) {
                 self.add_run(id, Run { at: now, keys: run_keys(guards, event), outcome });
@@ -179,6 +181,10 @@ impl MemoryContext {
                 self.open.remove(&event.fingerprint);
             }
             IncidentEffect::Update => {}
+        }
+        // A scheduled run that succeeded closes its incident (the engine does the same).
+        if event.kind == crate::event::Kind::Schedule && run_succeeded {
+            self.open.remove(&event.fingerprint);
         }
     }
 
@@ -342,6 +348,49 @@ pub struct ContextFile {
     pub paused: Vec<PauseFact>,
     #[serde(default)]
     pub analysis: Option<Analysis>,
+    /// The token inventory (`sparky test` runs `notify.token_owners` against it).
+    #[serde(default)]
+    pub tokens: Vec<TokenFact>,
+}
+
+/// A token of a simulated inventory: `name`, `owner`, and `expires_at` (a time) or
+/// `expires_in` (a duration from the case's start, or the step's time); neither is a token
+/// without an expiry.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TokenFact {
+    pub name: String,
+    #[serde(default)]
+    pub owner: Option<String>,
+    #[serde(default)]
+    pub expires_at: Option<DateTime<Utc>>,
+    #[serde(default)]
+    pub expires_in: Option<String>,
+}
+
+/// The inventory `facts` describe at `now`.
+pub fn token_inventory(
+    facts: &[TokenFact],
+    now: DateTime<Utc>,
+) -> Result<Vec<crate::knowledge::tokens::TokenInfo>, String> {
+    facts
+        .iter()
+        .enumerate()
+        .map(|(i, t)| {
+            let expires_at = match (&t.expires_at, &t.expires_in) {
+                (Some(_), Some(_)) => return Err(format!("tokens[{i}]: give `expires_at` or `expires_in`, not both")),
+                (Some(at), None) => Some(*at),
+                (None, Some(d)) => Some(now + chrono::Duration::milliseconds(duration_ms(d, "expires_in")?)),
+                (None, None) => None,
+            };
+            Ok(crate::knowledge::tokens::TokenInfo {
+                name: t.name.clone(),
+                owner: t.owner.clone(),
+                expires_at,
+                source: "test context".into(),
+            })
+        })
+        .collect()
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]

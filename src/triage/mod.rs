@@ -4,7 +4,8 @@
 //!
 //! 1. A resolved event never remediates: it closes the incident open for its fingerprint.
 //!    An acknowledged one updates it. A firing event whose fingerprint has an open incident is
-//!    a repeat: `suppressed`, naming the incident.
+//!    a repeat: `suppressed`, naming the incident. (A scheduled run is never a repeat: it
+//!    joins the incident an earlier failed run left open, which its success closes.)
 //! 2. The deciding playbook is the first, in triage order (priority, specificity, id), whose
 //!    trigger matches (index candidates, then every matcher) and whose condition is true. A
 //!    condition that fails or hits a limit does not match; its error is in the trace.
@@ -28,7 +29,7 @@ mod plan;
 pub use context::{Analysis, Impact, OpenIncident, Outcome, Pause, Proposal, Run, Settings, TriageContext};
 pub use decision::*;
 pub use guards::run_keys;
-pub use memory::{ContextFile, MemoryContext};
+pub use memory::{ContextFile, MemoryContext, TokenFact, token_inventory};
 pub use plan::{fill, fill_all};
 
 use crate::compile::{CompiledPlaybook, CompiledTrigger, Condition, Status, VerifyStep};
@@ -434,7 +435,19 @@ pub fn decide_with(
         }
     }
     let firing = event.status == EventStatus::Firing;
-    let key = incident_key(event);
+    // The incident a decision that acts or escalates opens: a firing event's own; for a
+    // scheduled run, the one a failed earlier run left open (the runs of a schedule are one
+    // incident until one succeeds: the engine closes it then), else the run's own.
+    let incident = if firing {
+        Some(IncidentChange { key: incident_key(event), effect: IncidentEffect::Open })
+    } else if event.kind == Kind::Schedule {
+        Some(match open {
+            Some(inc) => IncidentChange { key: inc.key.clone(), effect: IncidentEffect::Update },
+            None => IncidentChange { key: incident_key(event), effect: IncidentEffect::Open },
+        })
+    } else {
+        None
+    };
 
     let Some(p) = deciding else {
         // No playbook claims the event: escalate by severity, or observe.
@@ -465,8 +478,8 @@ pub fn decide_with(
             });
         }
         try_l2(&mut d, None, ctx, event);
-        if d.level != Level::Observe && firing {
-            d.incident = Some(IncidentChange { key, effect: IncidentEffect::Open });
+        if d.level != Level::Observe {
+            d.incident = incident;
         }
         return d;
     };
@@ -527,9 +540,7 @@ pub fn decide_with(
                     }
                     d.mode = Some(mode);
                     d.trace[entry].guards = checks;
-                    if firing {
-                        d.incident = Some(IncidentChange { key, effect: IncidentEffect::Open });
-                    }
+                    d.incident = incident;
                     return d;
                 }
                 for c in &failed {
@@ -553,9 +564,7 @@ pub fn decide_with(
         None => format!("{} escalates: it has no L1", pb.id),
     });
     try_l2(&mut d, Some(pb), ctx, event);
-    if firing {
-        d.incident = Some(IncidentChange { key, effect: IncidentEffect::Open });
-    }
+    d.incident = incident;
     d
 }
 
