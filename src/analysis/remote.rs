@@ -347,7 +347,7 @@ impl Remote {
     /// values are nullable instead). Bounds that strict mode does not enforce everywhere
     /// (lengths, list sizes, 0..=100) are in the descriptions and checked in Rust.
     pub fn answer_schema() -> Value {
-        let generators: Vec<&str> = crate::fix::all().iter().map(|g| g.name).collect();
+        let generators: Vec<&str> = crate::fix::all().map(|g| g.name).collect();
         json!({
             "type": "object",
             "properties": {
@@ -766,7 +766,7 @@ fn validate(answer: &Value) -> Result<Analysis, String> {
         let generator = match &p["generator"] {
             Value::String(g) if crate::fix::find(g).is_some() => g.clone(),
             Value::String(g) => {
-                let known: Vec<&str> = crate::fix::all().iter().map(|g| g.name).collect();
+                let known: Vec<&str> = crate::fix::all().map(|g| g.name).collect();
                 return Err(format!(
                     "`{path}.generator`: `{}` is not a fix generator; known: {}",
                     excerpt(g, 60),
@@ -1105,7 +1105,7 @@ mod tests {
         }
         let schema = Remote::answer_schema();
         walk(&schema, "");
-        let names: Vec<&str> = crate::fix::all().iter().map(|g| g.name).collect();
+        let names: Vec<&str> = crate::fix::all().map(|g| g.name).collect();
         assert_eq!(schema["properties"]["proposals"]["items"]["properties"]["generator"]["enum"], json!(names));
         // The good answer, args as pairs, is what the schema describes.
         let fields: Vec<&String> = schema["properties"].as_object().unwrap().keys().collect();

@@ -569,7 +569,7 @@ fn l2_response(cx: &mut Cx, block: &ast::L2Block) -> Option<L2Response> {
     let mut fixes = Vec::new();
     for c in &block.fixes {
         let Some(spec) = fix::find(&c.name.node) else {
-            let names: Vec<&str> = fix::all().iter().map(|g| g.name).collect();
+            let names: Vec<&str> = fix::all().map(|g| g.name).collect();
             cx.push(
                 Diagnostic::new(Code::UnknownFixGenerator, format!("unknown fix generator `{}`", c.name.node))
                     .at(&cx.file, c.name.span, "no such generator")
