@@ -410,12 +410,12 @@ impl sparky::actions::clients::TokenDesk for Desk {
         &'a self,
         run: &'a sparky::actions::clients::RunRef,
         raised: &'a [(sparky::knowledge::tokens::Notice, sparky::knowledge::tokens::Raise)],
-        standing: Option<&'a std::collections::HashSet<String>>,
+        settle: &'a sparky::knowledge::tokens::Settle,
     ) -> sparky::actions::clients::BoxFuture<'a, Result<Vec<String>, String>> {
         Box::pin(async move {
             let what: Vec<String> =
                 raised.iter().map(|(n, r)| format!("{} {} {}", run.playbook, n.key.token, r.as_str())).collect();
-            self.raised.lock().unwrap().push((what, standing.is_some()));
+            self.raised.lock().unwrap().push((what, settle.complete));
             Ok(Vec::new())
         })
     }

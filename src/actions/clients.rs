@@ -3,7 +3,7 @@
 //! the configuration. Secrets (webhook URLs, passwords, header values) live here and only
 //! here: plans name them, `apply()` resolves them, and neither logs nor the audit log see them.
 
-use crate::knowledge::tokens::{Inventory, Notice, NoticeKey, Raise};
+use crate::knowledge::tokens::{Inventory, Notice, NoticeKey, Raise, Settle};
 use serde::Deserialize;
 use std::collections::{BTreeMap, HashSet};
 use std::fmt;
@@ -181,15 +181,14 @@ pub trait TokenDesk: Send + Sync {
     /// Remembers that `notice` was sent on `channel`.
     fn record<'a>(&'a self, notice: &'a Notice, channel: &'a str) -> BoxFuture<'a, Result<(), String>>;
     /// Opens the token incidents a run of `run.playbook` raised (a ticket: Jira only, no
-    /// page; an escalation: the playbook's `l3` settings), and, when `standing` is given (the
-    /// inventory was read whole), closes that playbook's open token incidents not in it: the
-    /// token was renewed or left the inventory. The same raise twice opens nothing new.
-    /// Returns the keys it closed.
+    /// page; an escalation: the playbook's `l3` settings), and closes that playbook's open
+    /// token incidents that `settle` says are over (renewed; gone from a complete inventory).
+    /// The same raise twice opens nothing new. Returns the keys it closed.
     fn raise<'a>(
         &'a self,
         run: &'a RunRef,
         raised: &'a [(Notice, Raise)],
-        standing: Option<&'a HashSet<String>>,
+        settle: &'a Settle,
     ) -> BoxFuture<'a, Result<Vec<String>, String>>;
 }
 

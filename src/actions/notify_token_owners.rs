@@ -17,7 +17,7 @@ use super::{
     RadiusCount,
 };
 use crate::actions::clients::RunRef;
-use crate::knowledge::tokens::{Notice, NoticePolicy, Raise};
+use crate::knowledge::tokens::{Notice, NoticePolicy, Raise, Settle};
 use serde_json::Value;
 
 pub const NAME: &str = "notify.token_owners";
@@ -170,14 +170,16 @@ fn apply<'a>(plan: &'a Plan, clients: &'a Clients) -> ApplyFuture<'a> {
         let now = chrono::Utc::now();
         let due = policy.due(&inventory.tokens, now, &sent);
         // The token incidents first: an expired token is escalated even when Slack is down.
-        let raised: Vec<(Notice, Raise)> = due.iter().filter_map(|n| policy.raise(n).map(|r| (n.clone(), r))).collect();
-        let standing = inventory.complete.then(|| policy.standing(&inventory.tokens, now));
-        let closed = match &run {
-            Some(run) => desk
-                .raise(run, &raised, standing.as_ref())
-                .await
-                .map_err(|e| ApplyError::Failed(format!("{NAME}: the token incidents could not be recorded: {e}")))?,
-            None if raised.is_empty() => Vec::new(),
+        let raised: Vec<(Notice, Raise)> = policy.raises(&due);
+        let settle = Settle::of(&policy, &inventory, now);
+        // A raise that cannot be recorded does not hold back the owners' notices: they go
+        // out, then the run fails (and is escalated) with the reason.
+        let (closed, raise_error) = match &run {
+            Some(run) => match desk.raise(run, &raised, &settle).await {
+                Ok(closed) => (closed, None),
+                Err(e) => (Vec::new(), Some(format!("the token incidents could not be recorded: {e}"))),
+            },
+            None if raised.is_empty() => (Vec::new(), None),
             None => {
                 return Err(ApplyError::Failed(format!(
                     "{NAME}: {} token incident(s) to raise, but this apply belongs to no execution (the engine stamps its run)",
@@ -211,6 +213,9 @@ fn apply<'a>(plan: &'a Plan, clients: &'a Clients) -> ApplyFuture<'a> {
                 .await
                 .map_err(|e| ApplyError::Failed(format!("{NAME}: sent but not remembered: {e}")))?;
             told.push(serde_json::json!({ "token": n.key.token, "mark": n.key.mark, "owner": n.owner, "by": channel }));
+        }
+        if let Some(e) = raise_error {
+            return Err(ApplyError::Failed(format!("{NAME}: {} notices sent, but {e}", told.len())));
         }
         let expired: Vec<&str> = due.iter().filter(|n| n.key.mark == "expired").map(|n| n.key.token.as_str()).collect();
         let raised: Vec<serde_json::Value> = raised

@@ -363,7 +363,10 @@ fn run_case(
             now += duration(after, &format!("step {}: `after`", i + 1))?;
         }
         if let Some(tokens) = &step.tokens {
-            desk.tokens = triage::token_inventory(tokens, now).map_err(|e| format!("step {}: {e}", i + 1))?;
+            desk.tokens = crate::knowledge::tokens::from_catalog(catalog)
+                .into_iter()
+                .chain(triage::token_inventory(tokens, now).map_err(|e| format!("step {}: {e}", i + 1))?)
+                .collect();
         }
         let every = match &step.every {
             Some(e) => duration(e, &format!("step {}: `every`", i + 1))?,
@@ -433,7 +436,7 @@ fn simulate_token_owners(
     }
     for a in d.actions.iter().filter(|a| a.plan.action == crate::actions::TOKEN_OWNERS) {
         let policy = crate::actions::notice_policy(&a.plan.args)?;
-        let one = desk.run(&policy, now);
+        let one = desk.run(&policy, now, outcome == Outcome::Success);
         run.notices.extend(one.notices);
         run.raised.extend(one.raised);
         run.closed.extend(one.closed);

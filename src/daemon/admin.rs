@@ -298,10 +298,11 @@ pub(super) struct RunBody {
     by: Option<String>,
 }
 
-/// Runs a playbook's schedule now (after fixing what made a run fail, or to test a
-/// playbook in production): a `schedule` event accepted into the inbox like a slot's, with
-/// its own delivery key, so its guards (`at_most 1 per 12h`) still hold. It does not move
-/// the schedule: the next slot runs as planned.
+/// Runs a playbook's schedule now (to see a new playbook run, or to try again sooner than
+/// the next slot): a `schedule` event accepted into the inbox like a slot's, with its own
+/// delivery key, decided like one — its guards (PB-003's `at_most 1 per 12h`) and pauses
+/// hold, a draft plans only. It does not move the schedule: the next slot runs as planned.
+/// Who asked is in the audit log.
 pub(super) async fn run_schedule(
     Extract(state): Extract<Arc<State>>,
     headers: HeaderMap,
@@ -333,10 +334,26 @@ pub(super) async fn run_schedule(
     let key = format!("schedule/{playbook}/manual/{}", now.to_rfc3339());
     match state.store.accept("sparky", &key, std::slice::from_ref(&event), now).await {
         Ok(accepted) => {
+            let entry = crate::store::AuditEntry {
+                actor: &by,
+                action: "run",
+                execution: None,
+                playbook: Some(&playbook),
+                incident_key: None,
+                record: json!({ "event": event.id, "why": "a scheduled run asked for through the API" }),
+            };
+            if let Err(e) = state.store.audit_append(now, &entry).await {
+                tracing::warn!(playbook = %playbook, error = %e, "the asked-for run is not in the audit log");
+            }
             state.wake.notify_one();
             tracing::info!(playbook = %playbook, by = %by, event = %event.id, "scheduled run asked for");
-            (StatusCode::ACCEPTED, axum::Json(json!({ "accepted": event.id, "seq": accepted.seqs.first() })))
-                .into_response()
+            let body = json!({
+                "accepted": event.id,
+                "seq": accepted.seqs.first(),
+                "decision": format!("GET /api/v1/events/{}", event.id),
+                "note": "the run is decided like a slot's: its guards and pauses hold, and a refused run is recorded only",
+            });
+            (StatusCode::ACCEPTED, axum::Json(body)).into_response()
         }
         Err(e) => unavailable(e.to_string()),
     }

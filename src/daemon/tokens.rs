@@ -121,6 +121,11 @@ pub async fn inventory(
                     }
                     let (found, mut why) = tokens::from_http_inventory(&h.name, &body, &h.mapping);
                     all.tokens.extend(found);
+                    // An item without a name or with an unreadable expiry: what the source
+                    // lists is not all known, so nothing is taken as gone.
+                    if !why.is_empty() {
+                        all.complete = false;
+                    }
                     all.problems.append(&mut why);
                 }
                 Err(_) => unread(&mut all, format!("`{}`: its answer is not JSON", h.name)),
@@ -167,7 +172,7 @@ impl crate::actions::clients::TokenDesk for Desk {
         &'a self,
         run: &'a RunRef,
         raised: &'a [(Notice, Raise)],
-        standing: Option<&'a std::collections::HashSet<String>>,
+        settle: &'a tokens::Settle,
     ) -> BoxFuture<'a, Result<Vec<String>, String>> {
         Box::pin(async move {
             let now = chrono::Utc::now();
@@ -183,7 +188,7 @@ impl crate::actions::clients::TokenDesk for Desk {
                 .map(|(notice, how)| token_raise(notice, *how, &settings, &run.playbook, &knowledge, now))
                 .collect();
             self.store
-                .raise_token_incidents(&run.playbook, &run.execution, &raises, standing, now)
+                .raise_token_incidents(&run.playbook, &run.execution, &raises, settle, now)
                 .await
                 .map_err(|e| e.to_string())
         })

@@ -272,6 +272,21 @@ impl NoticePolicy {
         due_notices(tokens, (&self.within.0, self.within.1), &self.thresholds, now, sent)
     }
 
+    /// What the notices `due` raise, one per token (two sources listing one token with two
+    /// expiries: the earliest).
+    pub fn raises(&self, due: &[Notice]) -> Vec<(Notice, Raise)> {
+        let mut out: Vec<(Notice, Raise)> = Vec::new();
+        for n in due {
+            let Some(how) = self.raise(n) else { continue };
+            match out.iter_mut().find(|(o, _)| o.key.token == n.key.token) {
+                Some(o) if n.expires_at < o.0.expires_at => *o = (n.clone(), how),
+                Some(_) => {}
+                None => out.push((n.clone(), how)),
+            }
+        }
+        out
+    }
+
     /// What `notice` raises: an expired token escalates; the last threshold files a ticket
     /// when tickets are wanted.
     pub fn raise(&self, notice: &Notice) -> Option<Raise> {
@@ -306,18 +321,46 @@ pub fn token_incident(name: &str, expires_at: DateTime<Utc>) -> (String, String)
     (fingerprint, key)
 }
 
+/// What a run knows about which token incidents may close.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Settle {
+    /// The keys of the token incidents that still stand ([`NoticePolicy::standing`]).
+    pub standing: HashSet<String>,
+    /// The fingerprints of the tokens the inventory lists with an expiry that reads.
+    pub dated: HashSet<String>,
+    /// The fingerprints of every token the inventory lists.
+    pub present: HashSet<String>,
+    /// Every source answered whole, without a problem: a token not listed is gone.
+    pub complete: bool,
+}
+
+impl Settle {
+    pub fn of(policy: &NoticePolicy, inventory: &Inventory, now: DateTime<Utc>) -> Settle {
+        let fingerprint = |t: &TokenInfo| format!("token/{}", t.name);
+        Settle {
+            standing: policy.standing(&inventory.tokens, now),
+            dated: inventory.tokens.iter().filter(|t| t.expires_at.is_some()).map(fingerprint).collect(),
+            present: inventory.tokens.iter().map(fingerprint).collect(),
+            complete: inventory.complete,
+        }
+    }
+}
+
 /// Which open token incidents (`(key, fingerprint)`) close when a run raises `raised`
-/// (`(key, fingerprint)`): one of a token raised again for another expiry (renewed), and,
-/// with `standing` (the inventory was read whole), each not in it (renewed, or gone).
-pub fn closing(
-    open: &[(String, String)],
-    raised: &[(String, String)],
-    standing: Option<&HashSet<String>>,
-) -> Vec<String> {
+/// (`(key, fingerprint)`): one whose token is raised again for another expiry, or is listed
+/// with an expiry whose incident no longer stands (renewed); and, when the inventory is
+/// complete, one whose token is not listed at all (gone). A token listed without a readable
+/// expiry closes nothing: an unreadable field is not a renewal.
+pub fn closing(open: &[(String, String)], raised: &[(String, String)], settle: &Settle) -> Vec<String> {
     open.iter()
         .filter(|(key, fingerprint)| {
-            !raised.iter().any(|(k, _)| k == key)
-                && (raised.iter().any(|(_, f)| f == fingerprint) || standing.is_some_and(|s| !s.contains(key)))
+            if raised.iter().any(|(k, _)| k == key) {
+                return false;
+            }
+            let renewed = raised.iter().any(|(_, f)| f == fingerprint)
+                || (settle.dated.contains(fingerprint) && !settle.standing.contains(key));
+            let gone = settle.complete && !settle.present.contains(fingerprint);
+            renewed || gone
         })
         .map(|(key, _)| key.clone())
         .collect()
@@ -344,11 +387,11 @@ pub struct SimulatedRun {
 }
 
 impl DeskSimulation {
-    /// One successful run at `now`.
-    pub fn run(&mut self, policy: &NoticePolicy, now: DateTime<Utc>) -> SimulatedRun {
+    /// One run at `now`; `delivered`: the notices went out (a run whose Slack failed raised
+    /// its incidents but is told again next time).
+    pub fn run(&mut self, policy: &NoticePolicy, now: DateTime<Utc>, delivered: bool) -> SimulatedRun {
         let notices = policy.due(&self.tokens, now, &self.sent);
-        let raised: Vec<(Notice, Raise)> =
-            notices.iter().filter_map(|n| policy.raise(n).map(|r| (n.clone(), r))).collect();
+        let raised = policy.raises(&notices);
         let raised_keys: Vec<(String, String)> = raised
             .iter()
             .map(|(n, _)| {
@@ -356,8 +399,8 @@ impl DeskSimulation {
                 (key, fingerprint)
             })
             .collect();
-        let standing = policy.standing(&self.tokens, now);
-        let closed_keys = closing(&self.open, &raised_keys, Some(&standing));
+        let inventory = Inventory { tokens: self.tokens.clone(), problems: Vec::new(), complete: true };
+        let closed_keys = closing(&self.open, &raised_keys, &Settle::of(policy, &inventory, now));
         let mut closed = Vec::new();
         self.open.retain(|(key, fingerprint)| {
             let close = closed_keys.contains(key);
@@ -371,7 +414,9 @@ impl DeskSimulation {
                 self.open.push((key, fingerprint));
             }
         }
-        self.sent.extend(notices.iter().map(|n| n.key.clone()));
+        if delivered {
+            self.sent.extend(notices.iter().map(|n| n.key.clone()));
+        }
         SimulatedRun { notices, raised, closed }
     }
 }
@@ -526,26 +571,53 @@ mod tests {
         let marks = |run: &SimulatedRun| -> Vec<String> {
             run.raised.iter().map(|(n, r)| format!("{} {}", n.key.mark, r.as_str())).collect()
         };
-        assert!(marks(&desk.run(&policy, start)).is_empty());
+        assert!(marks(&desk.run(&policy, start, true)).is_empty());
         let day2 = start + chrono::Duration::days(2);
-        assert_eq!(marks(&desk.run(&policy, day2)), ["1d ticket"]);
-        assert!(marks(&desk.run(&policy, day2)).is_empty(), "raised once");
-        let expired = desk.run(&policy, start + chrono::Duration::days(4));
+        assert_eq!(marks(&desk.run(&policy, day2, true)), ["1d ticket"]);
+        assert!(marks(&desk.run(&policy, day2, true)).is_empty(), "raised once");
+        let expired = desk.run(&policy, start + chrono::Duration::days(4), true);
         assert_eq!(marks(&expired), ["expired escalate"]);
         assert_eq!(desk.open.len(), 1, "the ticket's incident is the expiry's");
         // Renewed: the incident closes; without tickets, only an expired token stands.
         desk.tokens = vec![token(400)];
-        let renewed = desk.run(&policy, start + chrono::Duration::days(5));
+        let renewed = desk.run(&policy, start + chrono::Duration::days(5), true);
         assert_eq!(renewed.closed, ["stripe"]);
         assert!(desk.open.is_empty());
         let quiet = NoticePolicy { tickets: false, ..policy.clone() };
         assert!(quiet.standing(&[token(1)], start).is_empty());
         assert_eq!(quiet.standing(&[token(-1)], start).len(), 1);
-        // An incomplete inventory closes nothing but what a renewal replaces.
+        // An incomplete inventory closes only what is listed with a new expiry; a token
+        // listed without a readable expiry closes nothing.
         let open = vec![("SPK-a".to_string(), "token/x".to_string()), ("SPK-b".to_string(), "token/y".to_string())];
-        assert!(closing(&open, &[], None).is_empty());
-        assert_eq!(closing(&open, &[("SPK-c".into(), "token/y".into())], None), ["SPK-b"]);
-        assert_eq!(closing(&open, &[], Some(&HashSet::from(["SPK-a".to_string()]))), ["SPK-b"]);
+        let mut settle = Settle::default();
+        assert!(closing(&open, &[], &settle).is_empty());
+        assert_eq!(closing(&open, &[("SPK-c".into(), "token/y".into())], &settle), ["SPK-b"]);
+        settle.present.insert("token/x".into());
+        assert!(closing(&open, &[], &settle).is_empty(), "x has no readable expiry, y is not listed");
+        settle.dated.insert("token/x".into());
+        assert_eq!(closing(&open, &[], &settle), ["SPK-a"], "x renewed");
+        settle.standing.insert("SPK-a".into());
+        settle.complete = true;
+        assert_eq!(closing(&open, &[], &settle), ["SPK-b"], "y gone from a complete inventory");
+    }
+
+    #[test]
+    fn one_token_listed_twice_raises_once_for_its_earliest_expiry() {
+        let now: DateTime<Utc> = "2026-11-01T09:00:00Z".parse().unwrap();
+        let day = 86_400_000;
+        let policy =
+            NoticePolicy { within: ("30d".into(), 30 * day), thresholds: vec![("1d".into(), day)], tickets: true };
+        let listed = |hours: i64, source: &str| TokenInfo {
+            name: "stripe".into(),
+            owner: None,
+            expires_at: Some(now + chrono::Duration::hours(hours)),
+            source: source.into(),
+        };
+        let due = policy.due(&[listed(-2, "vault"), listed(-5, "catalog")], now, &HashSet::new());
+        assert_eq!(due.len(), 2);
+        let raised = policy.raises(&due);
+        assert_eq!(raised.len(), 1);
+        assert_eq!(raised[0].0.source, "catalog");
     }
 
     #[test]

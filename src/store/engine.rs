@@ -290,15 +290,23 @@ async fn escalate(
 /// one succeeds), and wherever an earlier failed run escalated it hears so.
 async fn run_succeeded(conn: &mut SqliteConnection, e: &Execution, now: DateTime<Utc>) -> Result<(), StoreError> {
     let Some(key) = &e.incident_key else { return Ok(()) };
-    let event: Option<String> = sqlx::query_scalar("SELECT event_json FROM events WHERE seq = $1")
-        .bind(e.event_seq)
-        .fetch_optional(&mut *conn)
-        .await
-        .map_err(unavailable)?;
-    let scheduled = event
-        .and_then(|text| serde_json::from_str::<Value>(&text).ok())
-        .is_some_and(|v| v.get("kind").and_then(Value::as_str) == Some(crate::event::Kind::Schedule.as_str()));
-    if !scheduled {
+    if !scheduled(conn, e.event_seq).await? {
+        return Ok(());
+    }
+    // Another run of the incident still under way, or one that failed after this one
+    // started: the incident is not over.
+    let others: i64 = sqlx::query_scalar(
+        "SELECT COUNT(*) FROM executions WHERE incident_key = $1 AND id != $2
+           AND (state IN ('queued', 'approved', 'applying', 'verifying', 'awaiting_approval')
+                OR (state IN ('failed', 'refused', 'timed_out', 'interrupted') AND created_at > $3))",
+    )
+    .bind(key)
+    .bind(&e.id)
+    .bind(ts(e.created_at))
+    .fetch_one(&mut *conn)
+    .await
+    .map_err(unavailable)?;
+    if others > 0 {
         return Ok(());
     }
     let closed = sqlx::query(
@@ -312,8 +320,21 @@ async fn run_succeeded(conn: &mut SqliteConnection, e: &Execution, now: DateTime
     if closed.rows_affected() > 0 {
         let headline = format!("a scheduled run of {} succeeded at {} (execution {})", e.playbook, ts(now), e.id);
         super::outbox::resolve_with(conn, key, &headline, now).await?;
+        append(conn, now, &audit_entry(e, "sparky", "close", json!({ "why": "a scheduled run succeeded" }))).await?;
     }
     Ok(())
+}
+
+/// Whether inbox event `seq` is a scheduled run.
+async fn scheduled(conn: &mut SqliteConnection, seq: i64) -> Result<bool, StoreError> {
+    let event: Option<String> = sqlx::query_scalar("SELECT event_json FROM events WHERE seq = $1")
+        .bind(seq)
+        .fetch_optional(&mut *conn)
+        .await
+        .map_err(unavailable)?;
+    Ok(event
+        .and_then(|text| serde_json::from_str::<Value>(&text).ok())
+        .is_some_and(|v| v.get("kind").and_then(Value::as_str) == Some(crate::event::Kind::Schedule.as_str())))
 }
 
 fn audit_entry<'a>(e: &'a Execution, actor: &'a str, action: &'a str, record: Value) -> AuditEntry<'a> {
@@ -595,7 +616,11 @@ impl Store {
                 passed: true,
             },
         });
-        if let Some(key) = &e.incident_key {
+        // A scheduled run's incident closing (an earlier run succeeded) is not a resolved
+        // alert: the run still runs.
+        if let Some(key) = &e.incident_key
+            && !scheduled(&mut tx, e.event_seq).await?
+        {
             let state: Option<String> = sqlx::query_scalar("SELECT state FROM incidents WHERE key = $1")
                 .bind(key)
                 .fetch_optional(&mut *tx)

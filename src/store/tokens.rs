@@ -5,7 +5,7 @@
 use super::audit::{AuditEntry, append};
 use super::{Destinations, Store, StoreError, outbox, ts, unavailable};
 use crate::escalate::{EscalationPackage, Note};
-use crate::knowledge::tokens::{Notice, NoticeKey, Raise};
+use crate::knowledge::tokens::{Notice, NoticeKey, Raise, Settle};
 use chrono::{DateTime, Utc};
 use sqlx::Row;
 use std::collections::HashSet;
@@ -59,19 +59,21 @@ impl Store {
     /// transaction: each raised incident opens (a ticket: Jira only, no page; an escalation:
     /// every destination, paging when its package pages; an escalation of a token already
     /// ticketed adds a Jira comment), an open incident of the same token for another expiry
-    /// closes first (renewed), and, with `standing`, that playbook's open token incidents not
-    /// in it close (renewed, or gone from the inventory). Raising the same thing twice sends
-    /// nothing new. Returns the keys closed.
+    /// closes first (renewed; under whichever playbook it was opened), and that playbook's
+    /// open token incidents that `settle` says are over close (renewed; gone from a complete
+    /// inventory). Raising the same thing twice sends nothing new. Returns the keys closed.
     pub async fn raise_token_incidents(
         &self,
         playbook: &str,
         execution: &str,
         raised: &[TokenRaise],
-        standing: Option<&HashSet<String>>,
+        settle: &Settle,
         now: DateTime<Utc>,
     ) -> Result<Vec<String>, StoreError> {
         let mut tx = self.begin_write().await?;
-        let open: Vec<(String, String)> = sqlx::query(
+        // This playbook's open token incidents, and any other incident open for a token it
+        // raises (opened under a playbook since renamed): one open incident per fingerprint.
+        let mut open: Vec<(String, String)> = sqlx::query(
             "SELECT key, fingerprint FROM incidents WHERE state = 'open' AND playbook = $1 AND fingerprint LIKE 'token/%'",
         )
         .bind(playbook)
@@ -81,13 +83,27 @@ impl Store {
         .into_iter()
         .map(|r| (r.get(0), r.get(1)))
         .collect();
+        for r in raised {
+            let other: Option<String> =
+                sqlx::query_scalar("SELECT key FROM incidents WHERE state = 'open' AND fingerprint = $1 AND key != $2")
+                    .bind(&r.fingerprint)
+                    .bind(&r.package.incident_key)
+                    .fetch_optional(&mut *tx)
+                    .await
+                    .map_err(unavailable)?;
+            if let Some(key) = other
+                && !open.iter().any(|(k, _)| *k == key)
+            {
+                open.push((key, r.fingerprint.clone()));
+            }
+        }
         let raised_keys: Vec<(String, String)> =
             raised.iter().map(|r| (r.package.incident_key.clone(), r.fingerprint.clone())).collect();
-        let closing = crate::knowledge::tokens::closing(&open, &raised_keys, standing);
+        let closing = crate::knowledge::tokens::closing(&open, &raised_keys, settle);
         let mut closed = Vec::new();
         for (key, fingerprint) in open.iter().filter(|(key, _)| closing.contains(key)) {
             let headline = format!(
-                "the token was renewed or left the inventory (seen by {execution} of {playbook} at {})",
+                "the token's incident no longer stands: renewed, gone from the inventory, or past the playbook's thresholds no more (seen by {execution} of {playbook} at {})",
                 ts(now)
             );
             sqlx::query(
@@ -121,7 +137,7 @@ impl Store {
                 "INSERT INTO incidents (key, fingerprint, state, level, playbook, opened_at, updated_at, summary, package_json)
                  VALUES ($1, $2, 'open', 'L3', $3, $4, $4, $5, $6)
                  ON CONFLICT (key) DO UPDATE SET state = 'open', updated_at = $4, closed_at = NULL,
-                                                events = incidents.events + 1,
+                                                events = incidents.events + 1, summary = $5, package_json = $6,
                                                 opened_count = incidents.opened_count
                                                   + CASE WHEN incidents.state = 'open' THEN 0 ELSE 1 END",
             )

@@ -435,12 +435,13 @@ pub fn decide_with(
         }
     }
     let firing = event.status == EventStatus::Firing;
+    let scheduled = event.kind == Kind::Schedule;
     // The incident a decision that acts or escalates opens: a firing event's own; for a
     // scheduled run, the one a failed earlier run left open (the runs of a schedule are one
     // incident until one succeeds: the engine closes it then), else the run's own.
     let incident = if firing {
         Some(IncidentChange { key: incident_key(event), effect: IncidentEffect::Open })
-    } else if event.kind == Kind::Schedule {
+    } else if scheduled {
         Some(match open {
             Some(inc) => IncidentChange { key: inc.key.clone(), effect: IncidentEffect::Update },
             None => IncidentChange { key: incident_key(event), effect: IncidentEffect::Open },
@@ -518,10 +519,14 @@ pub fn decide_with(
                     d.actions = actions;
                     d.verify = l1.verify.iter().map(verify_text).collect();
                     let mode = if pb.status == Status::Draft {
-                        d.reasons.push(format!(
-                            "{} is a draft: its L1 is planned and recorded, never applied; the event is escalated meanwhile",
-                            pb.id
-                        ));
+                        d.reasons.push(if scheduled {
+                            format!("{} is a draft: its scheduled run is planned and recorded, never applied", pb.id)
+                        } else {
+                            format!(
+                                "{} is a draft: its L1 is planned and recorded, never applied; the event is escalated meanwhile",
+                                pb.id
+                            )
+                        });
                         L1Mode::PlanOnly
                     } else if let Some(c) = approval {
                         d.reasons.push(format!(
@@ -535,12 +540,14 @@ pub fn decide_with(
                         d.reasons.push(format!("every guard of its L1 passed ({} checked)", checks.len()));
                         L1Mode::Apply
                     };
-                    if mode != L1Mode::Apply {
+                    // A draft's scheduled run is practice: nothing to hand over.
+                    let practice = scheduled && mode == L1Mode::PlanOnly;
+                    if mode != L1Mode::Apply && !practice {
                         d.escalation = Some(escalation_of(pb));
                     }
                     d.mode = Some(mode);
                     d.trace[entry].guards = checks;
-                    d.incident = incident;
+                    d.incident = if practice { None } else { incident };
                     return d;
                 }
                 for c in &failed {
@@ -552,6 +559,15 @@ pub fn decide_with(
                     ));
                 }
                 d.trace[entry].guards = checks;
+                if scheduled {
+                    // Nothing was attempted and nothing is broken: the next slot runs as
+                    // planned. (A pause during an outage must not file a ticket per schedule.)
+                    d.reasons.push(format!(
+                        "a scheduled run of {} that its guards refuse is recorded only: nothing was attempted, so nothing is handed over; the next slot runs as planned",
+                        pb.id
+                    ));
+                    return d;
+                }
             }
         }
     }
