@@ -17,7 +17,7 @@
 //! | actions    | [`actions`]       | one file per action: typed parameters, docs, examples, `plan()` pure, `apply()` idempotent; the clients they act through |
 //! | engine     | [`engine`]        | act, verify, learn: executions claimed under guards, applied (live or dry-run), verified, audited; the circuit breaker |
 //! | escalate   | [`escalate`]      | L3: the escalation package rendered for Jira (ADF, wiki markup), PagerDuty, Slack; the delivery worker that sends the outbox exactly once per incident key |
-//! | fix        | [`fix`]           | L2 fix generator metadata (generators come with the L2 issue)      |
+//! | fix        | [`fix`]           | L2: fix generators, pinned tests, git work, GitHub pull requests   |
 //! | diagnostics| [`diagnostics`]   | one `Diagnostic` type, stable codes, human and JSON rendering      |
 //! | store      | [`store`]         | the durable inbox, decisions, incidents, deploys, runs, executions, pauses, the hash-chained audit log, the escalation outbox (SQLite, versioned migrations) |
 //! | daemon     | [`daemon`]        | `sparky serve`: webhooks, group commit, inbox worker, reload, metrics |

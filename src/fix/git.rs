@@ -14,6 +14,9 @@ use std::time::{Duration, Instant};
 pub struct Git {
     pub dir: PathBuf,
     pub timeout: Duration,
+    /// Extra environment (credentials as `GIT_CONFIG_*`: never on the command line, so never
+    /// in a process listing or an error).
+    pub env: Vec<(String, String)>,
 }
 
 /// `https://user:secret@host/x` → `https://***@host/x`, anywhere in `text`.
@@ -39,7 +42,20 @@ pub fn redact(text: &str) -> String {
 
 impl Git {
     pub fn at(dir: &Path) -> Git {
-        Git { dir: dir.to_path_buf(), timeout: Duration::from_secs(120) }
+        Git { dir: dir.to_path_buf(), timeout: Duration::from_secs(120), env: Vec::new() }
+    }
+
+    /// With an HTTPS token for the remote: sent as a Basic `Authorization` header
+    /// (`x-access-token:<token>`, what GitHub takes), through the environment.
+    pub fn with_token(mut self, token: &str) -> Git {
+        use base64::Engine;
+        let basic = base64::engine::general_purpose::STANDARD.encode(format!("x-access-token:{token}"));
+        self.env.extend([
+            ("GIT_CONFIG_COUNT".to_string(), "1".to_string()),
+            ("GIT_CONFIG_KEY_0".to_string(), "http.extraHeader".to_string()),
+            ("GIT_CONFIG_VALUE_0".to_string(), format!("Authorization: Basic {basic}")),
+        ]);
+        self
     }
 
     /// Runs `git <args>` in the checkout; its standard output, or an error naming the
@@ -59,6 +75,7 @@ impl Git {
             .env("GIT_CONFIG_NOSYSTEM", "1")
             .env("GIT_CONFIG_GLOBAL", "/dev/null")
             .env("LC_ALL", "C")
+            .envs(self.env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
             .stdin(if input.is_some() { Stdio::piped() } else { Stdio::null() })
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())

@@ -17,9 +17,11 @@
 pub mod config_value;
 pub mod edit;
 pub mod git;
+pub mod github;
 pub mod memory_limit;
 pub mod patch;
 pub mod pin;
+pub mod pr;
 pub mod replicas_floor;
 pub mod revert;
 pub mod timeout;

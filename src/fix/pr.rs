@@ -1,0 +1,204 @@
+//! From a planned fix to a branch ready for review: a local clone of the service's
+//! repository (kept under the configured clone folder and fetched again each time), the
+//! branch `sparky/<incident-key>` from the default branch, the generator's change and its
+//! pinned test, the repository's test command run on it (with a timeout), one commit, and a
+//! push of the branch (Sparky's own: pushed with `--force`, so a retry replaces it). Then
+//! [`body`] writes the pull request's description. Blocking (git); run it off the runtime.
+
+use super::git::Git;
+use super::{ChangeSet, FixError, FixRequest};
+use serde::Serialize;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// Where and how the fix branch is made.
+#[derive(Debug, Clone)]
+pub struct Workspace {
+    /// Clones live under it, one folder per repository.
+    pub clone_dir: PathBuf,
+    /// The remote: `https://github.com/acme/pricing.git`, or a path / `file://` URL in tests.
+    pub remote: String,
+    /// An HTTPS token for the remote (never on a command line, never logged).
+    pub token: Option<String>,
+    /// The branch the fix goes into.
+    pub base: String,
+    /// The repository's test command (`sparky.dev/test-command`), run on the fix branch.
+    pub test_command: Option<String>,
+    pub test_timeout: Duration,
+    /// The commit's author: `Sparky <sparky@example.com>`.
+    pub author_name: String,
+    pub author_email: String,
+}
+
+/// The repository's tests as run on the fix branch.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct TestRun {
+    pub command: String,
+    pub passed: bool,
+    /// `exit 0`, `exit 1`, `timed out after 600 s`.
+    pub outcome: String,
+    /// The last lines of its output.
+    pub tail: String,
+    pub seconds: u64,
+}
+
+/// A fix branch pushed and ready for its pull request.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Prepared {
+    pub branch: String,
+    pub commit: String,
+    pub change: ChangeSet,
+    /// `None` when the catalog gives the repository no test command.
+    pub tests: Option<TestRun>,
+}
+
+/// `sparky/SPK-0123456789ab`.
+pub fn branch_of(incident_key: &str) -> String {
+    format!("sparky/{incident_key}")
+}
+
+/// The clone folder of `remote` under `root`: `github.com__acme__pricing`.
+fn clone_path(root: &Path, remote: &str) -> PathBuf {
+    let name: String = remote
+        .trim_end_matches(".git")
+        .rsplit(['/', ':'])
+        .take(3)
+        .collect::<Vec<_>>()
+        .into_iter()
+        .rev()
+        .collect::<Vec<_>>()
+        .join("__")
+        .chars()
+        .map(|c| if c.is_ascii_alphanumeric() || c == '-' || c == '.' || c == '_' { c } else { '_' })
+        .collect();
+    root.join(name.trim_start_matches('.'))
+}
+
+/// Runs `command` with `sh -c` in `dir`, at most `timeout`, keeping the last 40 lines.
+fn run_tests(dir: &Path, command: &str, timeout: Duration) -> TestRun {
+    let started = Instant::now();
+    let out_file = dir.join(".git").join("sparky-test-output");
+    let file = std::fs::File::create(&out_file);
+    let (stdout, stderr) = match file.and_then(|f| Ok((f.try_clone()?, f))) {
+        Ok((a, b)) => (Stdio::from(a), Stdio::from(b)),
+        Err(_) => (Stdio::null(), Stdio::null()),
+    };
+    let child = Command::new("sh")
+        .arg("-c")
+        .arg(command)
+        .current_dir(dir)
+        .stdin(Stdio::null())
+        .stdout(stdout)
+        .stderr(stderr)
+        .spawn();
+    let (passed, outcome) = match child {
+        Err(e) => (false, format!("could not start: {e}")),
+        Ok(mut child) => loop {
+            match child.try_wait() {
+                Ok(Some(status)) => {
+                    break (status.success(), status.code().map_or("killed".into(), |c| format!("exit {c}")));
+                }
+                Ok(None) if started.elapsed() >= timeout => {
+                    let _ = child.kill();
+                    let _ = child.wait();
+                    break (false, format!("timed out after {} s", timeout.as_secs()));
+                }
+                Ok(None) => std::thread::sleep(Duration::from_millis(20)),
+                Err(e) => break (false, format!("could not wait for it: {e}")),
+            }
+        },
+    };
+    let text = std::fs::read_to_string(&out_file).unwrap_or_default();
+    let _ = std::fs::remove_file(&out_file);
+    let lines: Vec<&str> = text.lines().collect();
+    let tail = lines[lines.len().saturating_sub(40)..].join("\n");
+    TestRun { command: command.to_string(), passed, outcome, tail, seconds: started.elapsed().as_secs() }
+}
+
+/// Makes the fix branch for `request` and pushes it.
+pub fn prepare(ws: &Workspace, request: &FixRequest) -> Result<Prepared, FixError> {
+    std::fs::create_dir_all(&ws.clone_dir)
+        .map_err(|e| FixError::new(format!("cannot create the clone folder {}: {e}", ws.clone_dir.display())))?;
+    let dir = clone_path(&ws.clone_dir, &ws.remote);
+    let mut outer = Git::at(&ws.clone_dir);
+    let mut git = Git::at(&dir);
+    if let Some(t) = &ws.token {
+        outer = outer.with_token(t);
+        git = git.with_token(t);
+    }
+    if dir.join(".git").exists() {
+        git.run(&["remote", "set-url", "origin", &ws.remote])?;
+        git.run(&["fetch", "--prune", "--no-tags", "origin"])?;
+    } else {
+        let target = dir.to_string_lossy().to_string();
+        outer.run(&["clone", "--no-tags", &ws.remote, &target])?;
+    }
+    let branch = branch_of(&request.incident_key);
+    let base = format!("origin/{}", ws.base);
+    git.run(&["checkout", "--force", "-B", &branch, &base])?;
+    git.run(&["reset", "--hard", &base])?;
+    git.run(&["clean", "-fdx", "--quiet"])?;
+    let change = super::generate(&dir, request)?;
+    let tests = ws.test_command.as_ref().map(|c| run_tests(&dir, c, ws.test_timeout));
+    git.run(&["add", "--all"])?;
+    let message = format!(
+        "Sparky L2 Fix: {}\n\n{}\n\nTest: {}\nSparky-Incident: {}\n",
+        change.title,
+        change.description.join("\n\n"),
+        change.test.run,
+        request.incident_key
+    );
+    let author = format!("user.name={}", ws.author_name);
+    let email = format!("user.email={}", ws.author_email);
+    git.run_with(
+        &["-c", &author, "-c", &email, "commit", "--quiet", "--no-verify", "-F", "-"],
+        Some(message.as_bytes()),
+    )?;
+    let commit = git.run(&["rev-parse", "HEAD"])?.trim().to_string();
+    git.run(&["push", "--force", "--quiet", "origin", &format!("{branch}:refs/heads/{branch}")])?;
+    Ok(Prepared { branch, commit, change, tests })
+}
+
+/// The pull request's description: the root cause, the fix, the evidence, the tests added
+/// and their result, and that Sparky never merges.
+pub fn body(prepared: &Prepared, request: &FixRequest, root_cause: Option<&str>, evidence: &[String]) -> String {
+    let mut out = String::new();
+    let c = &prepared.change;
+    out.push_str(&format!("Sparky opened this pull request for incident `{}`.\n\n", request.incident_key));
+    out.push_str("## Root cause\n\n");
+    out.push_str(root_cause.unwrap_or("The analysis names no root cause beyond the fix it proposes."));
+    out.push_str(&format!(
+        "\n\n## The fix\n\n{}\n\nGenerator `{}`, proposed at {:.0}% confidence (the playbook asks for {:.0}%).\n",
+        c.description.iter().map(|d| format!("- {d}")).collect::<Vec<_>>().join("\n"),
+        c.generator,
+        request.fix.confidence,
+        request.fix.threshold
+    ));
+    if !evidence.is_empty() {
+        out.push_str("\n## Evidence\n\n");
+        for e in evidence {
+            out.push_str(&format!("- {e}\n"));
+        }
+    }
+    out.push_str(&format!(
+        "\n## Tests\n\nThe fix is pinned by `{}` ({}). Run it with:\n\n```sh\n{}\n```\n",
+        c.test.path, c.test.framework, c.test.run
+    ));
+    match &prepared.tests {
+        Some(t) => out.push_str(&format!(
+            "\nThe repository's tests (`{}`) on this branch: **{}** ({}, {} s).\n\n<details><summary>Last lines</summary>\n\n```\n{}\n```\n</details>\n",
+            t.command,
+            if t.passed { "passed" } else { "FAILED" },
+            t.outcome,
+            t.seconds,
+            t.tail.replace("```", "'''")
+        )),
+        None => out.push_str("\nThe catalog gives this repository no test command (`sparky.dev/test-command`), so Sparky did not run its tests: CI will.\n"),
+    }
+    out.push_str(&format!(
+        "\n---\nBranch `{}`, commit `{}`. Sparky never merges: review, then merge or close; closing tells Sparky the fix was not accepted.\n",
+        prepared.branch, prepared.commit
+    ));
+    out
+}

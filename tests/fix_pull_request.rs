@@ -1,0 +1,136 @@
+//! L2 end to end up to the pull request: a bare repository on disk as the remote, a real
+//! clone, the `revert` generator, the repository's test command run on the branch, a real
+//! push, and the pull request opened on a local fake GitHub — twice (a retry), giving one
+//! branch and one pull request.
+
+#[path = "support/fake_github.rs"]
+mod fake_github;
+
+use fake_github::FakeGitHub;
+use sparky::fix::FixRequest;
+use sparky::fix::git::Git;
+use sparky::fix::github::{GitHub, PullRequestSpec};
+use sparky::fix::pr::{self, Workspace};
+use sparky::triage::PlannedFix;
+use std::path::Path;
+use std::time::Duration;
+
+fn commit(git: &Git, message: &str) {
+    git.run(&["add", "--all"]).unwrap();
+    git.run(&["-c", "user.name=Dev", "-c", "user.email=dev@example.com", "commit", "-qm", message]).unwrap();
+}
+
+/// A bare remote holding the pricing service, its last commit the bad one; its id.
+fn remote(root: &Path) -> (String, String) {
+    let work = root.join("work");
+    std::fs::create_dir_all(work.join("app")).unwrap();
+    std::fs::create_dir_all(work.join("tests")).unwrap();
+    let fixture = Path::new("tests/fixtures/fix/revert-python/repo");
+    for f in ["pyproject.toml", "app/pricing.py", "tests/test_pricing.py"] {
+        std::fs::copy(fixture.join(f), work.join(f)).unwrap();
+    }
+    let git = Git::at(&work);
+    git.run(&["init", "-q", "-b", "main"]).unwrap();
+    commit(&git, "the service as it was");
+    let patch = std::fs::read("tests/fixtures/fix/revert-python/history.patch").unwrap();
+    git.run_with(&["apply", "-"], Some(&patch)).unwrap();
+    commit(&git, "make big orders cheaper");
+    let bad = git.run(&["rev-parse", "HEAD"]).unwrap().trim().to_string();
+    let bare = root.join("pricing.git");
+    Git::at(root).run(&["clone", "-q", "--bare", work.to_str().unwrap(), bare.to_str().unwrap()]).unwrap();
+    (bare.to_string_lossy().to_string(), bad)
+}
+
+fn request(commit: &str) -> FixRequest {
+    FixRequest {
+        incident_key: "SPK-0123456789ab".into(),
+        service: Some("pricing".into()),
+        fix: PlannedFix {
+            generator: "revert".into(),
+            confidence: 93.0,
+            threshold: 90.0,
+            summary: "revert the deploy of 3.1.1 to pricing".into(),
+            args: Default::default(),
+            proposal: [("commit".to_string(), serde_json::json!(commit))].into_iter().collect(),
+        },
+    }
+}
+
+fn workspace(root: &Path, remote: &str, test: &str) -> Workspace {
+    Workspace {
+        clone_dir: root.join("clones"),
+        remote: remote.to_string(),
+        token: None,
+        base: "main".into(),
+        test_command: Some(test.into()),
+        test_timeout: Duration::from_secs(60),
+        author_name: "Sparky".into(),
+        author_email: "sparky@example.com".into(),
+    }
+}
+
+#[tokio::test]
+async fn a_revert_is_pushed_and_opened_once_with_its_tests() {
+    let dir = tempfile::tempdir().unwrap();
+    let (bare, bad) = remote(dir.path());
+    let ws = workspace(dir.path(), &bare, "grep -q 'round(net \\* (1 + TAX), 2)' app/pricing.py && echo 12 passed");
+    let req = request(&bad);
+    let fake = FakeGitHub::start().await;
+    let gh = GitHub::new(&fake.url, "gh-token", Duration::from_secs(5));
+    for attempt in 0..2 {
+        let (ws2, req2) = (ws.clone(), req.clone());
+        let prepared = tokio::task::spawn_blocking(move || pr::prepare(&ws2, &req2)).await.unwrap().unwrap();
+        assert_eq!(prepared.branch, "sparky/SPK-0123456789ab");
+        let tests = prepared.tests.clone().unwrap();
+        assert!(tests.passed && tests.tail.contains("12 passed"), "{tests:?}");
+        // The branch is on the remote with one commit on top of main.
+        let remote = Git::at(Path::new(&bare));
+        let on_remote = remote.run(&["rev-parse", "refs/heads/sparky/SPK-0123456789ab"]).unwrap();
+        assert_eq!(on_remote.trim(), prepared.commit);
+        let message = remote.run(&["log", "-1", "--format=%B", &prepared.commit]).unwrap();
+        assert!(
+            message.starts_with("Sparky L2 Fix: revert ") && message.contains("Sparky-Incident: SPK-0123456789ab"),
+            "{message}"
+        );
+        let count = remote.run(&["rev-list", "--count", "main..sparky/SPK-0123456789ab"]).unwrap();
+        assert_eq!(count.trim(), "1");
+        let body = pr::body(
+            &prepared,
+            &req,
+            Some("The deploy of 3.1.1 divides by zero."),
+            &["ZeroDivisionError since 10:02".into()],
+        );
+        assert!(
+            body.contains("**passed**") && body.contains("divides by zero") && body.contains("python -m pytest"),
+            "{body}"
+        );
+        let spec = PullRequestSpec {
+            repo: "acme/pricing".into(),
+            head: prepared.branch.clone(),
+            base: "main".into(),
+            title: format!("Sparky L2 Fix: {}", prepared.change.title),
+            body,
+            reviewers: vec!["dana".into()],
+            labels: vec!["sparky".into()],
+            draft: false,
+        };
+        let opened = gh.open_pull_request(&spec).await.unwrap();
+        assert_eq!(opened.created, attempt == 0);
+    }
+    assert_eq!(fake.pulls().len(), 1);
+}
+
+#[tokio::test]
+async fn failing_tests_are_reported_and_a_bad_remote_is_an_error_without_credentials() {
+    let dir = tempfile::tempdir().unwrap();
+    let (bare, bad) = remote(dir.path());
+    let ws = workspace(dir.path(), &bare, "echo 1 failed; exit 1");
+    let prepared = pr::prepare(&ws, &request(&bad)).unwrap();
+    let tests = prepared.tests.unwrap();
+    assert!(!tests.passed && tests.outcome == "exit 1" && tests.tail.contains("1 failed"), "{tests:?}");
+    let mut ws = workspace(dir.path(), "https://127.0.0.1:9/acme/none.git", "true");
+    ws.clone_dir = dir.path().join("other");
+    ws.token = Some("ghp_SECRET".into());
+    let e = pr::prepare(&ws, &request(&bad)).unwrap_err();
+    assert!(e.0.contains("git clone") && !e.0.contains("ghp_SECRET"), "{e}");
+}
