@@ -224,12 +224,7 @@ impl fmt::Debug for Clients {
 impl Clients {
     pub fn new(config: ActionsConfig) -> Clients {
         let timeout = config.http.timeout.as_deref().and_then(duration_ms).unwrap_or(Duration::from_secs(10));
-        let http = reqwest::Client::builder()
-            .timeout(timeout)
-            .redirect(reqwest::redirect::Policy::none())
-            .user_agent(concat!("sparky/", env!("CARGO_PKG_VERSION")))
-            .build()
-            .unwrap_or_default();
+        let http = crate::escalate::http::client(timeout);
         Clients {
             config,
             kube: tokio::sync::OnceCell::new(),

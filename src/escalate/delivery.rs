@@ -148,12 +148,7 @@ impl Delivery {
             .as_ref()
             .and_then(|c| integrations.slack.webhooks.get(c))
             .map(|url| (url.clone(), integrations.slack.mode.unwrap_or(global)));
-        let http = reqwest::Client::builder()
-            .timeout(Duration::from_secs(10))
-            .redirect(reqwest::redirect::Policy::none())
-            .user_agent(concat!("sparky/", env!("CARGO_PKG_VERSION")))
-            .build()
-            .unwrap_or_default();
+        let http = crate::escalate::http::client(Duration::from_secs(10));
         Delivery {
             store,
             config,

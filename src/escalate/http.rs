@@ -35,6 +35,17 @@ impl DeliveryError {
     }
 }
 
+/// The HTTP client Sparky talks to an outside API with: `timeout` per request, no redirect
+/// followed (a 3xx could carry a credential elsewhere), `sparky/<version>` as user agent.
+pub fn client(timeout: Duration) -> reqwest::Client {
+    reqwest::Client::builder()
+        .timeout(timeout)
+        .redirect(reqwest::redirect::Policy::none())
+        .user_agent(concat!("sparky/", env!("CARGO_PKG_VERSION")))
+        .build()
+        .unwrap_or_default()
+}
+
 /// Sends `request` to `what` (`Jira`, `PagerDuty`) and reads its JSON answer (`Null` when it
 /// has none). Non-2xx answers are classified: 408, 425, 429 and 5xx are retried (after
 /// `Retry-After` when given); 401 and 403 are retried too, since fixing the credentials

@@ -139,12 +139,7 @@ pub struct Jira {
 impl Jira {
     pub fn new(config: JiraConfig) -> Jira {
         let timeout = config.timeout.as_deref().and_then(crate::dsl::parse_duration).unwrap_or(10_000);
-        let http = reqwest::Client::builder()
-            .timeout(Duration::from_millis(timeout))
-            .redirect(reqwest::redirect::Policy::none())
-            .user_agent(concat!("sparky/", env!("CARGO_PKG_VERSION")))
-            .build()
-            .unwrap_or_default();
+        let http = crate::escalate::http::client(Duration::from_millis(timeout));
         let base = config.url.trim_end_matches('/').to_string();
         Jira { config, http, base }
     }

@@ -96,12 +96,7 @@ fn severity(sparky: &str) -> &'static str {
 impl PagerDuty {
     pub fn new(config: PagerDutyConfig) -> PagerDuty {
         let timeout = config.timeout.as_deref().and_then(crate::dsl::parse_duration).unwrap_or(10_000);
-        let http = reqwest::Client::builder()
-            .timeout(Duration::from_millis(timeout))
-            .redirect(reqwest::redirect::Policy::none())
-            .user_agent(concat!("sparky/", env!("CARGO_PKG_VERSION")))
-            .build()
-            .unwrap_or_default();
+        let http = crate::escalate::http::client(Duration::from_millis(timeout));
         PagerDuty { config, http }
     }
 

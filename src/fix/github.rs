@@ -93,12 +93,7 @@ fn wait_of(headers: &reqwest::header::HeaderMap) -> Option<Duration> {
 impl GitHub {
     /// `api`: `https://api.github.com` or `https://HOST/api/v3`.
     pub fn new(api: &str, token: &str, timeout: Duration) -> GitHub {
-        let http = reqwest::Client::builder()
-            .timeout(timeout)
-            .redirect(reqwest::redirect::Policy::none())
-            .user_agent(concat!("sparky/", env!("CARGO_PKG_VERSION")))
-            .build()
-            .unwrap_or_default();
+        let http = crate::escalate::http::client(timeout);
         GitHub {
             api: api.trim_end_matches('/').to_string(),
             token: token.to_string(),
