@@ -64,6 +64,7 @@ fn workspace(root: &Path, remote: &str, test: &str) -> Workspace {
         base: "main".into(),
         test_command: Some(test.into()),
         test_timeout: Duration::from_secs(60),
+        git_timeout: Duration::from_secs(60),
         author_name: "Sparky".into(),
         author_email: "sparky@example.com".into(),
     }
@@ -112,6 +113,7 @@ async fn a_revert_is_pushed_and_opened_once_with_its_tests() {
             body,
             reviewers: vec!["dana".into()],
             labels: vec!["sparky".into()],
+            team_reviewers: Vec::new(),
             draft: false,
         };
         let opened = gh.open_pull_request(&spec).await.unwrap();
@@ -131,6 +133,16 @@ async fn failing_tests_are_reported_and_a_bad_remote_is_an_error_without_credent
     let mut ws = workspace(dir.path(), "https://127.0.0.1:9/acme/none.git", "true");
     ws.clone_dir = dir.path().join("other");
     ws.token = Some("ghp_SECRET".into());
-    let e = pr::prepare(&ws, &request(&bad)).unwrap_err();
+    // An unreachable remote is a failure worth retrying, not a refusal of the fix.
+    let e = match pr::prepare(&ws, &request(&bad)).unwrap_err() {
+        pr::PrepareError::Failed(e) => e,
+        other => panic!("an unreachable remote is not a refusal: {other:?}"),
+    };
     assert!(e.0.contains("git clone") && !e.0.contains("ghp_SECRET"), "{e}");
+    // A commit that is not on the base branch is a refusal: the fix escalates.
+    let ws = workspace(dir.path(), &bare, "true");
+    match pr::prepare(&ws, &request("0123456789abcdef0123456789abcdef01234567")).unwrap_err() {
+        pr::PrepareError::Refused(e) => assert!(e.0.contains("0123456789ab"), "{e}"),
+        other => panic!("an unknown commit is refused: {other:?}"),
+    }
 }

@@ -19,6 +19,7 @@ fn spec() -> PullRequestSpec {
         title: "Sparky L2 Fix: revert 1a47b86b7346 (make big orders cheaper)".into(),
         body: "## Root cause\n...".into(),
         reviewers: vec!["dana".into()],
+        team_reviewers: Vec::new(),
         labels: vec!["sparky".into(), "sparky:l2".into()],
         draft: false,
     }

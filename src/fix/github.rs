@@ -6,10 +6,130 @@
 //! (`Retry-After`, or `x-ratelimit-reset` once `x-ratelimit-remaining` is 0), for the caller
 //! to wait out. Sparky never merges.
 
+use crate::actions::{Mode, Secret};
 use crate::escalate::http::DeliveryError;
 use reqwest::StatusCode;
+use serde::Deserialize;
 use serde_json::{Value, json};
+use std::path::PathBuf;
 use std::time::Duration;
+
+/// `integrations.github`: where L2 fixes are pushed and opened as pull requests.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct GitHubConfig {
+    /// Overrides `integrations.mode` for GitHub: in `dry-run` the pull request is rendered
+    /// and recorded, nothing is cloned, pushed or opened.
+    pub mode: Option<Mode>,
+    /// Whether L2 decisions are carried out at all.
+    pub enabled: bool,
+    /// The REST API: `https://api.github.com`, or GitHub Enterprise's `https://HOST/api/v3`.
+    pub api: String,
+    /// A token that may push branches and open pull requests (a fine-grained token with
+    /// contents and pull requests read/write, or a GitHub App installation token). Used for
+    /// the API and, as an `Authorization` header through the environment, for git over HTTPS.
+    pub token: Secret,
+    /// Where a repository is cloned from: `{repo}` is the catalog's `github.com/project-slug`.
+    pub clone_url: String,
+    /// Local clones live here, one folder per repository, reused between fixes.
+    pub clone_dir: PathBuf,
+    /// The branch fixes go into; the repository's default branch (asked of GitHub) when
+    /// left out.
+    pub base: Option<String>,
+    /// The fix commit's author.
+    pub author_name: String,
+    pub author_email: String,
+    /// Labels set on every pull request.
+    pub labels: Vec<String>,
+    /// GitHub logins asked to review when the catalog names no on-call engineer or team.
+    pub reviewers: Vec<String>,
+    /// How long the repository's test command (`sparky.dev/test-command`) may run.
+    pub test_timeout: String,
+    /// How long one git command (clone, fetch, push) may take.
+    pub git_timeout: String,
+    /// Per API request.
+    pub timeout: String,
+}
+
+impl Default for GitHubConfig {
+    fn default() -> Self {
+        GitHubConfig {
+            mode: None,
+            enabled: false,
+            api: "https://api.github.com".into(),
+            token: Secret::default(),
+            clone_url: "https://github.com/{repo}.git".into(),
+            clone_dir: PathBuf::from(".sparky/clones"),
+            base: None,
+            author_name: "Sparky".into(),
+            author_email: "sparky@users.noreply.github.com".into(),
+            labels: vec!["sparky".into(), "sparky:l2".into()],
+            reviewers: Vec::new(),
+            test_timeout: "10m".into(),
+            git_timeout: "5m".into(),
+            timeout: "30s".into(),
+        }
+    }
+}
+
+impl GitHubConfig {
+    /// Checks the URLs, the token and the durations; the message names the key.
+    pub fn validate(&self, global: Mode) -> Result<(), String> {
+        if !self.enabled {
+            return Ok(());
+        }
+        match reqwest::Url::parse(&self.api) {
+            Ok(u) if matches!(u.scheme(), "http" | "https") => {}
+            _ => {
+                return Err(format!(
+                    "`integrations.github.api`: `{}` is not an http(s) URL; write `https://api.github.com` or `https://HOST/api/v3`",
+                    self.api
+                ));
+            }
+        }
+        if !self.clone_url.contains("{repo}") {
+            return Err(format!(
+                "`integrations.github.clone_url`: `{}` has no `{{repo}}`; write e.g. `https://github.com/{{repo}}.git`",
+                self.clone_url
+            ));
+        }
+        if crate::fix::git::redact(&self.clone_url) != self.clone_url {
+            return Err("`integrations.github.clone_url` holds a credential; put the token in `integrations.github.token`, it is sent without appearing in any URL".into());
+        }
+        if self.mode.unwrap_or(global) == Mode::Live && self.token.expose().trim().is_empty() {
+            return Err(
+                "`integrations.github.token` is empty; write `token: ${GITHUB_TOKEN}` and set the variable (or keep GitHub in `mode: dry-run`)"
+                    .into(),
+            );
+        }
+        if let Some(bad) = self.reviewers.iter().find(|r| !crate::knowledge::catalog::is_github_login(r)) {
+            return Err(format!("`integrations.github.reviewers`: `{bad}` is not a GitHub login"));
+        }
+        if let Some(bad) = self.labels.iter().find(|l| l.trim().is_empty() || l.len() > 50) {
+            return Err(format!(
+                "`integrations.github.labels`: `{bad}` is not a label GitHub takes (1 to 50 characters)"
+            ));
+        }
+        for (key, value) in
+            [("test_timeout", &self.test_timeout), ("git_timeout", &self.git_timeout), ("timeout", &self.timeout)]
+        {
+            if crate::dsl::parse_duration(value).is_none_or(|ms| ms == 0) {
+                return Err(format!("`integrations.github.{key}`: `{value}` is not a duration; write e.g. `10m`"));
+            }
+        }
+        Ok(())
+    }
+
+    /// A duration key already validated.
+    pub fn duration(&self, value: &str) -> Duration {
+        Duration::from_millis(crate::dsl::parse_duration(value).unwrap_or(30_000))
+    }
+
+    /// The URL `repo` is cloned from.
+    pub fn clone_url_of(&self, repo: &str) -> String {
+        self.clone_url.replace("{repo}", repo)
+    }
+}
 
 /// A GitHub API client for one token.
 pub struct GitHub {
@@ -59,8 +179,10 @@ pub struct PullRequestSpec {
     pub body: String,
     /// GitHub logins asked to review.
     pub reviewers: Vec<String>,
+    /// Team slugs (`sre`, without the organization) asked to review.
+    pub team_reviewers: Vec<String>,
     pub labels: Vec<String>,
-    /// Opened as a draft (a fix whose tests did not run).
+    /// Opened as a draft: a fix whose tests failed is not ready for review.
     pub draft: bool,
 }
 
@@ -230,13 +352,19 @@ impl GitHub {
             }
         }
         let mut notes = Vec::new();
-        if !spec.reviewers.is_empty() {
+        if !spec.reviewers.is_empty() || !spec.team_reviewers.is_empty() {
             let path = format!("/repos/{repo}/pulls/{}/requested_reviewers", pull.number);
-            let (status, v) =
-                self.call(reqwest::Method::POST, &path, Some(&json!({ "reviewers": spec.reviewers }))).await?;
+            let asked = json!({ "reviewers": spec.reviewers, "team_reviewers": spec.team_reviewers });
+            let (status, v) = self.call(reqwest::Method::POST, &path, Some(&asked)).await?;
             if status == StatusCode::UNPROCESSABLE_ENTITY {
                 let message = v.get("message").and_then(Value::as_str).unwrap_or("refused");
-                notes.push(format!("review not requested from {}: {message}", spec.reviewers.join(", ")));
+                let who: Vec<String> = spec
+                    .reviewers
+                    .iter()
+                    .cloned()
+                    .chain(spec.team_reviewers.iter().map(|t| format!("team {t}")))
+                    .collect();
+                notes.push(format!("review not requested from {}: {message}", who.join(", ")));
             }
         }
         if !spec.labels.is_empty() {

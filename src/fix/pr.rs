@@ -26,6 +26,8 @@ pub struct Workspace {
     /// The repository's test command (`sparky.dev/test-command`), run on the fix branch.
     pub test_command: Option<String>,
     pub test_timeout: Duration,
+    /// How long one git command (clone, fetch, push) may take.
+    pub git_timeout: Duration,
     /// The commit's author: `Sparky <sparky@example.com>`.
     pub author_name: String,
     pub author_email: String,
@@ -116,32 +118,58 @@ fn run_tests(dir: &Path, command: &str, timeout: Duration) -> TestRun {
     TestRun { command: command.to_string(), passed, outcome, tail, seconds: started.elapsed().as_secs() }
 }
 
+/// Why no fix branch was pushed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PrepareError {
+    /// The generator would not make the change (at its bound, a conflict, nothing found):
+    /// an answer, not a fault; the fix escalates with the reason.
+    Refused(FixError),
+    /// Git, the remote or the disk failed (unreachable, a timeout, a full disk): worth
+    /// trying again.
+    Failed(FixError),
+}
+
+impl std::fmt::Display for PrepareError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            PrepareError::Refused(e) | PrepareError::Failed(e) => e.fmt(f),
+        }
+    }
+}
+
 /// Makes the fix branch for `request` and pushes it.
-pub fn prepare(ws: &Workspace, request: &FixRequest) -> Result<Prepared, FixError> {
-    std::fs::create_dir_all(&ws.clone_dir)
-        .map_err(|e| FixError::new(format!("cannot create the clone folder {}: {e}", ws.clone_dir.display())))?;
+pub fn prepare(ws: &Workspace, request: &FixRequest) -> Result<Prepared, PrepareError> {
+    use PrepareError::{Failed, Refused};
+    std::fs::create_dir_all(&ws.clone_dir).map_err(|e| {
+        Failed(FixError::new(format!("cannot create the clone folder {}: {e}", ws.clone_dir.display())))
+    })?;
     let dir = clone_path(&ws.clone_dir, &ws.remote);
     let mut outer = Git::at(&ws.clone_dir);
     let mut git = Git::at(&dir);
+    outer.timeout = ws.git_timeout;
+    git.timeout = ws.git_timeout;
     if let Some(t) = &ws.token {
         outer = outer.with_token(t);
         git = git.with_token(t);
     }
     if dir.join(".git").exists() {
-        git.run(&["remote", "set-url", "origin", &ws.remote])?;
-        git.run(&["fetch", "--prune", "--no-tags", "origin"])?;
+        git.run(&["remote", "set-url", "origin", &ws.remote]).map_err(Failed)?;
+        git.run(&["fetch", "--prune", "--no-tags", "origin"]).map_err(Failed)?;
     } else {
         let target = dir.to_string_lossy().to_string();
-        outer.run(&["clone", "--no-tags", &ws.remote, &target])?;
+        outer.run(&["clone", "--no-tags", &ws.remote, &target]).map_err(Failed)?;
     }
     let branch = branch_of(&request.incident_key);
     let base = format!("origin/{}", ws.base);
-    git.run(&["checkout", "--force", "-B", &branch, &base])?;
-    git.run(&["reset", "--hard", &base])?;
-    git.run(&["clean", "-fdx", "--quiet"])?;
-    let change = super::generate(&dir, request)?;
+    if git.run(&["rev-parse", "--verify", "--quiet", &format!("{base}^{{commit}}")]).is_err() {
+        return Err(Refused(FixError::new(format!("the repository has no branch `{}` to fix", ws.base))));
+    }
+    git.run(&["checkout", "--force", "-B", &branch, &base]).map_err(Failed)?;
+    git.run(&["reset", "--hard", &base]).map_err(Failed)?;
+    git.run(&["clean", "-fdx", "--quiet"]).map_err(Failed)?;
+    let change = super::generate(&dir, request).map_err(Refused)?;
     let tests = ws.test_command.as_ref().map(|c| run_tests(&dir, c, ws.test_timeout));
-    git.run(&["add", "--all"])?;
+    git.run(&["add", "--all"]).map_err(Failed)?;
     let message = format!(
         "Sparky L2 Fix: {}\n\n{}\n\nTest: {}\nSparky-Incident: {}\n",
         change.title,
@@ -154,9 +182,10 @@ pub fn prepare(ws: &Workspace, request: &FixRequest) -> Result<Prepared, FixErro
     git.run_with(
         &["-c", &author, "-c", &email, "commit", "--quiet", "--no-verify", "-F", "-"],
         Some(message.as_bytes()),
-    )?;
-    let commit = git.run(&["rev-parse", "HEAD"])?.trim().to_string();
-    git.run(&["push", "--force", "--quiet", "origin", &format!("{branch}:refs/heads/{branch}")])?;
+    )
+    .map_err(Failed)?;
+    let commit = git.run(&["rev-parse", "HEAD"]).map_err(Failed)?.trim().to_string();
+    git.run(&["push", "--force", "--quiet", "origin", &format!("{branch}:refs/heads/{branch}")]).map_err(Failed)?;
     Ok(Prepared { branch, commit, change, tests })
 }
 

@@ -200,6 +200,29 @@ pub struct Owner {
     pub slack: Option<String>,
     /// `sparky.dev/oncall`.
     pub oncall: Option<String>,
+    /// On GitHub: a User's `github.com/user-login`, a Group's `github.com/team-slug`
+    /// (`org/team`), as Backstage's GitHub integration writes them. L2 asks them to review.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub github: Option<String>,
+}
+
+/// Who is asked to review an L2 pull request: GitHub logins and teams (`org/team`).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Reviewers {
+    #[serde(default)]
+    pub users: Vec<String>,
+    #[serde(default)]
+    pub teams: Vec<String>,
+}
+
+/// A GitHub login: letters, digits and single hyphens, at most 39 characters.
+pub fn is_github_login(text: &str) -> bool {
+    !text.is_empty()
+        && text.len() <= 39
+        && text.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
+        && !text.starts_with('-')
+        && !text.ends_with('-')
+        && !text.contains("--")
 }
 
 /// An API token the catalog knows of: a Resource of type `api-token`.
@@ -492,6 +515,30 @@ impl Catalog {
     pub fn oncall(&self, name: &str) -> Option<String> {
         let service = self.service(name)?;
         service.oncall.clone().or_else(|| self.owner(name).and_then(|o| o.oncall))
+    }
+
+    /// Who reviews an L2 fix of a service: its on-call engineer on GitHub — the User the
+    /// on-call names (its `github.com/user-login`), else the on-call text itself when it is a
+    /// GitHub login (`@dana`, `dana`) — and, when no person can be named, the owning Group's
+    /// GitHub team (`github.com/team-slug`).
+    pub fn reviewers(&self, name: &str) -> Reviewers {
+        let mut out = Reviewers::default();
+        if let Some(oncall) = self.oncall(name) {
+            let handle = oncall.trim().trim_start_matches('@');
+            let user = self.owners.get(&("user".to_string(), handle.to_ascii_lowercase()));
+            match user.and_then(|u| u.github.clone()) {
+                Some(login) if is_github_login(&login) => out.users.push(login),
+                _ if is_github_login(handle) => out.users.push(handle.to_string()),
+                _ => {}
+            }
+        }
+        if out.users.is_empty()
+            && let Some(team) = self.owner(name).and_then(|o| o.github)
+            && is_project_slug(&team)
+        {
+            out.teams.push(team);
+        }
+        out
     }
 
     /// Adds a service, or replaces the one with the same namespace and name (its
@@ -1315,6 +1362,10 @@ impl Reader<'_> {
                     email,
                     slack: text("sparky.dev/slack-channel"),
                     oncall: text("sparky.dev/oncall"),
+                    github: match kind {
+                        Kind::User => text("github.com/user-login"),
+                        _ => text("github.com/team-slug"),
+                    },
                 });
             }
             Kind::System | Kind::Api => {}

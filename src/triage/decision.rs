@@ -109,7 +109,7 @@ impl fmt::Display for PlannedAction {
 }
 
 /// The fix an L2 decision asks a generator for.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, serde::Deserialize)]
 pub struct PlannedFix {
     pub generator: String,
     /// Percent.
