@@ -137,6 +137,8 @@ async fn deploys_runs_and_incident_history_are_kept_for_the_knowledge_graph() {
             }),
             execution: None,
             package: None,
+            fix: None,
+            feedback: None,
         })
         .collect();
     assert_eq!(store.record_all(&records).await.unwrap(), 3);

@@ -92,6 +92,8 @@ async fn l1(store: &Store, n: u32, service: &str, target: &str, state: &'static 
         run,
         execution: Some(execution),
         package: None,
+        fix: None,
+        feedback: None,
     };
     assert_eq!(store.record_all(&[record]).await.unwrap(), 1);
     Made { id, key }
@@ -113,6 +115,8 @@ async fn resolve(store: &Store, n: u32, key: &str, now: DateTime<Utc>) {
         run: None,
         execution: None,
         package: None,
+        fix: None,
+        feedback: None,
     };
     store.record_all(&[record]).await.unwrap();
 }
@@ -366,6 +370,7 @@ async fn a_failed_verification_escalates_to_the_destinations_even_without_a_reco
         jira: true,
         pagerduty: true,
         slack: false,
+        github: false,
         acknowledge: false,
         repeat_every_ms: 0,
     });

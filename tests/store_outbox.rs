@@ -13,8 +13,14 @@ use sparky::store::{Destinations, Record, RemoteLink, Store};
 use sparky::triage::{Decision, Escalation, IncidentChange, IncidentEffect, Level};
 use std::sync::Arc;
 
-const ALL: Destinations =
-    Destinations { jira: true, pagerduty: true, slack: true, acknowledge: true, repeat_every_ms: 3_600_000 };
+const ALL: Destinations = Destinations {
+    jira: true,
+    pagerduty: true,
+    slack: true,
+    github: false,
+    acknowledge: true,
+    repeat_every_ms: 3_600_000,
+};
 
 fn graph() -> sparky::graph::RuleGraph {
     let sources = sparky::compile::read_sources(&["playbooks".into()]).unwrap();
@@ -42,7 +48,18 @@ async fn record(store: &Store, n: u32, event: &Event, d: &Decision, now: DateTim
         let knowledge = Knowledge::new(Arc::default(), now.timestamp_millis());
         EscalationPackage::of_decision(event, d, &graph(), Package::assemble(event, &knowledge, Some(d), None, now))
     });
-    let r = Record { seq, event, decision: d, json: "{}".into(), deploy: None, run: None, execution: None, package };
+    let r = Record {
+        seq,
+        event,
+        decision: d,
+        json: "{}".into(),
+        deploy: None,
+        run: None,
+        execution: None,
+        package,
+        fix: None,
+        feedback: None,
+    };
     store.record_all(&[r]).await.unwrap()
 }
 

@@ -174,7 +174,7 @@ pub enum AnalyzerKind {
     Remote,
 }
 
-/// Integrations (Kubernetes, Redis, HTTP, Slack, commands, Jira, PagerDuty; GitHub later):
+/// Integrations (Kubernetes, Redis, HTTP, Slack, commands, Jira, PagerDuty, GitHub):
 /// the global mode and each integration's own settings (and mode, which overrides it).
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -190,6 +190,8 @@ pub struct IntegrationsConfig {
     pub jira: crate::escalate::jira::JiraConfig,
     /// Where escalations page (L3).
     pub pagerduty: crate::escalate::pagerduty::PagerDutyConfig,
+    /// Where L2 fixes are pushed and opened as pull requests.
+    pub github: crate::fix::github::GitHubConfig,
 }
 
 impl IntegrationsConfig {
@@ -359,6 +361,7 @@ impl Config {
         self.engine.validate().map_err(|e| ConfigError(format!("{name}: {e}")))?;
         self.integrations.jira.validate().map_err(|e| ConfigError(format!("{name}: {e}")))?;
         self.integrations.pagerduty.validate().map_err(|e| ConfigError(format!("{name}: {e}")))?;
+        self.integrations.github.validate(self.integrations.mode).map_err(|e| ConfigError(format!("{name}: {e}")))?;
         self.escalation.validate(&self.integrations.slack).map_err(|e| ConfigError(format!("{name}: {e}")))?;
         self.scheduler.validate().map_err(|e| ConfigError(format!("{name}: {e}")))?;
         self.tokens.validate().map_err(|e| ConfigError(format!("{name}: {e}")))?;

@@ -26,6 +26,7 @@ pub struct Metrics {
     deliveries: Family<Labels, Counter>,
     outbox: Family<Labels, Gauge>,
     outbox_oldest: Family<Labels, Gauge<f64, AtomicU64>>,
+    fixes: Family<Labels, Counter>,
 }
 
 impl Default for Metrics {
@@ -89,7 +90,7 @@ impl Metrics {
         let deliveries = Family::<Labels, Counter>::default();
         registry.register(
             "sparky_escalation_deliveries",
-            "Delivery attempts of escalations, by destination (jira, pagerduty, slack), action (open, note, acknowledge, resolve) and outcome (delivered, dry_run, retry, failed)",
+            "Delivery attempts of escalations, by destination (jira, pagerduty, slack; github for L2 fixes), action (open, note, acknowledge, resolve) and outcome (delivered, dry_run, retry, failed)",
             deliveries.clone(),
         );
         let outbox = Family::<Labels, Gauge>::default();
@@ -104,7 +105,14 @@ impl Metrics {
             "Age of the oldest escalation message not delivered yet, by destination (0 when none waits): alert when it grows",
             outbox_oldest.clone(),
         );
+        let fixes = Family::<Labels, Counter>::default();
+        registry.register(
+            "sparky_fix_pull_requests",
+            "L2 fixes carried out, by generator and what came of it (open, draft when its tests failed, refused, dry_run, merged or closed when the pull request had been answered already)",
+            fixes.clone(),
+        );
         Metrics {
+            fixes,
             deliveries,
             outbox,
             outbox_oldest,
@@ -150,6 +158,11 @@ impl Metrics {
                 ("outcome", outcome.to_string()),
             ])
             .inc();
+    }
+
+    /// An L2 fix carried out, and what came of it.
+    pub fn fixed(&self, generator: &str, state: &str) {
+        self.fixes.get_or_create(&vec![("generator", generator.to_string()), ("state", state.to_string())]).inc();
     }
 
     /// The outbox now: counts by destination and state, the age of the oldest pending row.

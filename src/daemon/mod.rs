@@ -187,6 +187,7 @@ pub async fn start(options: Options) -> Result<Running, String> {
             jira: &config.integrations.jira,
             pagerduty: &config.integrations.pagerduty,
             slack: &config.integrations.slack,
+            github: &config.integrations.github,
         },
         routing_keys(ruleset.clone()),
         Arc::new(DeliveryObserver { metrics: metrics.clone() }),
@@ -273,6 +274,10 @@ impl crate::escalate::delivery::Observer for DeliveryObserver {
 
     fn outbox(&self, counts: &[crate::store::OutboxCount]) {
         self.metrics.set_outbox(counts, chrono::Utc::now());
+    }
+
+    fn fixed(&self, generator: &str, state: &str) {
+        self.metrics.fixed(generator, state);
     }
 }
 

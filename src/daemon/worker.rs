@@ -147,30 +147,46 @@ async fn round(state: &State) -> Result<usize, StoreError> {
             .and_then(|pb| pb.l1.as_ref())
             .and_then(|l1| crate::engine::new_execution(*seq, &event, &decision, l1, &state.config.engine, now));
         let package = escalation_package(&event, &decision, graph, &knowledge, now);
-        decided.push((*seq, event, decision, deploy, run, execution, package));
+        let fix = package.as_ref().and_then(|p| {
+            crate::fix::order::FixOrder::of_decision(&event, &decision, knowledge.catalog(), p.package.clone())
+        });
+        let feedback = crate::fix::feedback::Feedback::of(&event);
+        if let Some(f) = &feedback {
+            // Said in the webhook's own decision, when the pull request is one of Sparky's.
+            if state.store.fix_pull(&f.incident_key).await?.is_some() {
+                decision.reasons.push(format!(
+                    "{} (incident {}): recorded for the acceptance rate of its generator and playbook",
+                    f.headline(),
+                    f.incident_key
+                ));
+            }
+        }
+        decided.push(Decided { seq: *seq, event, decision, deploy, run, execution, package, fix, feedback });
     }
     let records: Vec<Record<'_>> = decided
         .iter()
-        .map(|(seq, event, decision, deploy, run, execution, package)| Record {
-            seq: *seq,
-            event,
-            decision,
-            json: decision.explained(event).to_string(),
-            deploy: deploy.clone(),
-            run: run.clone(),
-            execution: execution.clone(),
-            package: package.clone(),
+        .map(|d| Record {
+            seq: d.seq,
+            event: &d.event,
+            decision: &d.decision,
+            json: d.decision.explained(&d.event).to_string(),
+            deploy: d.deploy.clone(),
+            run: d.run.clone(),
+            execution: d.execution.clone(),
+            package: d.package.clone(),
+            fix: d.fix.clone(),
+            feedback: d.feedback.clone(),
         })
         .collect();
     state.store.record_all(&records).await?;
-    if decided.iter().any(|d| d.5.is_some()) {
+    if decided.iter().any(|d| d.execution.is_some()) {
         state.engine.wake.notify_one();
     }
-    if decided.iter().any(|d| d.2.incident.is_some()) {
+    if decided.iter().any(|d| d.decision.incident.is_some() || d.feedback.is_some()) {
         state.delivery.wake.notify_waiters();
     }
     let per_event = started.elapsed().as_secs_f64() / decided.len() as f64;
-    for (seq, event, decision, ..) in &decided {
+    for Decided { seq, event, decision, .. } in &decided {
         state.metrics.decided(decision.level.as_str(), decision.playbook.as_deref(), per_event);
         tracing::info!(
             seq,
@@ -188,6 +204,19 @@ async fn round(state: &State) -> Result<usize, StoreError> {
         state.metrics.set_inbox_depth(depth);
     }
     Ok(decided.len())
+}
+
+/// One decided event of a batch and everything recorded with it.
+struct Decided {
+    seq: i64,
+    event: Event,
+    decision: Decision,
+    deploy: Option<crate::knowledge::Deploy>,
+    run: Option<Run>,
+    execution: Option<crate::store::NewExecution>,
+    package: Option<EscalationPackage>,
+    fix: Option<crate::fix::order::FixOrder>,
+    feedback: Option<crate::fix::feedback::Feedback>,
 }
 
 /// The escalation package of a decision that opens an incident, kept with the incident and

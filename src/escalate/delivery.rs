@@ -9,6 +9,10 @@
 //! the same `dedup_key` into one alert. A page waits a little (`escalation.link_wait`) for
 //! its Jira issue so that it can link to it, and goes out without the link after that.
 //! Slack messages are at least once: a message whose answer was lost is posted again.
+//!
+//! L2 fixes go the same way (destination `github`): the order an L2 decision wrote is carried
+//! out by [`crate::fix::deliver`] — one at a time, so pushes and pull requests are serial —
+//! and what came of it is recorded with what it tells the incident's other destinations.
 
 use super::http::{DeliveryError, backoff};
 use super::jira::{Jira, JiraConfig};
@@ -90,6 +94,10 @@ pub trait Observer: Send + Sync {
     fn attempted(&self, destination: &str, action: &str, outcome: &str);
     /// The outbox by destination and state.
     fn outbox(&self, counts: &[OutboxCount]);
+    /// An L2 fix was carried out: `open`, `draft`, `refused`, `dry_run`, `merged`, `closed`.
+    fn fixed(&self, generator: &str, state: &str) {
+        let _ = (generator, state);
+    }
 }
 
 /// Finds the PagerDuty integration key of a service in the catalog in force.
@@ -102,6 +110,8 @@ pub struct Delivery {
     jira: Option<(Jira, Mode)>,
     pagerduty: Option<(PagerDuty, Mode)>,
     slack: Option<(Secret, Mode)>,
+    /// L2: fix branches and pull requests (`integrations.github`).
+    github: Option<crate::fix::deliver::Pulls>,
     http: reqwest::Client,
     routing_keys: RoutingKeys,
     observer: Arc<dyn Observer>,
@@ -116,6 +126,7 @@ pub struct Integrations<'a> {
     pub jira: &'a JiraConfig,
     pub pagerduty: &'a PagerDutyConfig,
     pub slack: &'a SlackConfig,
+    pub github: &'a crate::fix::github::GitHubConfig,
 }
 
 /// What one attempt came to.
@@ -124,6 +135,8 @@ enum Done {
     DryRun(Value),
     /// Not yet: something it depends on is not delivered.
     Wait(Duration),
+    /// An L2 fix carried out (or refused, or rendered in dry-run).
+    Fix(Box<crate::fix::deliver::FixResult>),
 }
 
 impl Delivery {
@@ -148,6 +161,7 @@ impl Delivery {
             .as_ref()
             .and_then(|c| integrations.slack.webhooks.get(c))
             .map(|url| (url.clone(), integrations.slack.mode.unwrap_or(global)));
+        let github = integrations.github.enabled.then(|| crate::fix::deliver::Pulls::new(integrations.github, global));
         let http = crate::escalate::http::client(Duration::from_secs(10));
         Delivery {
             store,
@@ -155,6 +169,7 @@ impl Delivery {
             jira,
             pagerduty,
             slack,
+            github,
             http,
             routing_keys,
             observer,
@@ -169,6 +184,7 @@ impl Delivery {
             jira: self.jira.is_some(),
             pagerduty: self.pagerduty.is_some(),
             slack: self.slack.is_some(),
+            github: self.github.is_some(),
             acknowledge: self.pagerduty.as_ref().is_some_and(|(p, _)| p.config().acknowledge),
             repeat_every_ms: millis(&self.config.repeat_comment_every),
         }
@@ -180,6 +196,7 @@ impl Delivery {
             "jira": self.jira.as_ref().map(|(_, m)| m.as_str()),
             "pagerduty": self.pagerduty.as_ref().map(|(_, m)| m.as_str()),
             "slack": self.slack.as_ref().map(|(_, m)| m.as_str()),
+            "github": self.github.as_ref().map(|p| p.mode().as_str()),
         })
     }
 
@@ -188,9 +205,12 @@ impl Delivery {
     /// stays in the outbox for the next start.
     pub async fn run(self: Arc<Self>, stop: Arc<AtomicBool>) {
         let mut loops = Vec::new();
-        for (destination, configured) in
-            [("jira", self.jira.is_some()), ("pagerduty", self.pagerduty.is_some()), ("slack", self.slack.is_some())]
-        {
+        for (destination, configured) in [
+            ("jira", self.jira.is_some()),
+            ("pagerduty", self.pagerduty.is_some()),
+            ("slack", self.slack.is_some()),
+            ("github", self.github.is_some()),
+        ] {
             if configured {
                 let me = self.clone();
                 let stop = stop.clone();
@@ -286,6 +306,30 @@ impl Delivery {
                 tracing::info!(incident = %row.incident_key, destination = %row.destination, action = %row.action, "escalation recorded, not sent (dry-run)");
                 "dry_run"
             }
+            Ok(Done::Fix(result)) => {
+                self.store.fix_attempted(row, &result, now).await?;
+                let state = result.state();
+                let generator = row.body.pointer("/fix/generator").and_then(Value::as_str).unwrap_or("-");
+                self.observer.fixed(generator, state);
+                match result.as_ref() {
+                    crate::fix::deliver::FixResult::Refused { reason } => tracing::error!(
+                        incident = %row.incident_key, generator, error = %reason,
+                        "the L2 fix was not made; the incident is escalated with the attempt"
+                    ),
+                    crate::fix::deliver::FixResult::Opened { pull, created, .. } => tracing::info!(
+                        incident = %row.incident_key, generator, state, pull = %pull.url, created,
+                        "L2 pull request open for review"
+                    ),
+                    other => {
+                        tracing::info!(incident = %row.incident_key, generator, state = other.state(), "L2 fix carried out")
+                    }
+                }
+                match state {
+                    "dry_run" => "dry_run",
+                    "refused" => "failed",
+                    _ => "delivered",
+                }
+            }
             Ok(Done::Wait(d)) => {
                 let wait = chrono::Duration::from_std(d).unwrap_or_default();
                 self.store.outbox_postpone(row.id, now + wait).await?;
@@ -322,6 +366,7 @@ impl Delivery {
             "jira" => self.jira(row).await,
             "pagerduty" => self.pagerduty(row).await,
             "slack" => self.slack(row).await,
+            "github" => self.fix(row).await,
             other => Err(DeliveryError::Permanent(format!("`{other}` is not a destination this Sparky knows"))),
         }
     }
@@ -424,6 +469,15 @@ impl Delivery {
             slot
         };
         tokio::time::sleep_until(tokio::time::Instant::from_std(slot)).await;
+    }
+
+    /// An L2 order: the fix branch and its pull request.
+    async fn fix(&self, row: &OutboxRow) -> Result<Done, DeliveryError> {
+        let Some(pulls) = &self.github else { return Err(not_configured("github")) };
+        let order: crate::fix::order::FixOrder = serde_json::from_value(row.body.clone()).map_err(|e| {
+            DeliveryError::Permanent(format!("outbox row {} does not hold an L2 fix order: {e}", row.id))
+        })?;
+        Ok(Done::Fix(Box::new(pulls.carry_out(&order).await?)))
     }
 
     async fn slack(&self, row: &OutboxRow) -> Result<Done, DeliveryError> {

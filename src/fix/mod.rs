@@ -13,12 +13,20 @@
 //! Edits keep the file's formatting outside the changed value ([`edit`]); the test that pins
 //! the fix is written in the repository's own framework when Sparky can tell which, otherwise
 //! as a check script under `.sparky/checks/` ([`pin`]). [`git`] runs the git CLI.
+//!
+//! Carrying an L2 decision out: the decision writes a [`order::FixOrder`] to the outbox; the
+//! delivery worker hands it to [`deliver::Pulls`], which makes the branch ([`pr`]) and opens
+//! the pull request ([`github`]). People's answers (merged, closed) come back as `pull_request`
+//! webhooks ([`feedback`]) and add up to each generator's and playbook's acceptance rate.
 
 pub mod config_value;
+pub mod deliver;
 pub mod edit;
+pub mod feedback;
 pub mod git;
 pub mod github;
 pub mod memory_limit;
+pub mod order;
 pub mod patch;
 pub mod pin;
 pub mod pr;

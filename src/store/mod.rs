@@ -9,12 +9,14 @@
 
 mod audit;
 mod engine;
+mod fixes;
 mod outbox;
 mod schedules;
 mod tokens;
 
 pub use audit::{AuditEntry, AuditRecord, ChainReport};
 pub use engine::{Check, Claim, Demotion, Execution, Limits, NewExecution, Rate, Verify};
+pub use fixes::FixPull;
 pub use outbox::{Destinations, OutboxCount, OutboxRow, RemoteLink};
 pub use schedules::ScheduleState;
 pub use tokens::TokenRaise;
@@ -122,6 +124,11 @@ pub struct Record<'a> {
     /// For a decision that opens an incident: its escalation package, kept with the incident
     /// and sent to the destinations when the decision escalates (or the engine later does).
     pub package: Option<crate::escalate::EscalationPackage>,
+    /// For an L2 decision that opens an incident: the order that carries its fix out (the
+    /// `github` outbox row), when GitHub is configured.
+    pub fix: Option<crate::fix::order::FixOrder>,
+    /// A person's answer to one of Sparky's pull requests, which the event tells of.
+    pub feedback: Option<crate::fix::feedback::Feedback>,
 }
 
 /// The latest decision made for a fingerprint.
@@ -383,6 +390,8 @@ impl Store {
             run: None,
             execution: None,
             package: None,
+            fix: None,
+            feedback: None,
         };
         let n = self.record_all(&[record]).await?;
         Ok(n == 1)
@@ -394,7 +403,7 @@ impl Store {
         let mut tx = self.pool.begin().await.map_err(unavailable)?;
         let mut moved_total = 0;
         for record in records {
-            let Record { seq, event, decision, json, deploy, run, execution, package } = record;
+            let Record { seq, event, decision, json, deploy, run, execution, package, fix, feedback } = record;
             let now = ts(decision.decided_at);
             let attached = decision.level == Level::Suppressed;
             let incident_key = decision.incident.as_ref().map(|c| c.key.as_str());
@@ -486,6 +495,9 @@ impl Store {
             if let Some(new) = execution {
                 engine::create(&mut tx, new, record, decision.decided_at).await?;
             }
+            if let Some(f) = feedback {
+                fixes::answered(&mut tx, f, decision.decided_at).await?;
+            }
             let Some(change) = &decision.incident else { continue };
             let actions: Vec<&str> = decision.actions.iter().map(|a| a.plan.action.as_str()).collect();
             let q = match change.effect {
@@ -525,6 +537,11 @@ impl Store {
             };
             q.execute(&mut *tx).await.map_err(unavailable)?;
             self.escalations_of(&mut tx, event, decision, change, package.as_ref()).await?;
+            if let Some(order) =
+                fix.as_ref().filter(|_| self.destinations.github && change.effect == IncidentEffect::Open)
+            {
+                fixes::order(&mut tx, order, decision.decided_at).await?;
+            }
         }
         tx.commit().await.map_err(unavailable)?;
         Ok(moved_total)

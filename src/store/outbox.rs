@@ -18,6 +18,8 @@ pub struct Destinations {
     pub jira: bool,
     pub pagerduty: bool,
     pub slack: bool,
+    /// L2 fixes are carried out (`integrations.github.enabled`).
+    pub github: bool,
     /// Send PagerDuty `acknowledge` when the source acknowledges the incident.
     pub acknowledge: bool,
     /// At most one Jira comment per this many milliseconds for repeats of an escalated
@@ -30,12 +32,13 @@ pub struct Destinations {
 pub struct OutboxRow {
     pub id: i64,
     pub incident_key: String,
-    /// `jira`, `pagerduty`, `slack`.
+    /// `jira`, `pagerduty`, `slack`; `github` for an L2 fix.
     pub destination: String,
     /// `open`, `note`, `acknowledge`, `resolve`.
     pub action: String,
     pub dedup: String,
-    /// An [`EscalationPackage`] for `open`, a [`Note`] otherwise.
+    /// An [`EscalationPackage`] for `open`, a [`Note`] otherwise; a
+    /// [`crate::fix::order::FixOrder`] for `github`.
     pub body: Value,
     pub state: String,
     pub attempts: i64,
@@ -61,7 +64,8 @@ pub struct OutboxCount {
     pub oldest: DateTime<Utc>,
 }
 
-async fn insert(
+/// Inserts one outbox row (nothing when its `(incident, destination, dedup)` is there).
+pub(super) async fn insert(
     conn: &mut SqliteConnection,
     key: &str,
     destination: &str,
@@ -339,6 +343,64 @@ async fn bare_package(
     }))
 }
 
+/// Marks `row` delivered (`delivered` or `dry_run`) and keeps what the destination made of
+/// the incident.
+pub(super) async fn delivered(
+    conn: &mut SqliteConnection,
+    row: &OutboxRow,
+    state: &str,
+    link: Option<&RemoteLink>,
+    request: Option<&Value>,
+    now: DateTime<Utc>,
+) -> Result<(), StoreError> {
+    sqlx::query(
+        "UPDATE outbox SET state = $1, attempts = attempts + 1, remote = $2, request_json = $3, last_error = NULL,
+                           updated_at = $4, delivered_at = $4 WHERE id = $5",
+    )
+    .bind(state)
+    .bind(link.map(|l| l.remote.as_str()))
+    .bind(request.map(Value::to_string))
+    .bind(ts(now))
+    .bind(row.id)
+    .execute(&mut *conn)
+    .await
+    .map_err(unavailable)?;
+    if let Some(l) = link {
+        sqlx::query(
+            "INSERT INTO escalation_links (incident_key, destination, remote, url, created_at) VALUES ($1, $2, $3, $4, $5)
+             ON CONFLICT (incident_key, destination) DO NOTHING",
+        )
+        .bind(&row.incident_key)
+        .bind(&row.destination)
+        .bind(&l.remote)
+        .bind(l.url.as_deref())
+        .bind(ts(now))
+        .execute(&mut *conn)
+        .await
+        .map_err(unavailable)?;
+    }
+    Ok(())
+}
+
+/// Marks row `id` refused for good, with why.
+pub(super) async fn failed(
+    conn: &mut SqliteConnection,
+    id: i64,
+    error: &str,
+    now: DateTime<Utc>,
+) -> Result<(), StoreError> {
+    sqlx::query(
+        "UPDATE outbox SET state = 'failed', attempts = attempts + 1, last_error = $1, updated_at = $2 WHERE id = $3",
+    )
+    .bind(error)
+    .bind(ts(now))
+    .bind(id)
+    .execute(&mut *conn)
+    .await
+    .map_err(unavailable)?;
+    Ok(())
+}
+
 fn row_of(r: &sqlx::sqlite::SqliteRow) -> OutboxRow {
     OutboxRow {
         id: r.get("id"),
@@ -477,32 +539,7 @@ impl Store {
         now: DateTime<Utc>,
     ) -> Result<(), StoreError> {
         let mut tx = self.pool.begin().await.map_err(unavailable)?;
-        sqlx::query(
-            "UPDATE outbox SET state = $1, attempts = attempts + 1, remote = $2, request_json = $3, last_error = NULL,
-                               updated_at = $4, delivered_at = $4 WHERE id = $5",
-        )
-        .bind(state)
-        .bind(link.map(|l| l.remote.as_str()))
-        .bind(request.map(Value::to_string))
-        .bind(ts(now))
-        .bind(row.id)
-        .execute(&mut *tx)
-        .await
-        .map_err(unavailable)?;
-        if let Some(l) = link {
-            sqlx::query(
-                "INSERT INTO escalation_links (incident_key, destination, remote, url, created_at) VALUES ($1, $2, $3, $4, $5)
-                 ON CONFLICT (incident_key, destination) DO NOTHING",
-            )
-            .bind(&row.incident_key)
-            .bind(&row.destination)
-            .bind(&l.remote)
-            .bind(l.url.as_deref())
-            .bind(ts(now))
-            .execute(&mut *tx)
-            .await
-            .map_err(unavailable)?;
-        }
+        delivered(&mut tx, row, state, link, request, now).await?;
         tx.commit().await.map_err(unavailable)
     }
 
@@ -541,16 +578,8 @@ impl Store {
 
     /// The destination refused row `id` for good (a request it will never take).
     pub async fn outbox_failed(&self, id: i64, error: &str, now: DateTime<Utc>) -> Result<(), StoreError> {
-        sqlx::query(
-            "UPDATE outbox SET state = 'failed', attempts = attempts + 1, last_error = $1, updated_at = $2 WHERE id = $3",
-        )
-        .bind(error)
-        .bind(ts(now))
-        .bind(id)
-        .execute(&self.pool)
-        .await
-        .map_err(unavailable)?;
-        Ok(())
+        let mut conn = self.pool.acquire().await.map_err(unavailable)?;
+        failed(&mut conn, id, error, now).await
     }
 
     /// Puts failed row `id` back in line (after the configuration was fixed); returns whether
