@@ -281,3 +281,61 @@ fn a_suite_can_run_on_a_catalog() {
     let o = sparky(&["test", &path]);
     assert_eq!(o.status.code(), Some(1), "{}", out(&o));
 }
+
+/// A `pull_request` webhook (GitHub's own payload, closed) about branch `head`.
+fn pull_closed(head: &str, merged: bool) -> String {
+    let mut pr: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string("tests/fixtures/ingest/github/pull_request.opened.json").unwrap(),
+    )
+    .unwrap();
+    pr["action"] = "closed".into();
+    pr["pull_request"]["state"] = "closed".into();
+    pr["pull_request"]["merged"] = merged.into();
+    pr["pull_request"]["head"]["ref"] = head.into();
+    pr.to_string()
+}
+
+#[test]
+fn replay_reports_the_acceptance_of_l2_fixes_from_pull_request_answers() {
+    let fixture = "tests/fixtures/triage/04-l2-analysis-meets-threshold";
+    let (events, context, playbooks) =
+        (format!("{fixture}/events.json"), format!("{fixture}/context.yaml"), format!("{fixture}/playbooks"));
+    let args = |files: &[&str], json: bool| {
+        let mut a = vec!["replay"];
+        a.extend_from_slice(files);
+        a.extend(["--context", &context, "--playbooks", &playbooks]);
+        if json {
+            a.extend(["--format", "json"]);
+        }
+        a.into_iter().map(str::to_string).collect::<Vec<_>>()
+    };
+    let run = |a: Vec<String>| sparky(&a.iter().map(String::as_str).collect::<Vec<_>>());
+    // The fix's incident key, as the decision gives it.
+    let o = run(args(&[&events], true));
+    assert_eq!(o.status.code(), Some(0), "{}", out(&o));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    let key = v["events"][0]["decision"]["incident"]["key"].as_str().unwrap().to_string();
+    assert_eq!(v["summary"]["fixes"]["all"]["open"], 1, "{v}");
+    assert_eq!(v["summary"]["fixes"]["all"]["acceptance_rate"], serde_json::Value::Null);
+
+    let dir = tempfile::tempdir().unwrap();
+    let merged = write(dir.path(), "b-merged.json", &pull_closed(&format!("sparky/{key}"), true));
+    let stranger = write(dir.path(), "c-other.json", &pull_closed("sparky/SPK-000000000000", false));
+    let feature = write(dir.path(), "d-feature.json", &pull_closed("feature/login", true));
+    let o = run(args(&[&events, &merged, &stranger, &feature], true));
+    assert_eq!(o.status.code(), Some(0), "{}", out(&o));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    let fixes = &v["summary"]["fixes"];
+    assert_eq!(fixes["all"]["merged"], 1, "{v}");
+    assert_eq!(fixes["all"]["acceptance_rate"], 100.0);
+    assert_eq!(fixes["by_generator"]["memory_limit"]["merged"], 1);
+    assert_eq!(fixes["by_playbook"]["worker-oom"]["acceptance_rate"], 100.0);
+    // Only Sparky's branches are answers; one whose incident the replay did not open is said.
+    assert_eq!(v["summary"]["unmatched_answers"], 1);
+
+    let o = run(args(&[&events, &merged, &stranger, &feature], false));
+    let text = out(&o);
+    assert!(text.contains("L2 fixes: 1 proposed; 1 of 1 answered merged (100.0%)"), "{text}");
+    assert!(text.contains("memory_limit"), "{text}");
+    assert!(text.contains("1 pull request answer on sparky/ branches matched no fix"), "{text}");
+}

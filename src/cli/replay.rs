@@ -6,7 +6,8 @@ use super::input;
 use super::report;
 use crate::compile::files_under;
 use crate::event::Event;
-use crate::triage::{self, Decision, L1Mode, Level, MemoryContext, Options, Outcome};
+use crate::fix::feedback::{Acceptance, Feedback};
+use crate::triage::{self, Decision, IncidentEffect, L1Mode, Level, MemoryContext, Options, Outcome};
 use chrono::{DateTime, Utc};
 use serde_json::json;
 use std::collections::BTreeMap;
@@ -56,6 +57,11 @@ pub struct Summary {
     pub automated: usize,
     /// L1, L2 or L3: events that needed something done.
     pub actionable: usize,
+    /// The L2 fixes proposed, by incident key: generator, playbook, and what the replayed
+    /// `pull_request` webhooks said of them (`open` until one does).
+    pub fixes: BTreeMap<String, (String, Option<String>, &'static str)>,
+    /// `pull_request` answers on Sparky branches whose incident this replay did not open.
+    pub unmatched_answers: usize,
 }
 
 impl Summary {
@@ -78,6 +84,29 @@ impl Summary {
         if d.level == Level::L2 || (d.level == Level::L1 && d.mode == Some(L1Mode::Apply)) {
             self.automated += 1;
         }
+        if d.level == Level::L2
+            && let (Some(fix), Some(change)) = (&d.fix, &d.incident)
+            && change.effect == IncidentEffect::Open
+        {
+            self.fixes.entry(change.key.clone()).or_insert((fix.generator.clone(), d.playbook.clone(), "open"));
+        }
+    }
+
+    /// A person's answer to a fix's pull request, as a replayed webhook tells it.
+    fn answer(&mut self, feedback: &Feedback) {
+        match self.fixes.get_mut(&feedback.incident_key) {
+            Some(fix) => fix.2 = feedback.answer.state(),
+            None => self.unmatched_answers += 1,
+        }
+    }
+
+    /// The acceptance of the replayed fixes, by generator and playbook.
+    pub fn acceptance(&self) -> Acceptance {
+        let mut a = Acceptance::default();
+        for (generator, playbook, state) in self.fixes.values() {
+            a.add(generator, playbook.as_deref(), state, 1);
+        }
+        a
     }
 
     /// Share of the events that needed something done that Sparky handled at L1 or L2.
@@ -128,6 +157,9 @@ fn replay(args: &Args) -> Result<String, String> {
         );
         ctx.record(&event, &d, &graph, Outcome::Success, now);
         summary.add(&d);
+        if let Some(f) = Feedback::of(&event) {
+            summary.answer(&f);
+        }
         decided.push((event, d));
     }
     Ok(match args.common.format {
@@ -144,6 +176,8 @@ fn replay(args: &Args) -> Result<String, String> {
                     "actionable": summary.actionable,
                     "automated": summary.automated,
                     "automation_rate": (summary.automation_rate() * 10.0).round() / 10.0,
+                    "fixes": summary.acceptance().to_json(),
+                    "unmatched_answers": summary.unmatched_answers,
                 },
             });
             serde_json::to_string_pretty(&doc).expect("JSON values serialize") + "\n"
@@ -194,5 +228,17 @@ fn human_summary(s: &Summary, ruleset: &str) -> String {
         s.automated,
         s.actionable
     );
+    let acceptance = s.acceptance();
+    if !acceptance.is_empty() {
+        out.push_str(&acceptance.describe());
+    }
+    if s.unmatched_answers > 0 {
+        let _ = writeln!(
+            out,
+            "{} pull request answer{} on sparky/ branches matched no fix this replay proposed (its incident began before the replayed events)",
+            s.unmatched_answers,
+            if s.unmatched_answers == 1 { "" } else { "s" }
+        );
+    }
     out
 }

@@ -204,6 +204,24 @@ pub(super) async fn escalations(Extract(state): Extract<Arc<State>>, Query(q): Q
     }
 }
 
+/// L2 fixes, newest first (or the one of `?incident=`), with the acceptance rates.
+pub(super) async fn fixes(Extract(state): Extract<Arc<State>>, Query(q): Query<EscalationsQuery>) -> Response {
+    let limit = q.limit.unwrap_or(100).clamp(1, 1000);
+    let fixes = match &q.incident {
+        Some(key) => state.store.fix_pull(key).await.map(|f| f.into_iter().collect::<Vec<_>>()),
+        None => state.store.fix_pulls(limit).await,
+    };
+    let acceptance = state.store.fix_acceptance().await;
+    match (fixes, acceptance) {
+        (Ok(list), Ok(acceptance)) => axum::Json(json!({
+            "fixes": list.iter().map(|f| f.to_json()).collect::<Vec<_>>(),
+            "acceptance": acceptance.to_json(),
+        }))
+        .into_response(),
+        (Err(e), _) | (_, Err(e)) => unavailable(e.to_string()),
+    }
+}
+
 /// Puts a message the destination refused for good back in line, once its cause is fixed
 /// (a Jira project that did not exist, a routing key that was missing).
 pub(super) async fn retry_outbox(

@@ -32,6 +32,7 @@ pub fn router(state: Arc<State>) -> Router {
         .route("/api/v1/pauses", get(super::admin::pauses).post(super::admin::pause))
         .route("/api/v1/resume", post(super::admin::resume))
         .route("/api/v1/escalations", get(super::admin::escalations))
+        .route("/api/v1/fixes", get(super::admin::fixes))
         .route("/api/v1/outbox/{id}/retry", post(super::admin::retry_outbox))
         .route("/api/v1/tokens", get(tokens))
         .route("/api/v1/schedules", get(super::admin::schedules))
@@ -218,6 +219,7 @@ async fn status(Extract(state): Extract<Arc<State>>) -> Response {
     let counts = state.store.event_counts().await.unwrap_or_default();
     let engine = engine_status(&state).await;
     let escalation = escalation_status(&state).await;
+    let fixes = fix_status(&state).await;
     let events: serde_json::Map<String, Value> = counts.into_iter().map(|(k, v)| (k, json!(v))).collect();
     axum::Json(json!({
         "version": env!("CARGO_PKG_VERSION"),
@@ -237,6 +239,7 @@ async fn status(Extract(state): Extract<Arc<State>>) -> Response {
         "integrations": state.config.integrations.mode.as_str(),
         "engine": engine,
         "escalation": escalation,
+        "fixes": fixes,
         "sources": sources,
     }))
     .into_response()
@@ -294,6 +297,14 @@ async fn escalation_status(state: &State) -> Value {
         .map(|r| r.to_json())
         .collect();
     json!({ "modes": state.delivery.modes(), "outbox": destinations, "errors": errors })
+}
+
+/// L2 at a glance: GitHub's mode, the acceptance rate of each generator and playbook, and
+/// the latest fixes.
+async fn fix_status(state: &State) -> Value {
+    let acceptance = state.store.fix_acceptance().await.map(|a| a.to_json()).unwrap_or(Value::Null);
+    let recent: Vec<Value> = state.store.fix_pulls(20).await.unwrap_or_default().iter().map(|f| f.to_json()).collect();
+    json!({ "mode": state.delivery.modes()["github"], "acceptance": acceptance, "recent": recent })
 }
 
 /// The token inventory: every token, its owner, its expiry and the days left, soonest
