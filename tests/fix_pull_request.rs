@@ -5,8 +5,11 @@
 
 #[path = "support/fake_github.rs"]
 mod fake_github;
+#[path = "support/fix_repo.rs"]
+mod fix_repo;
 
 use fake_github::FakeGitHub;
+use fix_repo::{TEST_COMMAND, remote};
 use sparky::fix::FixRequest;
 use sparky::fix::git::Git;
 use sparky::fix::github::{GitHub, PullRequestSpec};
@@ -14,32 +17,6 @@ use sparky::fix::pr::{self, Workspace};
 use sparky::triage::PlannedFix;
 use std::path::Path;
 use std::time::Duration;
-
-fn commit(git: &Git, message: &str) {
-    git.run(&["add", "--all"]).unwrap();
-    git.run(&["-c", "user.name=Dev", "-c", "user.email=dev@example.com", "commit", "-qm", message]).unwrap();
-}
-
-/// A bare remote holding the pricing service, its last commit the bad one; its id.
-fn remote(root: &Path) -> (String, String) {
-    let work = root.join("work");
-    std::fs::create_dir_all(work.join("app")).unwrap();
-    std::fs::create_dir_all(work.join("tests")).unwrap();
-    let fixture = Path::new("tests/fixtures/fix/revert-python/repo");
-    for f in ["pyproject.toml", "app/pricing.py", "tests/test_pricing.py"] {
-        std::fs::copy(fixture.join(f), work.join(f)).unwrap();
-    }
-    let git = Git::at(&work);
-    git.run(&["init", "-q", "-b", "main"]).unwrap();
-    commit(&git, "the service as it was");
-    let patch = std::fs::read("tests/fixtures/fix/revert-python/history.patch").unwrap();
-    git.run_with(&["apply", "-"], Some(&patch)).unwrap();
-    commit(&git, "make big orders cheaper");
-    let bad = git.run(&["rev-parse", "HEAD"]).unwrap().trim().to_string();
-    let bare = root.join("pricing.git");
-    Git::at(root).run(&["clone", "-q", "--bare", work.to_str().unwrap(), bare.to_str().unwrap()]).unwrap();
-    (bare.to_string_lossy().to_string(), bad)
-}
 
 fn request(commit: &str) -> FixRequest {
     FixRequest {
@@ -74,7 +51,7 @@ fn workspace(root: &Path, remote: &str, test: &str) -> Workspace {
 async fn a_revert_is_pushed_and_opened_once_with_its_tests() {
     let dir = tempfile::tempdir().unwrap();
     let (bare, bad) = remote(dir.path());
-    let ws = workspace(dir.path(), &bare, "grep -q 'round(net \\* (1 + TAX), 2)' app/pricing.py && echo 12 passed");
+    let ws = workspace(dir.path(), &bare, TEST_COMMAND);
     let req = request(&bad);
     let fake = FakeGitHub::start().await;
     let gh = GitHub::new(&fake.url, "gh-token", Duration::from_secs(5));

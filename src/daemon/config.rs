@@ -512,6 +512,28 @@ mod tests {
     }
 
     #[test]
+    fn github_is_checked_only_when_enabled_and_each_error_names_its_key() {
+        let gh = |body: &str| Config::parse(&format!("integrations:\n  github:\n{body}"), "sparky.yaml", &env);
+        assert!(gh("    clone_url: nowhere\n").is_ok(), "a disabled GitHub is not checked");
+        let c = gh("    enabled: true\n    mode: dry-run\n").unwrap();
+        assert_eq!(c.integrations.github.clone_url_of("acme/pricing"), "https://github.com/acme/pricing.git");
+        for (body, expected) in [
+            ("    enabled: true\n    mode: live\n", "`integrations.github.token` is empty"),
+            ("    enabled: true\n    mode: live\n    token: t\n    api: ftp://x\n", "`integrations.github.api`"),
+            ("    enabled: true\n    token: t\n    clone_url: https://github.com/acme.git\n", "has no `{repo}`"),
+            (
+                "    enabled: true\n    token: t\n    clone_url: https://x:ghp_1@github.com/{repo}.git\n",
+                "holds a credential",
+            ),
+            ("    enabled: true\n    token: t\n    reviewers: [\"Dana Smith\"]\n", "is not a GitHub login"),
+            ("    enabled: true\n    token: t\n    test_timeout: forever\n", "`integrations.github.test_timeout`"),
+        ] {
+            let e = gh(body).map(|_| ()).unwrap_err().0;
+            assert!(e.starts_with("sparky.yaml: ") && e.contains(expected), "{body}: {e}");
+        }
+    }
+
+    #[test]
     fn sizes() {
         assert_eq!(parse_size("1MiB"), Some(1 << 20));
         assert_eq!(parse_size("512KiB"), Some(512 * 1024));

@@ -2204,6 +2204,36 @@ mod tests {
     }
 
     #[test]
+    fn reviewers_are_the_oncall_on_github_else_the_owning_team() {
+        let group = TEAM.replace(
+            "    sparky.dev/oncall: alice\n",
+            "    sparky.dev/oncall: alice\n    github.com/team-slug: acme/team-a\n",
+        );
+        let user = "---\napiVersion: backstage.io/v1alpha1\nkind: User\nmetadata:\n  name: alice\n  annotations:\n    github.com/user-login: alice-gh\nspec:\n  memberOf: [team-a]\n";
+        let with_oncall = |name: &str, oncall: &str| {
+            format!(
+                "---\napiVersion: backstage.io/v1alpha1\nkind: Component\nmetadata:\n  name: {name}\n  annotations:\n    sparky.dev/oncall: \"{oncall}\"\nspec:\n  owner: group:team-a\n"
+            )
+        };
+        let text = format!(
+            "{group}{user}{}{}{}",
+            component("a", ""),
+            with_oncall("b", "@bob"),
+            with_oncall("c", "Carol Smith (pager)")
+        );
+        let (c, diags) = parse_one(&text);
+        assert!(diags.iter().all(|d| !d.is_error()), "{:?}", diags.iter().map(|d| &d.message).collect::<Vec<_>>());
+        // The group's on-call is a User whose GitHub login the catalog gives.
+        assert_eq!(c.reviewers("a"), Reviewers { users: vec!["alice-gh".into()], teams: vec![] });
+        // An on-call that is itself a login.
+        assert_eq!(c.reviewers("b").users, ["bob"]);
+        // No person GitHub knows: the owning team reviews.
+        assert_eq!(c.reviewers("c"), Reviewers { users: vec![], teams: vec!["acme/team-a".into()] });
+        assert_eq!(c.reviewers("nobody"), Reviewers::default());
+        assert!(is_github_login("dana-2") && !is_github_login("-dana") && !is_github_login("a b"));
+    }
+
+    #[test]
     fn api_links_make_consumers_depend_on_providers() {
         let api = "---\napiVersion: backstage.io/v1alpha1\nkind: API\nmetadata:\n  name: payments\nspec:\n  type: openapi\n  owner: team-a\n";
         let text = format!(

@@ -222,8 +222,9 @@ impl Store {
                                         "generator": generator, "tests": tests }),
                     };
                     let seq = event_seq(&mut tx, key).await?;
+                    let how = tests.as_ref().map_or("", |t| t.outcome.as_str());
                     let cause = format!(
-                        "the `{generator}` fix's tests failed on its branch ({tested}): pull request #{} is a draft, not ready for review",
+                        "the `{generator}` fix's tests failed on its branch ({how}): pull request #{} is a draft, not ready for review",
                         pull.number
                     );
                     outbox::later(&mut tx, to, key, &cause, attempt, seq, now).await?;

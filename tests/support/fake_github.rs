@@ -36,6 +36,7 @@ pub struct Pull {
     pub merged: bool,
     pub draft: bool,
     pub reviewers: Vec<String>,
+    pub team_reviewers: Vec<String>,
     pub labels: Vec<String>,
 }
 
@@ -198,6 +199,7 @@ fn handle(state: &Mutex<State>, base: &str, method: Method, uri: Uri, headers: H
                 merged: false,
                 draft: body["draft"].as_bool().unwrap_or(false),
                 reviewers: Vec::new(),
+                team_reviewers: Vec::new(),
                 labels: Vec::new(),
             };
             let out = pull_json(base, &p);
@@ -232,11 +234,22 @@ fn handle(state: &Mutex<State>, base: &str, method: Method, uri: Uri, headers: H
                     json!({ "message": format!("Reviews may only be requested from collaborators. One or more of the users or teams you specified is not a collaborator of the acme/pricing repository. ({r})") }),
                 );
             }
+            let teams: Vec<String> = body["team_reviewers"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter_map(|r| r.as_str().map(String::from))
+                .collect();
             match find(&mut s, number) {
                 Some(i) => {
                     for r in wanted {
                         if !s.pulls[i].reviewers.contains(&r) {
                             s.pulls[i].reviewers.push(r);
+                        }
+                    }
+                    for t in teams {
+                        if !s.pulls[i].team_reviewers.contains(&t) {
+                            s.pulls[i].team_reviewers.push(t);
                         }
                     }
                     answer(201, pull_json(base, &s.pulls[i]))
