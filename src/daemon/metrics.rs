@@ -168,7 +168,7 @@ impl Metrics {
     /// The outbox now: counts by destination and state, the age of the oldest pending row.
     pub fn set_outbox(&self, counts: &[crate::store::OutboxCount], now: chrono::DateTime<chrono::Utc>) {
         self.outbox.clear();
-        for destination in ["jira", "pagerduty", "slack"] {
+        for destination in ["jira", "pagerduty", "slack", "github"] {
             self.outbox_oldest.get_or_create(&vec![("destination", destination.to_string())]).set(0.0);
         }
         for c in counts {
