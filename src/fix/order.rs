@@ -41,7 +41,12 @@ impl FixOrder {
         let fix = decision.fix.clone()?;
         let service = event.service.clone().filter(|s| !s.is_empty());
         let entry = service.as_deref().and_then(|s| catalog.service(s));
-        let from_deploy = fix.proposal.get("repository").and_then(|v| v.as_str()).map(str::trim).filter(|r| is_repo(r));
+        let from_deploy = fix
+            .proposal
+            .get("repository")
+            .and_then(|v| v.as_str())
+            .map(str::trim)
+            .filter(|r| crate::knowledge::catalog::is_project_slug(r));
         let (repo, repo_from) = match (entry.and_then(|s| s.repo.clone()), from_deploy) {
             (Some(r), _) => (Some(r), Some("catalog".to_string())),
             (None, Some(r)) => (Some(r.to_string()), Some("deploy".to_string())),
@@ -94,16 +99,5 @@ impl FixOrder {
             out.push(format!("deploy of `{what}` to {} at {}{link}", d.service, d.at.to_rfc3339()));
         }
         out
-    }
-}
-
-/// `owner/repo`.
-fn is_repo(text: &str) -> bool {
-    match text.split_once('/') {
-        Some((o, r)) => {
-            let ok = |s: &str| !s.is_empty() && s.chars().all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c));
-            ok(o) && ok(r)
-        }
-        None => false,
     }
 }

@@ -1517,10 +1517,19 @@ impl Reader<'_> {
     }
 }
 
-fn is_project_slug(value: &str) -> bool {
+/// `owner/name` as GitHub spells repositories and `org/team` slugs: two parts of letters,
+/// digits, `-`, `_` and `.` (not `.` or `..` alone). The one check of a repository that
+/// Sparky opens pull requests in, from the catalog or from a deploy.
+pub fn is_project_slug(value: &str) -> bool {
     match value.split_once('/') {
         Some((owner, repo)) => {
-            let part = |s: &str| !s.is_empty() && !s.contains('/') && !s.chars().any(char::is_whitespace);
+            let part = |s: &str| {
+                !s.is_empty()
+                    && s != "."
+                    && s != ".."
+                    && s.len() <= 100
+                    && s.chars().all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c))
+            };
             part(owner) && part(repo)
         }
         None => false,
