@@ -148,6 +148,8 @@ fn closed(number: u64, head: &str, merged: bool, url: &str) -> Value {
     pr["pull_request"]["merged"] = merged.into();
     pr["pull_request"]["html_url"] = url.into();
     pr["pull_request"]["head"]["ref"] = head.into();
+    // A branch of the repository itself (a fork's branch names its own repository here).
+    pr["pull_request"]["head"]["repo"]["full_name"] = "acme/pricing".into();
     pr["repository"]["name"] = "pricing".into();
     pr["repository"]["full_name"] = "acme/pricing".into();
     pr["sender"]["login"] = "dana".into();

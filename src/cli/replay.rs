@@ -95,7 +95,9 @@ impl Summary {
     /// A person's answer to a fix's pull request, as a replayed webhook tells it.
     fn answer(&mut self, feedback: &Feedback) {
         match self.fixes.get_mut(&feedback.incident_key) {
-            Some(fix) => fix.2 = feedback.answer.state(),
+            // A merge is final: nothing moves a fix out of `merged`.
+            Some(fix) if fix.2 == "merged" => {}
+            Some(fix) => fix.2 = feedback.state(),
             None => self.unmatched_answers += 1,
         }
     }

@@ -19,18 +19,9 @@ pub enum Answer {
     Reopened,
 }
 
-impl Answer {
-    /// The `fix_pulls.state` it leads to (`reopened` goes back to `open`).
-    pub fn state(self) -> &'static str {
-        match self {
-            Answer::Merged => "merged",
-            Answer::Closed => "closed",
-            Answer::Reopened => "open",
-        }
-    }
-}
-
-/// A `pull_request` webhook about one of Sparky's branches.
+/// A `pull_request` webhook about one of Sparky's branches: a branch `sparky/<incident-key>`
+/// of the repository itself (the same branch name on a fork is someone else's and says
+/// nothing about Sparky's fix).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Feedback {
     /// `owner/repo`.
@@ -42,6 +33,8 @@ pub struct Feedback {
     pub answer: Answer,
     /// Who merged or closed it (the webhook's sender).
     pub by: Option<String>,
+    /// The pull request is a draft (a reopened draft waits as a draft).
+    pub draft: bool,
 }
 
 impl Feedback {
@@ -59,15 +52,31 @@ impl Feedback {
             ("reopened", _) => Answer::Reopened,
             _ => return None,
         };
+        let repo = label("repository")?;
+        if !label("head_repository").is_some_and(|h| h.eq_ignore_ascii_case(repo)) {
+            return None;
+        }
         Some(Feedback {
-            repo: label("repository")?.to_string(),
+            repo: repo.to_string(),
             branch: branch.to_string(),
             incident_key: incident_key.to_string(),
             number: label("number").and_then(|n| n.parse().ok()),
             url: event.links.iter().find(|l| l.rel == "source").map(|l| l.url.clone()),
             answer,
             by: label("sender").map(str::to_string),
+            draft: label("draft") == Some("true"),
         })
+    }
+
+    /// The `fix_pulls` state the answer leads to: `merged`, `closed`, or back to `open`
+    /// (`draft`) when reopened.
+    pub fn state(&self) -> &'static str {
+        match self.answer {
+            Answer::Merged => "merged",
+            Answer::Closed => "closed",
+            Answer::Reopened if self.draft => "draft",
+            Answer::Reopened => "open",
+        }
     }
 
     /// One line for the incident's issue and the decision's reasons.
@@ -95,6 +104,9 @@ pub struct Tally {
     pub dry_run: u64,
     /// The generator would not make the change: escalated instead.
     pub refused: u64,
+    /// GitHub refused the branch or the pull request for good (or Sparky gave up retrying):
+    /// escalated instead.
+    pub failed: u64,
     /// Open for review, and open as a draft (its tests failed).
     pub open: u64,
     pub draft: u64,
@@ -110,6 +122,7 @@ impl Tally {
             "pending" => self.pending += n,
             "dry_run" => self.dry_run += n,
             "refused" => self.refused += n,
+            "failed" => self.failed += n,
             "draft" => self.draft += n,
             "merged" => self.merged += n,
             "closed" => self.closed += n,
@@ -133,6 +146,7 @@ impl Tally {
             (self.open, "open"),
             (self.draft, "draft (tests failed)"),
             (self.refused, "refused"),
+            (self.failed, "failed"),
             (self.pending, "pending"),
             (self.dry_run, "dry-run"),
         ] {
@@ -207,6 +221,7 @@ mod tests {
             ("merged", if merged { "true" } else { "false" }),
             ("head", head),
             ("repository", "acme/pricing"),
+            ("head_repository", "acme/pricing"),
             ("number", "7"),
             ("sender", "dana"),
         ]
@@ -245,6 +260,27 @@ mod tests {
         let mut other = event("closed", true, "sparky/SPK-1");
         other.source = "generic".into();
         assert_eq!(Feedback::of(&other), None);
+    }
+
+    #[test]
+    fn a_forks_branch_of_the_same_name_is_not_feedback() {
+        let mut fork = event("closed", true, "sparky/SPK-0123456789ab");
+        fork.labels.insert("head_repository".into(), "mallory/pricing".into());
+        assert_eq!(Feedback::of(&fork), None);
+        // A deleted fork: GitHub sends no head repository.
+        fork.labels.remove("head_repository");
+        assert_eq!(Feedback::of(&fork), None);
+        // Names are case-insensitive on GitHub.
+        fork.labels.insert("head_repository".into(), "Acme/Pricing".into());
+        assert_eq!(Feedback::of(&fork).unwrap().state(), "merged");
+    }
+
+    #[test]
+    fn a_reopened_draft_waits_as_a_draft() {
+        let mut e = event("reopened", false, "sparky/SPK-1");
+        assert_eq!(Feedback::of(&e).unwrap().state(), "open");
+        e.labels.insert("draft".into(), "true".into());
+        assert_eq!(Feedback::of(&e).unwrap().state(), "draft");
     }
 
     #[test]

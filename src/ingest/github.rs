@@ -435,6 +435,9 @@ fn pull_request(mut base: Base<'_>) -> Result<Draft, IngestError> {
         ("draft", text_at(pr, &["draft"])),
         ("base", str_at(pr, &["base", "ref"]).map(str::to_string)),
         ("head", str_at(pr, &["head", "ref"]).map(str::to_string)),
+        // Where the head branch lives: a fork's pull request has the same branch name in
+        // another repository.
+        ("head_repository", str_at(pr, &["head", "repo", "full_name"]).map(str::to_string)),
         ("author", str_at(pr, &["user", "login"]).map(str::to_string)),
     ] {
         if let Some(v) = value {
