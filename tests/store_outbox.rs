@@ -185,8 +185,9 @@ async fn delivery_order_holds_per_incident_and_destination_and_only_failures_are
     store.outbox_failed(due[0].id, "Jira answered 400", soon).await.unwrap();
     assert!(store.outbox_due("jira", soon + Duration::hours(1), 10).await.unwrap().is_empty());
     assert!(store.outbox_requeue(due[0].id, soon).await.unwrap());
+    // A requeued row starts afresh: its backoff and its attempt limit count from zero.
     let again = store.outbox_due("jira", soon, 10).await.unwrap();
-    assert_eq!((again[0].id, again[0].attempts), (due[0].id, 2));
+    assert_eq!((again[0].id, again[0].attempts), (due[0].id, 0));
     let counts = store.outbox_counts().await.unwrap();
     assert!(counts.iter().any(|c| c.destination == "pagerduty" && c.state == "pending" && c.count == 2), "{counts:?}");
 }

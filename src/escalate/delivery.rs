@@ -288,7 +288,10 @@ impl Delivery {
     /// One attempt of `row`, recorded; returns the pause the destination needs when it
     /// asked for one or is failing.
     async fn deliver(&self, row: &OutboxRow) -> Result<Option<Duration>, StoreError> {
-        let result = self.attempt(row).await;
+        let mut result = self.attempt(row).await;
+        if row.destination == "github" {
+            result = self.fix_or_give_up(row, result);
+        }
         let now = Utc::now();
         let mut pause = None;
         let outcome = match result {
@@ -312,8 +315,9 @@ impl Delivery {
                 let generator = row.body.pointer("/fix/generator").and_then(Value::as_str).unwrap_or("-");
                 self.observer.fixed(generator, state);
                 match result.as_ref() {
-                    crate::fix::deliver::FixResult::Refused { reason } => tracing::error!(
-                        incident = %row.incident_key, generator, error = %reason,
+                    crate::fix::deliver::FixResult::Refused { reason }
+                    | crate::fix::deliver::FixResult::Failed { reason } => tracing::error!(
+                        incident = %row.incident_key, generator, state, error = %reason,
                         "the L2 fix was not made; the incident is escalated with the attempt"
                     ),
                     crate::fix::deliver::FixResult::Opened { pull, created, .. } => tracing::info!(
@@ -326,7 +330,7 @@ impl Delivery {
                 }
                 match state {
                     "dry_run" => "dry_run",
-                    "refused" => "failed",
+                    "refused" | "failed" => "failed",
                     _ => "delivered",
                 }
             }
@@ -471,9 +475,35 @@ impl Delivery {
         tokio::time::sleep_until(tokio::time::Instant::from_std(slot)).await;
     }
 
+    /// An L2 fix that cannot come through — GitHub refused it for good, or it failed
+    /// `integrations.github.max_attempts` times — is a [`FixResult::Failed`]: recorded, and
+    /// the incident escalated with the attempt, rather than a row failing quietly or
+    /// retried for ever.
+    ///
+    /// [`FixResult::Failed`]: crate::fix::deliver::FixResult::Failed
+    fn fix_or_give_up(&self, row: &OutboxRow, result: Result<Done, DeliveryError>) -> Result<Done, DeliveryError> {
+        let failed = |reason: String| Ok(Done::Fix(Box::new(crate::fix::deliver::FixResult::Failed { reason })));
+        // Not configured (any more): the row waits until it is.
+        let Some(pulls) = &self.github else { return result };
+        let max = pulls.max_attempts() as i64;
+        match result {
+            Err(DeliveryError::Permanent(reason)) => failed(reason),
+            Err(DeliveryError::Retry { reason, .. }) if row.attempts + 1 >= max => {
+                failed(format!("Sparky gave up after {} attempts; the last: {reason}", row.attempts + 1))
+            }
+            other => other,
+        }
+    }
+
     /// An L2 order: the fix branch and its pull request.
     async fn fix(&self, row: &OutboxRow) -> Result<Done, DeliveryError> {
         let Some(pulls) = &self.github else { return Err(not_configured("github")) };
+        if row.action != "open" {
+            return Err(DeliveryError::Permanent(format!(
+                "outbox row {} asks GitHub to `{}`; the `github` destination takes only L2 fix orders (`open`)",
+                row.id, row.action
+            )));
+        }
         let order: crate::fix::order::FixOrder = serde_json::from_value(row.body.clone()).map_err(|e| {
             DeliveryError::Permanent(format!("outbox row {} does not hold an L2 fix order: {e}", row.id))
         })?;

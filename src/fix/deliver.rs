@@ -4,7 +4,9 @@
 //! and pushed off the runtime ([`pr::prepare`]: clone, generator, pinned test, the
 //! repository's tests, one commit), then the pull request opened or updated. A fix whose
 //! tests fail is opened as a draft and escalated with the attempt; a fix the generator
-//! refuses is escalated with the reason. Git and GitHub faults come back as retries.
+//! refuses is escalated with the reason; so is one whose branch someone else committed to
+//! and that has no pull request. Git and GitHub faults come back as retries, but a
+//! repository that does not exist and a panic, which are permanent.
 
 use super::github::{GitHub, GitHubConfig, PullRequest, PullRequestSpec};
 use super::order::FixOrder;
@@ -45,6 +47,9 @@ pub enum FixResult {
     Answered { pull: PullRequest },
     /// No fix was made: the reason, for the escalation.
     Refused { reason: String },
+    /// GitHub or git refused for good, or Sparky gave up retrying
+    /// (`integrations.github.max_attempts`): escalated with the reason.
+    Failed { reason: String },
 }
 
 impl FixResult {
@@ -57,6 +62,7 @@ impl FixResult {
             FixResult::Answered { pull } if pull.merged => "merged",
             FixResult::Answered { .. } => "closed",
             FixResult::Refused { .. } => "refused",
+            FixResult::Failed { .. } => "failed",
         }
     }
 }
@@ -73,6 +79,11 @@ impl Pulls {
 
     pub fn mode(&self) -> Mode {
         self.mode
+    }
+
+    /// How many attempts a fix gets before Sparky gives up on it and escalates.
+    pub fn max_attempts(&self) -> u32 {
+        self.config.max_attempts
     }
 
     fn reviewers(&self, order: &FixOrder) -> (Vec<String>, Vec<String>) {
@@ -115,10 +126,11 @@ impl Pulls {
             })));
         }
         // A person's answer stands: a merged or closed pull request is never pushed to again.
-        if let Some(p) = self.github.find(&repo, &branch).await?
+        let existing = self.github.find(&repo, &branch).await?;
+        if let Some(p) = &existing
             && p.state != "open"
         {
-            return Ok(FixResult::Answered { pull: p });
+            return Ok(FixResult::Answered { pull: p.clone() });
         }
         let base = match &self.config.base {
             Some(b) => b.clone(),
@@ -143,14 +155,40 @@ impl Pulls {
         let prepared = match prepared {
             Ok(Ok(p)) => p,
             Ok(Err(PrepareError::Refused(e))) => return Ok(FixResult::Refused { reason: e.0 }),
+            Ok(Err(PrepareError::Failed(e))) if super::git::is_permanent(&e.0) => {
+                return Err(DeliveryError::Permanent(format!(
+                    "the repository cannot be cloned from `{}`: {e} — check the catalog's `github.com/project-slug` and that the token may read it",
+                    super::git::redact(&self.config.clone_url_of(&repo))
+                )));
+            }
             Ok(Err(PrepareError::Failed(e))) => {
-                return Err(DeliveryError::Retry {
-                    reason: format!("the fix branch could not be pushed: {e}"),
-                    after: None,
-                    ambiguous: false,
+                return Err(DeliveryError::retry(format!("the fix branch could not be pushed: {e}")));
+            }
+            Ok(Err(PrepareError::Taken { head, authors })) => {
+                return Ok(match existing {
+                    // Someone works on Sparky's pull request: it stays as they left it.
+                    Some(pull) => FixResult::Opened {
+                        ready: !pull.draft,
+                        pull,
+                        created: false,
+                        generator: order.fix.generator.clone(),
+                        commit: head,
+                        tests: None,
+                        notes: vec![format!(
+                            "the branch `{branch}` has commits by {authors} since Sparky pushed it: Sparky left the branch and the pull request as they are"
+                        )],
+                    },
+                    None => FixResult::Refused {
+                        reason: format!(
+                            "the branch `{branch}` already exists in `{repo}` with commits by {authors}: Sparky does not push over other people's work"
+                        ),
+                    },
                 });
             }
-            Err(e) => return Err(DeliveryError::retry(format!("the fix branch's work stopped: {e}"))),
+            // A panic is a bug in Sparky: trying again would do the same.
+            Err(e) => {
+                return Err(DeliveryError::Permanent(format!("the fix branch's work stopped (a bug in Sparky): {e}")));
+            }
         };
         let ready = prepared.tests.as_ref().is_none_or(|t| t.passed);
         let mut body = pr::body(&prepared, &request, order.root_cause().as_deref(), &order.evidence());

@@ -40,6 +40,17 @@ pub fn redact(text: &str) -> String {
     out
 }
 
+/// Whether a git failure will not get better by trying again: the remote repository does
+/// not exist (or the token may not see it — GitHub answers "not found" to both). A refused
+/// credential is retried (fixing the token brings the fix through) up to
+/// `integrations.github.max_attempts`.
+pub fn is_permanent(message: &str) -> bool {
+    let m = message.to_ascii_lowercase();
+    ["repository not found", "not found", "does not exist", "does not appear to be a git repository"]
+        .iter()
+        .any(|p| m.contains(p))
+}
+
 impl Git {
     pub fn at(dir: &Path) -> Git {
         Git { dir: dir.to_path_buf(), timeout: Duration::from_secs(120), env: Vec::new() }

@@ -49,6 +49,9 @@ pub struct GitHubConfig {
     pub git_timeout: String,
     /// Per API request.
     pub timeout: String,
+    /// How many times one fix is tried (git or GitHub failing, the token refused) before
+    /// Sparky gives up on it and escalates the incident with the attempt.
+    pub max_attempts: u32,
 }
 
 impl Default for GitHubConfig {
@@ -68,6 +71,7 @@ impl Default for GitHubConfig {
             test_timeout: "10m".into(),
             git_timeout: "5m".into(),
             timeout: "30s".into(),
+            max_attempts: 10,
         }
     }
 }
@@ -109,6 +113,11 @@ impl GitHubConfig {
             return Err(format!(
                 "`integrations.github.labels`: `{bad}` is not a label GitHub takes (1 to 50 characters)"
             ));
+        }
+        if self.max_attempts == 0 {
+            return Err(
+                "`integrations.github.max_attempts` is 0; write how many times a fix is tried, e.g. `10`".into()
+            );
         }
         for (key, value) in
             [("test_timeout", &self.test_timeout), ("git_timeout", &self.git_timeout), ("timeout", &self.timeout)]
@@ -153,6 +162,7 @@ pub struct PullRequest {
     /// `open`, `closed`.
     pub state: String,
     pub merged: bool,
+    pub draft: bool,
 }
 
 /// What [`GitHub::open_pull_request`] did.
@@ -193,6 +203,7 @@ fn pull_of(v: &Value) -> Option<PullRequest> {
         state: v.get("state").and_then(Value::as_str).unwrap_or("open").to_string(),
         merged: v.get("merged").and_then(Value::as_bool).unwrap_or(false)
             || v.get("merged_at").is_some_and(|m| !m.is_null()),
+        draft: v.get("draft").and_then(Value::as_bool).unwrap_or(false),
     })
 }
 

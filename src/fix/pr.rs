@@ -2,7 +2,8 @@
 //! repository (kept under the configured clone folder and fetched again each time), the
 //! branch `sparky/<incident-key>` from the default branch, the generator's change and its
 //! pinned test, the repository's test command run on it (with a timeout), one commit, and a
-//! push of the branch (Sparky's own: pushed with `--force`, so a retry replaces it). Then
+//! push of the branch (Sparky's own: a retry replaces it, with a lease on what was fetched;
+//! a branch someone else committed to is left alone — [`PrepareError::Taken`]). Then
 //! [`body`] writes the pull request's description. Blocking (git); run it off the runtime.
 
 use super::git::Git;
@@ -77,7 +78,29 @@ fn clone_path(root: &Path, remote: &str) -> PathBuf {
     root.join(name.trim_start_matches('.'))
 }
 
-/// Runs `command` with `sh -c` in `dir`, at most `timeout`, keeping the last 40 lines.
+/// What the repository's test command sees of Sparky's environment: where programs and
+/// toolchains are, the locale and a temporary folder — never Sparky's own variables, whose
+/// tokens the tests' output would carry into the pull request.
+pub const TEST_ENVIRONMENT: &[&str] = &[
+    "PATH",
+    "HOME",
+    "USER",
+    "LOGNAME",
+    "LANG",
+    "LC_ALL",
+    "TZ",
+    "TMPDIR",
+    "CARGO_HOME",
+    "RUSTUP_HOME",
+    "GOPATH",
+    "GOCACHE",
+    "JAVA_HOME",
+    "VIRTUAL_ENV",
+    "NODE_PATH",
+];
+
+/// Runs `command` with `sh -c` in `dir` (with only [`TEST_ENVIRONMENT`] and `CI=true`), at
+/// most `timeout`, keeping the last 40 lines.
 fn run_tests(dir: &Path, command: &str, timeout: Duration) -> TestRun {
     let started = Instant::now();
     let out_file = dir.join(".git").join("sparky-test-output");
@@ -90,6 +113,9 @@ fn run_tests(dir: &Path, command: &str, timeout: Duration) -> TestRun {
         .arg("-c")
         .arg(command)
         .current_dir(dir)
+        .env_clear()
+        .envs(TEST_ENVIRONMENT.iter().filter_map(|k| std::env::var_os(k).map(|v| (*k, v))))
+        .env("CI", "true")
         .stdin(Stdio::null())
         .stdout(stdout)
         .stderr(stderr)
@@ -125,14 +151,20 @@ pub enum PrepareError {
     /// an answer, not a fault; the fix escalates with the reason.
     Refused(FixError),
     /// Git, the remote or the disk failed (unreachable, a timeout, a full disk): worth
-    /// trying again.
+    /// trying again (see [`super::git::is_permanent`]).
     Failed(FixError),
+    /// The branch on the remote carries commits by someone else (`authors`) since Sparky
+    /// pushed it: Sparky does not push over them. `head` is the branch's commit.
+    Taken { head: String, authors: String },
 }
 
 impl std::fmt::Display for PrepareError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             PrepareError::Refused(e) | PrepareError::Failed(e) => e.fmt(f),
+            PrepareError::Taken { head, authors } => {
+                write!(f, "the fix branch (at {head}) has commits by {authors}; Sparky leaves it as it is")
+            }
         }
     }
 }
@@ -164,6 +196,28 @@ pub fn prepare(ws: &Workspace, request: &FixRequest) -> Result<Prepared, Prepare
     if git.run(&["rev-parse", "--verify", "--quiet", &format!("{base}^{{commit}}")]).is_err() {
         return Err(Refused(FixError::new(format!("the repository has no branch `{}` to fix", ws.base))));
     }
+    // The branch as the remote has it: Sparky's to replace, unless someone added to it.
+    let pushed = format!("refs/remotes/origin/{branch}");
+    let lease = match git.run(&["rev-parse", "--verify", "--quiet", &format!("{pushed}^{{commit}}")]) {
+        Ok(head) => {
+            let head = head.trim().to_string();
+            let range = format!("{base}..{pushed}");
+            let log = git.run(&["log", "--format=%ae%x09%an", &range]).map_err(Failed)?;
+            let mut others: Vec<String> = log
+                .lines()
+                .filter_map(|l| l.split_once('\t'))
+                .filter(|(email, _)| !email.eq_ignore_ascii_case(&ws.author_email))
+                .map(|(email, name)| format!("{name} <{email}>"))
+                .collect();
+            others.sort();
+            others.dedup();
+            if !others.is_empty() {
+                return Err(PrepareError::Taken { head, authors: others.join(", ") });
+            }
+            head
+        }
+        Err(_) => String::new(),
+    };
     git.run(&["checkout", "--force", "-B", &branch, &base]).map_err(Failed)?;
     git.run(&["reset", "--hard", &base]).map_err(Failed)?;
     git.run(&["clean", "-fdx", "--quiet"]).map_err(Failed)?;
@@ -185,7 +239,10 @@ pub fn prepare(ws: &Workspace, request: &FixRequest) -> Result<Prepared, Prepare
     )
     .map_err(Failed)?;
     let commit = git.run(&["rev-parse", "HEAD"]).map_err(Failed)?.trim().to_string();
-    git.run(&["push", "--force", "--quiet", "origin", &format!("{branch}:refs/heads/{branch}")]).map_err(Failed)?;
+    // Replaces only the branch as fetched (none: it must not exist yet); someone pushing
+    // in between makes this fail, and the retry sees their commits.
+    let lease = format!("--force-with-lease=refs/heads/{branch}:{lease}");
+    git.run(&["push", &lease, "--quiet", "origin", &format!("{branch}:refs/heads/{branch}")]).map_err(Failed)?;
     Ok(Prepared { branch, commit, change, tests })
 }
 

@@ -8,7 +8,7 @@ use super::outbox::{self, Destinations, OutboxRow, RemoteLink};
 use super::{Store, StoreError, parse_ts, ts, unavailable};
 use crate::escalate::{Attempt, Note};
 use crate::fix::deliver::FixResult;
-use crate::fix::feedback::{Acceptance, Answer, Feedback};
+use crate::fix::feedback::{Acceptance, Feedback};
 use crate::fix::order::FixOrder;
 use chrono::{DateTime, Utc};
 use serde_json::{Value, json};
@@ -23,7 +23,7 @@ pub struct FixPull {
     pub service: Option<String>,
     pub repository: Option<String>,
     pub branch: String,
-    /// `pending`, `dry_run`, `open`, `draft`, `refused`, `merged`, `closed`.
+    /// `pending`, `dry_run`, `open`, `draft`, `refused`, `failed`, `merged`, `closed`.
     pub state: String,
     pub number: Option<i64>,
     pub url: Option<String>,
@@ -90,30 +90,51 @@ async fn event_seq(conn: &mut SqliteConnection, key: &str) -> Result<i64, StoreE
     Ok(row.get::<Option<i64>, _>(0).unwrap_or(0))
 }
 
-/// A person's answer to one of Sparky's pull requests: the fix's state, the incident's
-/// outcome (merged: `success`, closed: `failure`, what "a fix that worked before" reads),
-/// and a note to wherever the incident was escalated. False when the branch is not one of a
-/// fix Sparky opened.
-pub(super) async fn answered(
+/// What a person answered on a pull request: the fix's new state (`merged`, `closed`, or
+/// back to `open`/`draft` when reopened), who, the pull request, and the note's headline.
+struct Reply<'a> {
+    state: &'a str,
+    by: Option<&'a str>,
+    number: Option<i64>,
+    url: Option<&'a str>,
+    headline: String,
+}
+
+/// The states a person's answer can move a fix out of: still being carried out (the
+/// answer arrives while a retry waits), open for review, a draft, closed (reopened), or
+/// failed after its pull request was opened. A merge is final.
+const ANSWERABLE: &str = "('pending', 'open', 'draft', 'closed', 'failed')";
+
+/// A person's answer to the pull request of incident `key`'s fix (from a webhook or seen
+/// by a retry): the fix's state, the incident's outcome (merged: `success`, closed:
+/// `failure`, what "a fix that worked before" reads), and a note to wherever the incident
+/// was escalated. `matching` narrows it to the branch, repository and number of a
+/// webhook. False when no fix moved (not one of Sparky's, already in that state, merged).
+async fn answer(
     conn: &mut SqliteConnection,
-    feedback: &Feedback,
+    key: &str,
+    matching: Option<&Feedback>,
+    reply: Reply<'_>,
     now: DateTime<Utc>,
 ) -> Result<bool, StoreError> {
-    let n = sqlx::query(
+    let Reply { state, by, number, url, headline } = reply;
+    let answered = matches!(state, "merged" | "closed");
+    let n = sqlx::query(&format!(
         "UPDATE fix_pulls SET state = $1, answered_at = $2, answered_by = $3, number = COALESCE($4, number),
                               url = COALESCE($5, url), updated_at = $6
-         WHERE incident_key = $7 AND branch = $8 AND LOWER(COALESCE(repository, '')) = LOWER($9)
-           AND state IN ('open', 'draft', 'merged', 'closed') AND state <> $1",
-    )
-    .bind(feedback.answer.state())
-    .bind(if feedback.answer == Answer::Reopened { None } else { Some(ts(now)) })
-    .bind(feedback.by.as_deref())
-    .bind(feedback.number.map(|n| n as i64))
-    .bind(feedback.url.as_deref())
+         WHERE incident_key = $7 AND state IN {ANSWERABLE} AND state <> $1
+           AND ($8 IS NULL OR (branch = $8 AND LOWER(COALESCE(repository, '')) = LOWER($9)
+                               AND (number IS NULL OR $4 IS NULL OR number = $4)))"
+    ))
+    .bind(state)
+    .bind(answered.then(|| ts(now)))
+    .bind(by)
+    .bind(number)
+    .bind(url)
     .bind(ts(now))
-    .bind(&feedback.incident_key)
-    .bind(&feedback.branch)
-    .bind(&feedback.repo)
+    .bind(key)
+    .bind(matching.map(|f| f.branch.as_str()))
+    .bind(matching.map(|f| f.repo.as_str()))
     .execute(&mut *conn)
     .await
     .map_err(unavailable)?
@@ -121,27 +142,75 @@ pub(super) async fn answered(
     if n == 0 {
         return Ok(false);
     }
-    let outcome = match feedback.answer {
-        Answer::Merged => Some("success"),
-        Answer::Closed => Some("failure"),
-        Answer::Reopened => None,
+    let outcome = match state {
+        "merged" => Some("success"),
+        "closed" => Some("failure"),
+        _ => None,
     };
     sqlx::query("UPDATE incidents SET outcome = $1, updated_at = $2 WHERE key = $3")
         .bind(outcome)
         .bind(ts(now))
-        .bind(&feedback.incident_key)
+        .bind(key)
         .execute(&mut *conn)
         .await
         .map_err(unavailable)?;
     let note = Note {
-        incident_key: feedback.incident_key.clone(),
-        headline: feedback.headline(),
-        lines: feedback.url.iter().cloned().collect(),
+        incident_key: key.to_string(),
+        headline,
+        lines: url.iter().map(|u| u.to_string()).collect(),
         attempt: None,
     };
-    let dedup = format!("pull:{}:{}", feedback.answer.state(), ts(now));
-    outbox::note(conn, &note, &dedup, false, now).await?;
+    outbox::note(conn, &note, &format!("pull:{state}:{}", ts(now)), false, now).await?;
     Ok(true)
+}
+
+/// A `pull_request` webhook's answer to one of Sparky's pull requests ([`answer`]): it
+/// must name the fix's branch, repository and (once known) number. False when it is not
+/// one of Sparky's fixes or changes nothing.
+pub(super) async fn answered(
+    conn: &mut SqliteConnection,
+    feedback: &Feedback,
+    now: DateTime<Utc>,
+) -> Result<bool, StoreError> {
+    answer(
+        conn,
+        &feedback.incident_key,
+        Some(feedback),
+        Reply {
+            state: feedback.state(),
+            by: feedback.by.as_deref(),
+            number: feedback.number.map(|n| n as i64),
+            url: feedback.url.as_deref(),
+            headline: feedback.headline(),
+        },
+        now,
+    )
+    .await
+}
+
+/// What the fix's escalation says when it failed or was refused: the incident is
+/// escalated (or its escalation noted) with the attempt.
+async fn escalate_attempt(
+    conn: &mut SqliteConnection,
+    to: Destinations,
+    key: &str,
+    cause: &str,
+    attempt: Attempt,
+    now: DateTime<Utc>,
+) -> Result<(), StoreError> {
+    let seq = event_seq(conn, key).await?;
+    outbox::later(conn, to, key, cause, attempt, seq, now).await
+}
+
+/// The L2 attempt of incident `key`'s fix, as its escalation carries it.
+fn l2_attempt(key: &str, playbook: &str, outcome: &str, detail: Value) -> Attempt {
+    Attempt {
+        level: "l2".into(),
+        id: crate::fix::pr::branch_of(key),
+        playbook: playbook.to_string(),
+        outcome: outcome.into(),
+        detail,
+    }
 }
 
 fn fix_pull_of(r: &sqlx::sqlite::SqliteRow) -> FixPull {
@@ -178,7 +247,6 @@ impl Store {
         let to: Destinations = self.destinations;
         let order: Option<FixOrder> = serde_json::from_value(row.body.clone()).ok();
         let playbook = order.as_ref().and_then(|o| o.playbook.clone()).unwrap_or_else(|| "-".into());
-        let branch = crate::fix::pr::branch_of(&row.incident_key);
         let key = row.incident_key.as_str();
         let mut tx = self.pool.begin().await.map_err(unavailable)?;
         let (number, url, tests, reason) = match result {
@@ -187,9 +255,20 @@ impl Store {
                 (None, None, None, None)
             }
             FixResult::Answered { pull } => {
+                // Answered before Sparky saw it (the webhook missed, or arrived while a retry
+                // waited): recorded as the webhook would have.
                 let link = RemoteLink { remote: format!("#{}", pull.number), url: Some(pull.url.clone()) };
                 outbox::delivered(&mut tx, row, "delivered", Some(&link), None, now).await?;
-                (Some(pull.number as i64), Some(pull.url.clone()), None, None)
+                let state = result.state();
+                let what = if pull.merged {
+                    "was merged: the fix was accepted"
+                } else {
+                    "was closed without merging: the fix was not accepted"
+                };
+                let headline = format!("pull request #{} {what}", pull.number);
+                let reply = Reply { state, by: None, number: Some(pull.number as i64), url: Some(&pull.url), headline };
+                answer(&mut tx, key, None, reply, now).await?;
+                return tx.commit().await.map_err(unavailable);
             }
             FixResult::Opened { pull, ready, tests, generator, commit, notes, .. } => {
                 let link = RemoteLink { remote: format!("#{}", pull.number), url: Some(pull.url.clone()) };
@@ -213,43 +292,35 @@ impl Store {
                     };
                     outbox::note(&mut tx, &note, "pull:opened", false, now).await?;
                 } else {
-                    let attempt = Attempt {
-                        level: "l2".into(),
-                        id: branch.clone(),
-                        playbook: playbook.clone(),
-                        outcome: "tests failed".into(),
-                        detail: json!({ "pull_request": pull.url, "number": pull.number, "commit": commit,
-                                        "generator": generator, "tests": tests }),
-                    };
-                    let seq = event_seq(&mut tx, key).await?;
+                    let detail = json!({ "pull_request": pull.url, "number": pull.number, "commit": commit,
+                                         "generator": generator, "tests": tests });
                     let how = tests.as_ref().map_or("", |t| t.outcome.as_str());
                     let cause = format!(
                         "the `{generator}` fix's tests failed on its branch ({how}): pull request #{} is a draft, not ready for review",
                         pull.number
                     );
-                    outbox::later(&mut tx, to, key, &cause, attempt, seq, now).await?;
+                    let attempt = l2_attempt(key, &playbook, "tests failed", detail);
+                    escalate_attempt(&mut tx, to, key, &cause, attempt, now).await?;
                 }
                 (Some(pull.number as i64), Some(pull.url.clone()), Some(tested), None)
             }
-            FixResult::Refused { reason } => {
+            FixResult::Refused { reason } | FixResult::Failed { reason } => {
                 outbox::failed(&mut tx, row.id, reason, now).await?;
-                let attempt = Attempt {
-                    level: "l2".into(),
-                    id: branch.clone(),
-                    playbook: playbook.clone(),
-                    outcome: "refused".into(),
-                    detail: json!({ "generator": order.as_ref().map(|o| o.fix.generator.clone()), "reason": reason }),
+                let generator = order.as_ref().map(|o| o.fix.generator.clone());
+                let (outcome, cause) = match result {
+                    FixResult::Refused { .. } => ("refused", format!("the L2 fix could not be made: {reason}")),
+                    _ => ("failed", format!("Sparky could not open the L2 fix's pull request: {reason}")),
                 };
-                let seq = event_seq(&mut tx, key).await?;
-                let cause = format!("the L2 fix could not be made: {reason}");
-                outbox::later(&mut tx, to, key, &cause, attempt, seq, now).await?;
+                let detail = json!({ "generator": generator, "reason": reason });
+                let attempt = l2_attempt(key, &playbook, outcome, detail);
+                escalate_attempt(&mut tx, to, key, &cause, attempt, now).await?;
                 (None, None, None, Some(reason.clone()))
             }
         };
         sqlx::query(
             "UPDATE fix_pulls SET state = $1, number = COALESCE($2, number), url = COALESCE($3, url),
                                   tests = COALESCE($4, tests), reason = $5, updated_at = $6
-             WHERE incident_key = $7",
+             WHERE incident_key = $7 AND state NOT IN ('merged', 'closed')",
         )
         .bind(result.state())
         .bind(number)

@@ -90,9 +90,12 @@ pub(super) async fn insert(
     Ok(())
 }
 
-/// The destinations an incident was escalated to (those with an `open` row).
+/// The destinations an incident was escalated to (those with an `open` row). An L2 fix
+/// order (destination `github`) is not an escalation: notes and resolutions never go there.
 pub(super) async fn opened(conn: &mut SqliteConnection, key: &str) -> Result<Vec<String>, StoreError> {
-    let rows = sqlx::query("SELECT DISTINCT destination FROM outbox WHERE incident_key = $1 AND action = 'open'")
+    let rows = sqlx::query(
+        "SELECT DISTINCT destination FROM outbox WHERE incident_key = $1 AND action = 'open' AND destination <> 'github'",
+    )
         .bind(key)
         .fetch_all(&mut *conn)
         .await
@@ -582,11 +585,12 @@ impl Store {
         failed(&mut conn, id, error, now).await
     }
 
-    /// Puts failed row `id` back in line (after the configuration was fixed); returns whether
-    /// it was failed.
+    /// Puts failed row `id` back in line (after the configuration was fixed), its attempts
+    /// counted afresh (an L2 fix gets its `max_attempts` again); returns whether it was
+    /// failed.
     pub async fn outbox_requeue(&self, id: i64, now: DateTime<Utc>) -> Result<bool, StoreError> {
         let n = sqlx::query(
-            "UPDATE outbox SET state = 'pending', next_at = $1, updated_at = $1 WHERE id = $2 AND state = 'failed'",
+            "UPDATE outbox SET state = 'pending', attempts = 0, next_at = $1, updated_at = $1 WHERE id = $2 AND state = 'failed'",
         )
         .bind(ts(now))
         .bind(id)
