@@ -123,3 +123,50 @@ async fn failing_tests_are_reported_and_a_bad_remote_is_an_error_without_credent
         other => panic!("an unknown commit is refused: {other:?}"),
     }
 }
+
+#[tokio::test]
+async fn the_tests_see_only_the_allowed_environment() {
+    let dir = tempfile::tempdir().unwrap();
+    let (bare, bad) = remote(dir.path());
+    // Under `cargo test` this process carries CARGO_* and more: none may reach the tests.
+    assert!(std::env::vars().any(|(k, _)| !pr::TEST_ENVIRONMENT.contains(&k.as_str())));
+    let ws = workspace(dir.path(), &bare, "env");
+    let tests = pr::prepare(&ws, &request(&bad)).unwrap().tests.unwrap();
+    assert!(tests.passed, "{tests:?}");
+    let names: Vec<&str> = tests.tail.lines().filter_map(|l| l.split_once('=')).map(|(k, _)| k).collect();
+    assert!(names.contains(&"CI") && names.contains(&"PATH"), "{names:?}");
+    // What `sh` sets itself aside, only the allowed names.
+    let shell = ["CI", "PWD", "OLDPWD", "SHLVL", "_"];
+    let leaked: Vec<&&str> =
+        names.iter().filter(|k| !pr::TEST_ENVIRONMENT.contains(k) && !shell.contains(k)).collect();
+    assert!(leaked.is_empty(), "the tests saw {leaked:?}");
+}
+
+#[tokio::test]
+async fn an_engineers_commit_on_the_fix_branch_is_never_pushed_over() {
+    let dir = tempfile::tempdir().unwrap();
+    let (bare, bad) = remote(dir.path());
+    let ws = workspace(dir.path(), &bare, "true");
+    let first = pr::prepare(&ws, &request(&bad)).unwrap();
+    // The on-call engineer adds a commit to Sparky's branch.
+    let theirs = dir.path().join("theirs");
+    Git::at(dir.path()).run(&["clone", "--quiet", &bare, &theirs.to_string_lossy()]).unwrap();
+    let git = Git::at(&theirs);
+    git.run(&["checkout", "--quiet", &first.branch]).unwrap();
+    std::fs::write(theirs.join("NOTES.md"), "reviewed; one more change\n").unwrap();
+    git.run(&["add", "NOTES.md"]).unwrap();
+    git.run(&["-c", "user.name=Dana", "-c", "user.email=dana@acme.example", "commit", "--quiet", "-m", "tweak"])
+        .unwrap();
+    git.run(&["push", "--quiet", "origin", &first.branch]).unwrap();
+    let head = git.run(&["rev-parse", "HEAD"]).unwrap().trim().to_string();
+    // A retry leaves the branch as it is and says whose commits it found.
+    match pr::prepare(&ws, &request(&bad)).unwrap_err() {
+        pr::PrepareError::Taken { head: at, authors } => {
+            assert_eq!(at, head);
+            assert_eq!(authors, "Dana <dana@acme.example>");
+        }
+        other => panic!("the branch has Dana's commit: {other:?}"),
+    }
+    let on_remote = Git::at(Path::new(&bare)).run(&["rev-parse", &format!("refs/heads/{}", first.branch)]).unwrap();
+    assert_eq!(on_remote.trim(), head);
+}
