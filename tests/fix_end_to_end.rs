@@ -58,7 +58,7 @@ spec:
     )
 }
 
-fn config(dir: &Path, github: &str, jira: &str, mode: &str) -> String {
+fn config(dir: &Path, github: &str, jira: &str, mode: &str, max_attempts: u32) -> String {
     format!(
         r#"triage:
   group_window: 0s
@@ -80,6 +80,7 @@ integrations:
     labels: [sparky, "sparky:l2"]
     test_timeout: 1m
     git_timeout: 1m
+    max_attempts: {max_attempts}
 escalation:
   max_backoff: 1s
 "#,
@@ -202,13 +203,17 @@ struct World {
 }
 
 async fn world(test_command: &str, mode: &str) -> World {
+    world_with(test_command, mode, 10).await
+}
+
+async fn world_with(test_command: &str, mode: &str, max_attempts: u32) -> World {
     let dir = tempfile::tempdir().unwrap();
     let (bare, bad) = fix_repo::remote_at(dir.path(), &dir.path().join("remotes/acme/pricing.git"));
     std::fs::create_dir_all(dir.path().join("catalog")).unwrap();
     std::fs::write(dir.path().join("catalog/catalog-info.yaml"), catalog(test_command)).unwrap();
     let github = FakeGitHub::start().await;
     let jira = FakeEscalation::start().await;
-    let running = start(dir.path(), &config(dir.path(), &github.url, &jira.url(), mode)).await;
+    let running = start(dir.path(), &config(dir.path(), &github.url, &jira.url(), mode, max_attempts)).await;
     let base = format!("http://{}", running.addr);
     World { dir, bare, bad, github, jira, running, base }
 }
@@ -385,5 +390,92 @@ async fn a_pull_request_whose_answer_was_lost_is_retried_into_the_same_one() {
     let remote = Git::at(Path::new(&w.bare));
     let branch = format!("sparky/{}", fix["incident_key"].as_str().unwrap());
     assert_eq!(remote.run(&["rev-list", "--count", &format!("main..{branch}")]).unwrap().trim(), "1");
+    w.running.stop().await.unwrap();
+}
+
+/// The `github` outbox row of the one fix.
+async fn github_row(base: &str) -> Value {
+    let v = get(base, "/api/v1/escalations").await;
+    v["outbox"].as_array().unwrap().iter().find(|r| r["destination"] == "github").unwrap().clone()
+}
+
+#[tokio::test]
+async fn a_pull_request_github_refuses_for_good_fails_and_escalates_without_retrying() {
+    let w = world(fix_repo::TEST_COMMAND, "live").await;
+    w.github.fail_next(fake_github::Endpoint::CreatePull, 1, 422, None);
+    let fix = w.deploy_then_alert(&w.bad).await;
+    assert_eq!(fix["state"], "failed", "{fix:#}");
+    assert!(fix["reason"].as_str().unwrap().contains("422"), "{fix:#}");
+    assert_eq!(w.github.calls(fake_github::Endpoint::CreatePull), 1, "a 422 is not retried");
+    assert!(w.github.pulls().is_empty());
+    let row = github_row(&w.base).await;
+    assert_eq!((row["state"].as_str(), row["attempts"].as_i64()), (Some("failed"), Some(1)), "{row:#}");
+    let issue = w.issue_with_comments(1).await;
+    let said = issue.comments.iter().map(Value::to_string).collect::<String>();
+    assert!(said.contains("could not open the L2 fix's pull request") && said.contains("422"), "{said}");
+    let status = get(&w.base, "/api/v1/status").await;
+    assert_eq!(status["fixes"]["acceptance"]["all"]["failed"], 1, "{:#}", status["fixes"]);
+    w.running.stop().await.unwrap();
+}
+
+#[tokio::test]
+async fn a_fix_that_keeps_failing_is_given_up_after_max_attempts() {
+    let w = world_with(fix_repo::TEST_COMMAND, "live", 2).await;
+    w.github.fail_next(fake_github::Endpoint::CreatePull, 5, 500, None);
+    let fix = w.deploy_then_alert(&w.bad).await;
+    assert_eq!(fix["state"], "failed", "{fix:#}");
+    let reason = fix["reason"].as_str().unwrap();
+    assert!(reason.contains("gave up after 2 attempts") && reason.contains("500"), "{reason}");
+    assert_eq!(w.github.calls(fake_github::Endpoint::CreatePull), 2);
+    let row = github_row(&w.base).await;
+    assert_eq!(row["state"], "failed", "{row:#}");
+    let issue = w.issue_with_comments(1).await;
+    assert!(issue.comments.iter().any(|c| c.to_string().contains("gave up after 2 attempts")), "{issue:?}");
+    w.running.stop().await.unwrap();
+}
+
+#[tokio::test]
+async fn a_forks_branch_of_the_same_name_does_not_answer_sparkys_pull_request() {
+    let w = world(fix_repo::TEST_COMMAND, "live").await;
+    let fix = w.deploy_then_alert(&w.bad).await;
+    assert_eq!(fix["state"], "open", "{fix:#}");
+    let branch = fix["branch"].as_str().unwrap();
+    let url = fix["url"].as_str().unwrap();
+    // Mallory opens a pull request from her fork's `sparky/<key>` and merges it there.
+    let mut forked = closed(7, branch, true, url);
+    forked["pull_request"]["head"]["repo"]["full_name"] = "mallory/pricing".into();
+    forked["sender"]["login"] = "mallory".into();
+    assert_eq!(post_github(&w.base, "pull_request", &forked).await, 202);
+    // Dana closes Sparky's own without merging: that is the answer (a merge would be final).
+    assert_eq!(post_github(&w.base, "pull_request", &closed(1, branch, false, url)).await, 202);
+    let fix = fix_when(&w.base, |f| f["state"] != "open").await;
+    assert_eq!((fix["state"].as_str(), fix["answered_by"].as_str()), (Some("closed"), Some("dana")), "{fix:#}");
+    w.running.stop().await.unwrap();
+}
+
+#[tokio::test]
+async fn a_pull_request_merged_while_its_retry_waited_is_recorded_as_merged() {
+    let w = world(fix_repo::TEST_COMMAND, "live").await;
+    // The create's answer is lost, and GitHub stays unwell for a while.
+    w.github.commit_then_fail_next_create();
+    w.github.fail_next(fake_github::Endpoint::ListPulls, 3, 500, None);
+    let now = Utc::now();
+    let at = |m: i64| (now - Minutes::minutes(m)).to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+    assert_eq!(post_github(&w.base, "deployment_status", &deployed(&w.bad, &at(5))).await, 202);
+    assert_eq!(alert(&w.base, &at(2)).await, 202);
+    // Dana merges it meanwhile, and the webhook never reaches Sparky.
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    while w.github.pulls().is_empty() && std::time::Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    w.github.close(1, true);
+    let fix = fix_when(&w.base, |f| f["state"] != "pending").await;
+    assert_eq!(fix["state"], "merged", "{fix:#}");
+    let status = get(&w.base, "/api/v1/status").await;
+    assert_eq!(status["fixes"]["acceptance"]["all"]["merged"], 1, "{:#}", status["fixes"]);
+    // No "opened" note came first (Sparky never saw it open): the merge is the one comment.
+    let issue = w.issue_with_comments(1).await;
+    assert!(issue.comments.iter().any(|c| c.to_string().contains("#1 was merged")), "{:?}", issue.comments);
+    assert_eq!(w.github.pulls().len(), 1);
     w.running.stop().await.unwrap();
 }

@@ -137,8 +137,7 @@ async fn the_tests_see_only_the_allowed_environment() {
     assert!(names.contains(&"CI") && names.contains(&"PATH"), "{names:?}");
     // What `sh` sets itself aside, only the allowed names.
     let shell = ["CI", "PWD", "OLDPWD", "SHLVL", "_"];
-    let leaked: Vec<&&str> =
-        names.iter().filter(|k| !pr::TEST_ENVIRONMENT.contains(k) && !shell.contains(k)).collect();
+    let leaked: Vec<&&str> = names.iter().filter(|k| !pr::TEST_ENVIRONMENT.contains(k) && !shell.contains(k)).collect();
     assert!(leaked.is_empty(), "the tests saw {leaked:?}");
 }
 

@@ -331,11 +331,19 @@ impl GitHub {
                 if status == StatusCode::UNPROCESSABLE_ENTITY {
                     let said = v.to_string();
                     if !said.to_lowercase().contains("already exists") {
+                        // GitHub's message, then each validation error's (or the whole answer).
+                        let mut told: Vec<String> =
+                            v.get("message").and_then(Value::as_str).map(str::to_string).into_iter().collect();
+                        let errors = v.get("errors").and_then(Value::as_array).into_iter().flatten();
+                        told.extend(errors.map(|e| {
+                            e.get("message").and_then(Value::as_str).map_or_else(|| e.to_string(), str::to_string)
+                        }));
+                        let told = if told.is_empty() { said } else { told.join("; ") };
                         return Err(DeliveryError::Permanent(format!(
-                            "GitHub refused the pull request for `{}` into `{}`: {}",
+                            "GitHub answered 422 Unprocessable Entity to the pull request for `{}` into `{}`: {} — check that the base branch exists and the branch differs from it",
                             spec.head,
                             spec.base,
-                            crate::escalate::package::truncate(&said, 300)
+                            crate::escalate::package::truncate(&told, 300)
                         )));
                     }
                     // Opened by an earlier attempt whose answer was lost: that one is ours.
