@@ -191,6 +191,16 @@ async fn fix_when(base: &str, done: impl Fn(&Value) -> bool) -> Value {
     }
 }
 
+/// Once every event received has been decided (or after a minute).
+async fn decided(base: &str) {
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    while get(base, "/api/v1/status").await["events"]["pending"].as_i64().unwrap_or(0) > 0
+        && std::time::Instant::now() < deadline
+    {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
 /// A running Sparky with pricing's repository, fake GitHub and fake Jira.
 struct World {
     dir: tempfile::TempDir,
@@ -298,8 +308,15 @@ async fn an_alert_after_a_deploy_becomes_a_reviewed_revert_and_its_merge_is_coun
     assert_eq!(acceptance["by_playbook"]["PB-970"]["merged"], 1);
     let comments = w.issue_with_comments(2).await.comments;
     assert!(comments.iter().any(|c| c.to_string().contains("was merged by @dana")), "{comments:?}");
-    // A pull request of someone else's branch is no answer to Sparky.
+    // A pull request of someone else's branch is no answer to Sparky, and a merge is final:
+    // a later close (GitHub sends one when a merged branch is deleted and restored) moves nothing.
     assert_eq!(post_github(base, "pull_request", &closed(9, "feature/login", false, url)).await, 202);
+    let mut again = closed(pr.number, &branch, false, url);
+    again["sender"]["login"] = "erin".into();
+    assert_eq!(post_github(base, "pull_request", &again).await, 202);
+    decided(base).await;
+    let fix = fix_when(base, |_| true).await;
+    assert_eq!((fix["state"].as_str(), fix["answered_by"].as_str()), (Some("merged"), Some("dana")), "{fix:#}");
     let metrics = reqwest::get(format!("{base}/metrics")).await.unwrap().text().await.unwrap();
     assert!(
         metrics.contains(r#"sparky_fix_pull_requests_total{generator="revert",state="open"} 1"#),
