@@ -1,6 +1,10 @@
 //! The scheduler with a clock the tests hold: intervals, cron in time zones across DST
 //! changes, restart catch-up, no double run — against the real store, without sleeping.
 
+#[path = "support/backends.rs"]
+mod backends;
+use backends::TestDb;
+
 use chrono::{DateTime, Duration, Utc};
 use sparky::compile::compile;
 use sparky::daemon::scheduler::{Due, Fired, Schedule, due, tick};
@@ -33,10 +37,10 @@ fn schedule(trigger: &str) -> Schedule {
     Schedule::of(&g.playbooks()[0]).unwrap()
 }
 
-async fn store() -> (tempfile::TempDir, Store) {
-    let dir = tempfile::tempdir().unwrap();
-    let store = Store::open(&format!("sqlite://{}", dir.path().join("s.db").display())).await.unwrap();
-    (dir, store)
+async fn store(on: &str) -> (TestDb, Store) {
+    let db = TestDb::on(on, "scheduler").await;
+    let store = Store::open(&db.url).await.unwrap();
+    (db, store)
 }
 
 #[test]
@@ -143,115 +147,136 @@ fn cron_times_with_lists_run_once_each_across_dst_changes() {
 
 #[tokio::test]
 async fn a_held_clock_through_both_dst_nights_fires_each_slot_once() {
-    let (_dir, store) = store().await;
-    let g = graph(&[("PB-996", "cron \"0,30 2 * * *\" tz \"Europe/Paris\"")]);
-    for (from, expected) in [("2026-03-28T22:00:00Z", 1), ("2026-10-24T22:00:00Z", 2)] {
-        let mut now = at(from);
-        let mut ran = 0;
-        // Every five minutes through the night.
-        for _ in 0..(6 * 12) {
-            let (fired, _) = tick(&store, &g, Duration::hours(6), now).await.unwrap();
-            ran += fired.iter().filter(|f| f.ran).count();
-            now += Duration::minutes(5);
+    for on in backends::names("a_held_clock_through_both_dst_nights_fires_each_slot_once") {
+        eprintln!("a_held_clock_through_both_dst_nights_fires_each_slot_once on {on}");
+        let (_dir, store) = store(on).await;
+        let g = graph(&[("PB-996", "cron \"0,30 2 * * *\" tz \"Europe/Paris\"")]);
+        for (from, expected) in [("2026-03-28T22:00:00Z", 1), ("2026-10-24T22:00:00Z", 2)] {
+            let mut now = at(from);
+            let mut ran = 0;
+            // Every five minutes through the night.
+            for _ in 0..(6 * 12) {
+                let (fired, _) = tick(&store, &g, Duration::hours(6), now).await.unwrap();
+                ran += fired.iter().filter(|f| f.ran).count();
+                now += Duration::minutes(5);
+            }
+            assert_eq!(ran, expected, "the night of {from}");
         }
-        assert_eq!(ran, expected, "the night of {from}");
     }
 }
 
 #[tokio::test]
 async fn a_changed_schedule_or_a_clock_set_back_starts_again_and_a_disabled_one_waits() {
-    let (_dir, store) = store().await;
-    let six = Duration::hours(6);
-    tick(&store, &graph(&[("PB-997", "every 2h")]), six, at("2026-11-29T10:30:00Z")).await.unwrap();
-    // Edited to every hour at 11:30: it starts again with its next slot (12:00), not with
-    // the 11:00 slot that passed before the edit.
-    let hourly = graph(&[("PB-997", "every 1h")]);
-    let (fired, next) = tick(&store, &hourly, six, at("2026-11-29T11:30:00Z")).await.unwrap();
-    assert!(fired.is_empty(), "{fired:?}");
-    assert_eq!(next, Some(at("2026-11-29T12:00:00Z")));
-    // The clock was a day ahead and fired a slot there; set back, the schedule goes on.
-    tick(&store, &hourly, six, at("2026-11-30T12:00:00Z")).await.unwrap();
-    let (fired, _) = tick(&store, &hourly, six, at("2026-11-29T12:00:00Z")).await.unwrap();
-    assert!(fired.is_empty(), "the restart point is the current slot");
-    let (fired, _) = tick(&store, &hourly, six, at("2026-11-29T13:00:00Z")).await.unwrap();
-    assert_eq!(fired.len(), 1, "{fired:?}");
-    // Disabled for three hours, then enabled again: it does not catch up what it skipped.
-    let text = "/// Off.\nplaybook PB-997 \"Scheduled PB-997\" {\n  status disabled\n  owner \"team:platform\"\n  on schedule every 1h\n  l3 priority P4\n}\n";
-    let compiled = compile(&[SourceFile::new("PB-997.sparky", text)]);
-    let disabled = RuleGraph::build(&compiled);
-    for h in 14..=16 {
-        let (fired, _) = tick(&store, &disabled, six, at(&format!("2026-11-29T{h}:00:00Z"))).await.unwrap();
-        assert!(fired.is_empty());
+    for on in backends::names("a_changed_schedule_or_a_clock_set_back_starts_again_and_a_disabled_one_waits") {
+        eprintln!("a_changed_schedule_or_a_clock_set_back_starts_again_and_a_disabled_one_waits on {on}");
+        let (_dir, store) = store(on).await;
+        let six = Duration::hours(6);
+        tick(&store, &graph(&[("PB-997", "every 2h")]), six, at("2026-11-29T10:30:00Z")).await.unwrap();
+        // Edited to every hour at 11:30: it starts again with its next slot (12:00), not with
+        // the 11:00 slot that passed before the edit.
+        let hourly = graph(&[("PB-997", "every 1h")]);
+        let (fired, next) = tick(&store, &hourly, six, at("2026-11-29T11:30:00Z")).await.unwrap();
+        assert!(fired.is_empty(), "{fired:?}");
+        assert_eq!(next, Some(at("2026-11-29T12:00:00Z")));
+        // The clock was a day ahead and fired a slot there; set back, the schedule goes on.
+        tick(&store, &hourly, six, at("2026-11-30T12:00:00Z")).await.unwrap();
+        let (fired, _) = tick(&store, &hourly, six, at("2026-11-29T12:00:00Z")).await.unwrap();
+        assert!(fired.is_empty(), "the restart point is the current slot");
+        let (fired, _) = tick(&store, &hourly, six, at("2026-11-29T13:00:00Z")).await.unwrap();
+        assert_eq!(fired.len(), 1, "{fired:?}");
+        // Disabled for three hours, then enabled again: it does not catch up what it skipped.
+        let text = "/// Off.\nplaybook PB-997 \"Scheduled PB-997\" {\n  status disabled\n  owner \"team:platform\"\n  on schedule every 1h\n  l3 priority P4\n}\n";
+        let compiled = compile(&[SourceFile::new("PB-997.sparky", text)]);
+        let disabled = RuleGraph::build(&compiled);
+        for h in 14..=16 {
+            let (fired, _) = tick(&store, &disabled, six, at(&format!("2026-11-29T{h}:00:00Z"))).await.unwrap();
+            assert!(fired.is_empty());
+        }
+        let (fired, next) = tick(&store, &hourly, six, at("2026-11-29T16:30:00Z")).await.unwrap();
+        assert!(fired.is_empty(), "{fired:?}");
+        assert_eq!(next, Some(at("2026-11-29T17:00:00Z")));
     }
-    let (fired, next) = tick(&store, &hourly, six, at("2026-11-29T16:30:00Z")).await.unwrap();
-    assert!(fired.is_empty(), "{fired:?}");
-    assert_eq!(next, Some(at("2026-11-29T17:00:00Z")));
 }
 
 #[tokio::test]
 async fn a_new_schedule_starts_with_its_next_slot_and_a_slot_fires_once() {
-    let (_dir, store) = store().await;
-    let g = graph(&[("PB-991", "every 1h")]);
-    let six = Duration::hours(6);
-    let (fired, next) = tick(&store, &g, six, at("2026-11-29T10:30:00Z")).await.unwrap();
-    assert!(fired.is_empty(), "the 10:00 slot passed before Sparky knew the schedule");
-    assert_eq!(next, Some(at("2026-11-29T11:00:00Z")));
-    let (fired, _) = tick(&store, &g, six, at("2026-11-29T11:00:00.500Z")).await.unwrap();
-    assert_eq!(fired, [Fired { playbook: "PB-991".into(), slot: at("2026-11-29T11:00:00Z"), missed: 0, ran: true }]);
-    // The same moment again (a second tick, a restarted scheduler): nothing more.
-    let (again, _) = tick(&store, &g, six, at("2026-11-29T11:00:00.700Z")).await.unwrap();
-    assert!(again.is_empty());
-    let pending = store.pending(10).await.unwrap();
-    assert_eq!(pending.len(), 1);
-    let e = &pending[0].event;
-    assert_eq!((e.kind.as_str(), e.labels["playbook"].as_str()), ("schedule", "PB-991"));
-    assert_eq!(e.occurred_at, at("2026-11-29T11:00:00Z"));
-    let states = store.schedules().await.unwrap();
-    assert_eq!(states[0].last_fired, Some(at("2026-11-29T11:00:00.500Z")));
+    for on in backends::names("a_new_schedule_starts_with_its_next_slot_and_a_slot_fires_once") {
+        eprintln!("a_new_schedule_starts_with_its_next_slot_and_a_slot_fires_once on {on}");
+        let (_dir, store) = store(on).await;
+        let g = graph(&[("PB-991", "every 1h")]);
+        let six = Duration::hours(6);
+        let (fired, next) = tick(&store, &g, six, at("2026-11-29T10:30:00Z")).await.unwrap();
+        assert!(fired.is_empty(), "the 10:00 slot passed before Sparky knew the schedule");
+        assert_eq!(next, Some(at("2026-11-29T11:00:00Z")));
+        let (fired, _) = tick(&store, &g, six, at("2026-11-29T11:00:00.500Z")).await.unwrap();
+        assert_eq!(
+            fired,
+            [Fired { playbook: "PB-991".into(), slot: at("2026-11-29T11:00:00Z"), missed: 0, ran: true }]
+        );
+        // The same moment again (a second tick, a restarted scheduler): nothing more.
+        let (again, _) = tick(&store, &g, six, at("2026-11-29T11:00:00.700Z")).await.unwrap();
+        assert!(again.is_empty());
+        let pending = store.pending(10).await.unwrap();
+        assert_eq!(pending.len(), 1);
+        let e = &pending[0].event;
+        assert_eq!((e.kind.as_str(), e.labels["playbook"].as_str()), ("schedule", "PB-991"));
+        assert_eq!(e.occurred_at, at("2026-11-29T11:00:00Z"));
+        let states = store.schedules().await.unwrap();
+        assert_eq!(states[0].last_fired, Some(at("2026-11-29T11:00:00.500Z")));
+    }
 }
 
 #[tokio::test]
 async fn concurrent_schedulers_fire_a_slot_once() {
-    let (_dir, store) = store().await;
-    let g = graph(&[("PB-992", "every 1m")]);
-    tick(&store, &g, Duration::hours(6), at("2026-11-29T10:00:30Z")).await.unwrap();
-    let now = at("2026-11-29T10:01:00Z");
-    let (a, b) = tokio::join!(tick(&store, &g, Duration::hours(6), now), tick(&store, &g, Duration::hours(6), now));
-    let ran = a.unwrap().0.len() + b.unwrap().0.len();
-    assert_eq!(ran, 1);
-    assert_eq!(store.pending(10).await.unwrap().len(), 1);
+    for on in backends::names("concurrent_schedulers_fire_a_slot_once") {
+        eprintln!("concurrent_schedulers_fire_a_slot_once on {on}");
+        let (_dir, store) = store(on).await;
+        let g = graph(&[("PB-992", "every 1m")]);
+        tick(&store, &g, Duration::hours(6), at("2026-11-29T10:00:30Z")).await.unwrap();
+        let now = at("2026-11-29T10:01:00Z");
+        let (a, b) = tokio::join!(tick(&store, &g, Duration::hours(6), now), tick(&store, &g, Duration::hours(6), now));
+        let ran = a.unwrap().0.len() + b.unwrap().0.len();
+        assert_eq!(ran, 1);
+        assert_eq!(store.pending(10).await.unwrap().len(), 1);
+    }
 }
 
 #[tokio::test]
 async fn a_restart_catches_up_recent_missed_runs_once_and_skips_stale_ones() {
-    let (_dir, store) = store().await;
-    let g = graph(&[("PB-993", "every 1h"), ("PB-994", "cron \"0 9 * * *\" tz \"UTC\"")]);
-    let six = Duration::hours(6);
-    tick(&store, &g, six, at("2026-11-29T08:30:00Z")).await.unwrap();
-    let (fired, _) = tick(&store, &g, six, at("2026-11-29T09:00:01Z")).await.unwrap();
-    assert_eq!(fired.len(), 2, "{fired:?}");
-    // Down from 09:10 to 12:40 (a "restart" is a tick with what the store remembers): the
-    // hourly schedule runs once for 12:00 (10:00 and 11:00 coalesced); the daily one has
-    // nothing due.
-    let (fired, _) = tick(&store, &g, six, at("2026-11-29T12:40:00Z")).await.unwrap();
-    assert_eq!(fired, [Fired { playbook: "PB-993".into(), slot: at("2026-11-29T12:00:00Z"), missed: 2, ran: true }]);
-    // Down from 12:40 until the next day 18:00: the daily 09:00 run is 9 h old — missed,
-    // not run at 18:00; the hourly 18:00 slot runs.
-    let (fired, _) = tick(&store, &g, six, at("2026-11-30T18:00:00Z")).await.unwrap();
-    assert!(fired.contains(&Fired {
-        playbook: "PB-994".into(),
-        slot: at("2026-11-30T09:00:00Z"),
-        missed: 0,
-        ran: false
-    }));
-    assert!(fired.iter().any(|f| f.playbook == "PB-993" && f.ran && f.slot == at("2026-11-30T18:00:00Z")));
-    // The missed slot is not tried again; the next day's is.
-    let (fired, _) = tick(&store, &g, six, at("2026-11-30T18:30:00Z")).await.unwrap();
-    assert!(fired.is_empty(), "{fired:?}");
-    let (fired, _) = tick(&store, &g, six, at("2026-12-01T09:00:00Z")).await.unwrap();
-    assert!(fired.iter().any(|f| f.playbook == "PB-994" && f.ran));
-    let runs = store.pending(100).await.unwrap().len();
-    assert_eq!(runs, 2 + 1 + 1 + 2, "09:00 both, 12:00, 18:00 hourly, the next day's 09:00 both");
+    for on in backends::names("a_restart_catches_up_recent_missed_runs_once_and_skips_stale_ones") {
+        eprintln!("a_restart_catches_up_recent_missed_runs_once_and_skips_stale_ones on {on}");
+        let (_dir, store) = store(on).await;
+        let g = graph(&[("PB-993", "every 1h"), ("PB-994", "cron \"0 9 * * *\" tz \"UTC\"")]);
+        let six = Duration::hours(6);
+        tick(&store, &g, six, at("2026-11-29T08:30:00Z")).await.unwrap();
+        let (fired, _) = tick(&store, &g, six, at("2026-11-29T09:00:01Z")).await.unwrap();
+        assert_eq!(fired.len(), 2, "{fired:?}");
+        // Down from 09:10 to 12:40 (a "restart" is a tick with what the store remembers): the
+        // hourly schedule runs once for 12:00 (10:00 and 11:00 coalesced); the daily one has
+        // nothing due.
+        let (fired, _) = tick(&store, &g, six, at("2026-11-29T12:40:00Z")).await.unwrap();
+        assert_eq!(
+            fired,
+            [Fired { playbook: "PB-993".into(), slot: at("2026-11-29T12:00:00Z"), missed: 2, ran: true }]
+        );
+        // Down from 12:40 until the next day 18:00: the daily 09:00 run is 9 h old — missed,
+        // not run at 18:00; the hourly 18:00 slot runs.
+        let (fired, _) = tick(&store, &g, six, at("2026-11-30T18:00:00Z")).await.unwrap();
+        assert!(fired.contains(&Fired {
+            playbook: "PB-994".into(),
+            slot: at("2026-11-30T09:00:00Z"),
+            missed: 0,
+            ran: false
+        }));
+        assert!(fired.iter().any(|f| f.playbook == "PB-993" && f.ran && f.slot == at("2026-11-30T18:00:00Z")));
+        // The missed slot is not tried again; the next day's is.
+        let (fired, _) = tick(&store, &g, six, at("2026-11-30T18:30:00Z")).await.unwrap();
+        assert!(fired.is_empty(), "{fired:?}");
+        let (fired, _) = tick(&store, &g, six, at("2026-12-01T09:00:00Z")).await.unwrap();
+        assert!(fired.iter().any(|f| f.playbook == "PB-994" && f.ran));
+        let runs = store.pending(100).await.unwrap().len();
+        assert_eq!(runs, 2 + 1 + 1 + 2, "09:00 both, 12:00, 18:00 hourly, the next day's 09:00 both");
+    }
 }
 
 #[tokio::test]

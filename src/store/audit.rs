@@ -9,7 +9,7 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 use serde_json::Value;
 use sha2::{Digest, Sha256};
-use sqlx::{Row, SqliteConnection};
+use sqlx::{AnyConnection, Row};
 
 /// The hash before the first record.
 pub const GENESIS: &str = "0000000000000000000000000000000000000000000000000000000000000000";
@@ -76,11 +76,13 @@ fn hash(
 
 /// Appends `entry` at `at` inside the caller's transaction; returns its sequence number.
 pub(crate) async fn append(
-    conn: &mut SqliteConnection,
+    conn: &mut AnyConnection,
     at: DateTime<Utc>,
     entry: &AuditEntry<'_>,
 ) -> Result<i64, StoreError> {
-    let head = sqlx::query("SELECT seq, hash FROM audit_head WHERE id = 1")
+    // The head row is locked until the caller's transaction ends (a no-op update that
+    // returns it), so two transactions never append the same sequence number.
+    let head = sqlx::query("UPDATE audit_head SET seq = seq WHERE id = 1 RETURNING seq, hash")
         .fetch_optional(&mut *conn)
         .await
         .map_err(unavailable)?;
@@ -122,7 +124,7 @@ pub(crate) async fn append(
     Ok(seq)
 }
 
-fn record_of(r: &sqlx::sqlite::SqliteRow) -> AuditRecord {
+fn record_of(r: &sqlx::any::AnyRow) -> AuditRecord {
     AuditRecord {
         seq: r.get("seq"),
         at: parse_ts(&r.get::<String, _>("at")),
@@ -160,7 +162,7 @@ impl Store {
                SELECT * FROM audit
                WHERE ($1 IS NULL OR at >= $1) AND ($2 IS NULL OR playbook = $2) AND ($3 IS NULL OR execution = $3)
                ORDER BY seq DESC LIMIT $4
-             ) ORDER BY seq",
+             ) AS newest ORDER BY seq",
         )
         .bind(since.map(ts))
         .bind(playbook)
@@ -177,6 +179,13 @@ impl Store {
         // One read transaction: the records and the head from the same snapshot, so that an
         // append committed in between is not taken for a removal.
         let mut tx = self.pool.begin().await.map_err(unavailable)?;
+        if self.backend() == super::Backend::Postgres {
+            // Else each statement would read its own snapshot.
+            sqlx::query("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY")
+                .execute(&mut *tx)
+                .await
+                .map_err(unavailable)?;
+        }
         let rows = sqlx::query(
             "SELECT seq, at, actor, action, execution, playbook, incident_key, record_json, prev_hash, hash
              FROM audit ORDER BY seq",

@@ -10,7 +10,7 @@ use crate::triage::{Outcome, Pause};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
-use sqlx::{Row, SqliteConnection};
+use sqlx::{AnyConnection, Row};
 use std::collections::BTreeMap;
 
 /// How an applied plan proves it worked.
@@ -96,7 +96,7 @@ impl Execution {
     }
 }
 
-fn execution_of(r: &sqlx::sqlite::SqliteRow) -> Execution {
+fn execution_of(r: &sqlx::any::AnyRow) -> Execution {
     let opt_ts = |c: &str| r.get::<Option<String>, _>(c).map(|t| parse_ts(&t));
     Execution {
         id: r.get("id"),
@@ -182,13 +182,13 @@ fn window(ms: u64) -> String {
     crate::dsl::ast::Duration { millis: ms }.to_string()
 }
 
-async fn load(conn: &mut SqliteConnection, id: &str) -> Result<Option<Execution>, StoreError> {
+async fn load(conn: &mut AnyConnection, id: &str) -> Result<Option<Execution>, StoreError> {
     let row = sqlx::query("SELECT * FROM executions WHERE id = $1").bind(id).fetch_optional(&mut *conn).await;
     Ok(row.map_err(unavailable)?.as_ref().map(execution_of))
 }
 
 async fn set_state(
-    conn: &mut SqliteConnection,
+    conn: &mut AnyConnection,
     id: &str,
     state: &str,
     result: Option<&Value>,
@@ -210,7 +210,7 @@ async fn set_state(
 /// The run of `e` takes `outcome` (dry-run executions always end `dry_run`: they never earn
 /// trust or trip the breaker; refusals are refused in both modes).
 async fn set_run(
-    conn: &mut SqliteConnection,
+    conn: &mut AnyConnection,
     e: &Execution,
     outcome: Outcome,
     now: DateTime<Utc>,
@@ -232,7 +232,7 @@ async fn set_run(
 }
 
 async fn escalate(
-    conn: &mut SqliteConnection,
+    conn: &mut AnyConnection,
     to: super::Destinations,
     e: &Execution,
     cause: &str,
@@ -288,7 +288,7 @@ async fn escalate(
 /// A run of `e` succeeded: when it was a scheduled run, the incident of its schedule closes
 /// (a schedule has no source to resolve it; the runs of a schedule are one incident until
 /// one succeeds), and wherever an earlier failed run escalated it hears so.
-async fn run_succeeded(conn: &mut SqliteConnection, e: &Execution, now: DateTime<Utc>) -> Result<(), StoreError> {
+async fn run_succeeded(conn: &mut AnyConnection, e: &Execution, now: DateTime<Utc>) -> Result<(), StoreError> {
     let Some(key) = &e.incident_key else { return Ok(()) };
     if !scheduled(conn, e.event_seq).await? {
         return Ok(());
@@ -326,7 +326,7 @@ async fn run_succeeded(conn: &mut SqliteConnection, e: &Execution, now: DateTime
 }
 
 /// Whether inbox event `seq` is a scheduled run.
-async fn scheduled(conn: &mut SqliteConnection, seq: i64) -> Result<bool, StoreError> {
+async fn scheduled(conn: &mut AnyConnection, seq: i64) -> Result<bool, StoreError> {
     let event: Option<String> = sqlx::query_scalar("SELECT event_json FROM events WHERE seq = $1")
         .bind(seq)
         .fetch_optional(&mut *conn)
@@ -349,7 +349,7 @@ fn audit_entry<'a>(e: &'a Execution, actor: &'a str, action: &'a str, record: Va
 }
 
 /// The pauses in force at `now`, with their ids.
-async fn active_pauses_in(conn: &mut SqliteConnection, now: DateTime<Utc>) -> Result<Vec<(i64, Pause)>, StoreError> {
+async fn active_pauses_in(conn: &mut AnyConnection, now: DateTime<Utc>) -> Result<Vec<(i64, Pause)>, StoreError> {
     let rows = sqlx::query(
         "SELECT id, playbook, service, namespace, breaker, reason, paused_by, until FROM pauses
          WHERE lifted_at IS NULL AND (until IS NULL OR until > $1) ORDER BY id",
@@ -380,7 +380,7 @@ async fn active_pauses_in(conn: &mut SqliteConnection, now: DateTime<Utc>) -> Re
 /// Demotes `playbook` when its last `threshold` verified runs (since it was last re-enabled)
 /// all failed and no breaker holds it already.
 async fn trip_breaker(
-    conn: &mut SqliteConnection,
+    conn: &mut AnyConnection,
     playbook: &str,
     threshold: u64,
     now: DateTime<Utc>,
@@ -446,7 +446,7 @@ async fn trip_breaker(
 /// Creates `new` for the decision being recorded (inside `record_all`'s transaction), with
 /// its first audit record.
 pub(crate) async fn create(
-    conn: &mut SqliteConnection,
+    conn: &mut AnyConnection,
     new: &NewExecution,
     record: &super::Record<'_>,
     now: DateTime<Utc>,
@@ -515,7 +515,7 @@ pub(crate) async fn create(
 
 /// Marks the executions waiting for `key`'s alert to resolve as verified (inside
 /// `record_all`'s transaction, with the resolved event).
-pub(crate) async fn resolved(conn: &mut SqliteConnection, key: &str, now: DateTime<Utc>) -> Result<(), StoreError> {
+pub(crate) async fn resolved(conn: &mut AnyConnection, key: &str, now: DateTime<Utc>) -> Result<(), StoreError> {
     let rows = sqlx::query("SELECT * FROM executions WHERE incident_key = $1 AND state = 'verifying'")
         .bind(key)
         .fetch_all(&mut *conn)

@@ -12,7 +12,7 @@ use crate::fix::feedback::{Acceptance, Feedback};
 use crate::fix::order::FixOrder;
 use chrono::{DateTime, Utc};
 use serde_json::{Value, json};
-use sqlx::{Row, SqliteConnection};
+use sqlx::{AnyConnection, Row};
 
 /// One L2 fix as the store holds it.
 #[derive(Debug, Clone, PartialEq)]
@@ -58,7 +58,7 @@ impl FixPull {
 
 /// The order of an L2 decision: its `github` outbox row and its `fix_pulls` row, once per
 /// incident key.
-pub(super) async fn order(conn: &mut SqliteConnection, order: &FixOrder, now: DateTime<Utc>) -> Result<(), StoreError> {
+pub(super) async fn order(conn: &mut AnyConnection, order: &FixOrder, now: DateTime<Utc>) -> Result<(), StoreError> {
     let body = serde_json::to_string(order).map_err(|e| StoreError::Unavailable(e.to_string()))?;
     let key = order.incident_key.as_str();
     outbox::insert(conn, key, "github", "open", "open", &body, now).await?;
@@ -81,7 +81,7 @@ pub(super) async fn order(conn: &mut SqliteConnection, order: &FixOrder, now: Da
 
 /// The first inbox event of incident `key` (what an escalation without a recorded package
 /// falls back on).
-async fn event_seq(conn: &mut SqliteConnection, key: &str) -> Result<i64, StoreError> {
+async fn event_seq(conn: &mut AnyConnection, key: &str) -> Result<i64, StoreError> {
     let row = sqlx::query("SELECT MIN(event_seq) FROM decisions WHERE incident_key = $1")
         .bind(key)
         .fetch_one(&mut *conn)
@@ -111,7 +111,7 @@ const ANSWERABLE: &str = "('pending', 'open', 'draft', 'closed', 'failed')";
 /// was escalated. `matching` narrows it to the branch, repository and number of a
 /// webhook. False when no fix moved (not one of Sparky's, already in that state, merged).
 async fn answer(
-    conn: &mut SqliteConnection,
+    conn: &mut AnyConnection,
     key: &str,
     matching: Option<&Feedback>,
     reply: Reply<'_>,
@@ -168,7 +168,7 @@ async fn answer(
 /// must name the fix's branch, repository and (once known) number. False when it is not
 /// one of Sparky's fixes or changes nothing.
 pub(super) async fn answered(
-    conn: &mut SqliteConnection,
+    conn: &mut AnyConnection,
     feedback: &Feedback,
     now: DateTime<Utc>,
 ) -> Result<bool, StoreError> {
@@ -191,7 +191,7 @@ pub(super) async fn answered(
 /// What the fix's escalation says when it failed or was refused: the incident is
 /// escalated (or its escalation noted) with the attempt.
 async fn escalate_attempt(
-    conn: &mut SqliteConnection,
+    conn: &mut AnyConnection,
     to: Destinations,
     key: &str,
     cause: &str,
@@ -213,7 +213,7 @@ fn l2_attempt(key: &str, playbook: &str, outcome: &str, detail: Value) -> Attemp
     }
 }
 
-fn fix_pull_of(r: &sqlx::sqlite::SqliteRow) -> FixPull {
+fn fix_pull_of(r: &sqlx::any::AnyRow) -> FixPull {
     FixPull {
         incident_key: r.get("incident_key"),
         playbook: r.get("playbook"),

@@ -26,14 +26,44 @@ use crate::knowledge::{Deploy, DeployState, PastIncident};
 use crate::triage::{Decision, IncidentEffect, Level, OpenIncident, Outcome, Run};
 use chrono::{DateTime, SecondsFormat, Utc};
 use serde_json::Value;
-use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
-use sqlx::{Row, SqlitePool};
+use sqlx::any::AnyPoolOptions;
+use sqlx::{AnyConnection, AnyPool};
+use sqlx::{Executor, Row};
 use std::collections::HashMap;
 use std::fmt;
-use std::str::FromStr;
 use std::time::Duration;
 
-static MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
+static SQLITE_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
+static POSTGRES_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres");
+
+/// Which database the store is on. Queries are written once, in SQL both run; the backend
+/// decides the migrations, the connection set-up and the few statements that differ.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    /// One file (WAL), the embedded default: one Sparky.
+    Sqlite,
+    /// A PostgreSQL server: one Sparky or several replicas.
+    Postgres,
+}
+
+impl Backend {
+    /// The backend `url` names: `postgres://` or `postgresql://`, else SQLite (`sqlite:` or
+    /// a plain file path).
+    pub fn of(url: &str) -> Backend {
+        if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            Backend::Postgres
+        } else {
+            Backend::Sqlite
+        }
+    }
+
+    fn migrations(self) -> &'static sqlx::migrate::Migrator {
+        match self {
+            Backend::Sqlite => &SQLITE_MIGRATIONS,
+            Backend::Postgres => &POSTGRES_MIGRATIONS,
+        }
+    }
+}
 
 /// Why the store could not do what was asked. Messages are for operators.
 #[derive(Debug)]
@@ -140,7 +170,7 @@ pub struct LastDecision {
 }
 
 /// Adds a delivery and its events to the inbox in `tx`, unless its key was seen before.
-async fn insert_delivery(tx: &mut sqlx::SqliteConnection, d: &Delivery<'_>) -> Result<Accepted, StoreError> {
+async fn insert_delivery(tx: &mut AnyConnection, d: &Delivery<'_>) -> Result<Accepted, StoreError> {
     let inserted = sqlx::query(
         "INSERT INTO deliveries (source, delivery_key, received_at, events) VALUES ($1, $2, $3, $4)
          ON CONFLICT (source, delivery_key) DO NOTHING",
@@ -192,52 +222,136 @@ fn placeholders(from: usize, n: usize) -> String {
 /// The store.
 #[derive(Clone, Debug)]
 pub struct Store {
-    pool: SqlitePool,
+    pool: AnyPool,
+    backend: Backend,
     url: String,
     /// Where escalations are written to the outbox for (none until the daemon says).
     destinations: Destinations,
 }
 
 impl Store {
-    /// Opens the store at `url` (`sqlite://FILE`, `sqlite::memory:`, or a plain file path),
-    /// creating it when missing, and applies the migrations.
+    /// Opens the store at `url` (`sqlite://FILE`, `sqlite::memory:`, a plain file path, or
+    /// `postgres://USER@HOST:PORT/DB`), creating a SQLite file when missing, and applies the
+    /// migrations the database lacks.
     pub async fn open(url: &str) -> Result<Store, StoreError> {
-        let sqlite_url = if url.starts_with("sqlite:") { url.to_string() } else { format!("sqlite://{url}") };
-        if url.starts_with("postgres://") || url.starts_with("postgresql://") {
-            return Err(StoreError::Open(format!(
-                "`{}`: the PostgreSQL store is not built yet; use a SQLite file (`sqlite://sparky.db`)",
-                redact_url(url)
-            )));
-        }
-        let options = SqliteConnectOptions::from_str(&sqlite_url)
-            .map_err(|e| StoreError::Open(format!("`{url}` is not a store URL ({e}); use `sqlite://FILE`")))?
-            .create_if_missing(true)
-            .journal_mode(SqliteJournalMode::Wal)
-            // FULL: a commit is on disk before the 202, even across a power cut.
-            .synchronous(SqliteSynchronous::Full)
-            .busy_timeout(Duration::from_secs(5))
-            .foreign_keys(true);
-        let pool = SqlitePoolOptions::new()
-            .max_connections(4)
-            .acquire_timeout(Duration::from_secs(5))
-            .connect_with(options)
-            .await
-            .map_err(|e| StoreError::Open(format!("`{url}`: {e}")))?;
-        MIGRATIONS.run(&pool).await.map_err(|e| match e {
+        let store = Store::connect(url).await?;
+        store.migrate().await?;
+        Ok(store)
+    }
+
+    /// Opens the store at `url` without touching its schema (see [`Store::migrate`]).
+    pub async fn connect(url: &str) -> Result<Store, StoreError> {
+        sqlx::any::install_default_drivers();
+        let backend = Backend::of(url);
+        let shown = redact_url(url);
+        let pool = match backend {
+            Backend::Sqlite => {
+                let path = url.strip_prefix("sqlite://").or_else(|| url.strip_prefix("sqlite:")).unwrap_or(url);
+                let memory = path == ":memory:" || path.contains("mode=memory");
+                // `mode=rwc` creates the file when missing.
+                let sqlite_url = match (memory, path.contains('?')) {
+                    // One database shared by the pool's connections (each would otherwise
+                    // open its own), named uniquely so that two stores never share one.
+                    (true, _) => {
+                        static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+                        let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                        format!("sqlite:file:sparky-memory-{}-{n}?mode=memory&cache=shared", std::process::id())
+                    }
+                    (false, true) => format!("sqlite://{path}&mode=rwc"),
+                    (false, false) => format!("sqlite://{path}?mode=rwc"),
+                };
+                AnyPoolOptions::new()
+                    .max_connections(4)
+                    // An in-memory database lives while a connection holds it.
+                    .min_connections(u32::from(memory))
+                    .idle_timeout((!memory).then_some(Duration::from_secs(600)))
+                    .max_lifetime((!memory).then_some(Duration::from_secs(1800)))
+                    .acquire_timeout(Duration::from_secs(5))
+                    .after_connect(|conn, _| {
+                        Box::pin(async move {
+                            // WAL; FULL: a commit is on disk before the 202, even across a
+                            // power cut; a writer waits up to 5 s for another.
+                            conn.execute(
+                                "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL;
+                                 PRAGMA busy_timeout = 5000; PRAGMA foreign_keys = ON;",
+                            )
+                            .await?;
+                            Ok(())
+                        })
+                    })
+                    .connect(&sqlite_url)
+                    .await
+                    .map_err(|e| StoreError::Open(format!("`{shown}`: {e}; use `sqlite://FILE` in a folder Sparky may write")))?
+            }
+            Backend::Postgres => AnyPoolOptions::new()
+                .max_connections(16)
+                .min_connections(1)
+                .acquire_timeout(Duration::from_secs(5))
+                .idle_timeout(Duration::from_secs(300))
+                .after_connect(|conn, _| {
+                    Box::pin(async move {
+                        // No statement holds a connection (or a lock) for ever.
+                        conn.execute("SET statement_timeout = '30s'; SET lock_timeout = '10s'").await?;
+                        Ok(())
+                    })
+                })
+                .connect(url)
+                .await
+                .map_err(|e| {
+                    StoreError::Open(format!(
+                        "`{shown}` does not answer: {e}; check that PostgreSQL runs there and the user may connect (`psql '{shown}'`)"
+                    ))
+                })?,
+        };
+        Ok(Store { pool, backend, url: url.to_string(), destinations: Destinations::default() })
+    }
+
+    /// Applies the migrations the database lacks (`sparky migrate`, and every start). A
+    /// schema newer than this binary knows is refused.
+    pub async fn migrate(&self) -> Result<usize, StoreError> {
+        let url = redact_url(&self.url);
+        let migrator = self.backend.migrations();
+        let applied = self.applied_migrations().await;
+        migrator.run(&self.pool).await.map_err(|e| match e {
             sqlx::migrate::MigrateError::VersionMissing(v) => StoreError::Open(format!(
                 "`{url}` has schema version {v}, newer than this Sparky knows; run the Sparky version that wrote it, or a newer one"
             )),
             other => StoreError::Open(format!("`{url}`: applying the schema failed: {other}")),
         })?;
-        Ok(Store { pool, url: url.to_string(), destinations: Destinations::default() })
+        Ok(migrator.iter().count().saturating_sub(applied))
     }
 
-    /// A transaction that holds the write lock from its first statement. One that reads
-    /// before it writes could otherwise fail when another connection writes in between (in
-    /// WAL mode the upgrade of a stale read transaction is refused, not waited for).
-    pub(crate) async fn begin_write(&self) -> Result<sqlx::Transaction<'_, sqlx::Sqlite>, StoreError> {
+    /// How many migrations the database holds (0 for a new one).
+    async fn applied_migrations(&self) -> usize {
+        sqlx::query("SELECT COUNT(*) FROM _sqlx_migrations WHERE success")
+            .fetch_one(&self.pool)
+            .await
+            .map(|r| r.get::<i64, _>(0) as usize)
+            .unwrap_or(0)
+    }
+
+    /// The database the store is on.
+    pub fn backend(&self) -> Backend {
+        self.backend
+    }
+
+    /// A transaction that holds the store's write lock from its first statement: the
+    /// guards' check-and-take, the engine's state changes and the inbox claims are serialized
+    /// across every process on the database, so that no limit is exceeded because two
+    /// replicas each thought they had room. On SQLite it is the database's write lock (a
+    /// transaction that reads before it writes could otherwise fail when another connection
+    /// writes in between: in WAL mode the upgrade of a stale read transaction is refused, not
+    /// waited for); on PostgreSQL a transaction-scoped advisory lock (one per schema), released at commit or
+    /// rollback, or when the connection dies.
+    pub(crate) async fn begin_write(&self) -> Result<sqlx::Transaction<'_, sqlx::Any>, StoreError> {
         let mut tx = self.pool.begin().await.map_err(unavailable)?;
-        sqlx::query("UPDATE audit_head SET seq = seq WHERE id = 0").execute(&mut *tx).await.map_err(unavailable)?;
+        let lock = match self.backend {
+            Backend::Sqlite => "UPDATE audit_head SET seq = seq WHERE id = 0",
+            Backend::Postgres => {
+                "SELECT 1 FROM (SELECT pg_advisory_xact_lock(hashtext('sparky write lock ' || current_schema()))) AS locked"
+            }
+        };
+        sqlx::query(lock).execute(&mut *tx).await.map_err(unavailable)?;
         Ok(tx)
     }
 
@@ -552,7 +666,7 @@ impl Store {
     /// repeat, the resolution. In the decision's transaction, so none is lost or doubled.
     async fn escalations_of(
         &self,
-        tx: &mut sqlx::SqliteConnection,
+        tx: &mut AnyConnection,
         event: &Event,
         decision: &Decision,
         change: &crate::triage::IncidentChange,

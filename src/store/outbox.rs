@@ -10,7 +10,7 @@ use super::{Store, StoreError, parse_ts, ts, unavailable};
 use crate::escalate::{Attempt, EscalationPackage, Note};
 use chrono::{DateTime, Utc};
 use serde_json::{Value, json};
-use sqlx::{Row, SqliteConnection};
+use sqlx::{AnyConnection, Row};
 
 /// Which destinations escalations go to (from the configuration), fixed at start.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -66,7 +66,7 @@ pub struct OutboxCount {
 
 /// Inserts one outbox row (nothing when its `(incident, destination, dedup)` is there).
 pub(super) async fn insert(
-    conn: &mut SqliteConnection,
+    conn: &mut AnyConnection,
     key: &str,
     destination: &str,
     action: &str,
@@ -92,7 +92,7 @@ pub(super) async fn insert(
 
 /// The destinations an incident was escalated to (those with an `open` row). An L2 fix
 /// order (destination `github`) is not an escalation: notes and resolutions never go there.
-pub(super) async fn opened(conn: &mut SqliteConnection, key: &str) -> Result<Vec<String>, StoreError> {
+pub(super) async fn opened(conn: &mut AnyConnection, key: &str) -> Result<Vec<String>, StoreError> {
     let rows = sqlx::query(
         "SELECT DISTINCT destination FROM outbox WHERE incident_key = $1 AND action = 'open' AND destination <> 'github'",
     )
@@ -104,7 +104,7 @@ pub(super) async fn opened(conn: &mut SqliteConnection, key: &str) -> Result<Vec
 }
 
 /// How many times incident `key` was opened (1 until it resolves and fires again).
-async fn generation(conn: &mut SqliteConnection, key: &str) -> Result<i64, StoreError> {
+async fn generation(conn: &mut AnyConnection, key: &str) -> Result<i64, StoreError> {
     let row = sqlx::query("SELECT opened_count FROM incidents WHERE key = $1")
         .bind(key)
         .fetch_optional(&mut *conn)
@@ -123,7 +123,7 @@ fn per_opening(what: &str, generation: i64) -> String {
 /// the last one resolved) and its issue gets a comment — one issue per key, a page per
 /// opening. Otherwise, when the decision escalates, the incident is escalated now.
 pub(super) async fn opened_again_or_new(
-    conn: &mut SqliteConnection,
+    conn: &mut AnyConnection,
     to: Destinations,
     package: &EscalationPackage,
     escalates: bool,
@@ -152,7 +152,7 @@ pub(super) async fn opened_again_or_new(
 /// Escalates an incident: the issue, the page (when the package pages) and the chat
 /// message, once per incident key.
 pub(super) async fn open(
-    conn: &mut SqliteConnection,
+    conn: &mut AnyConnection,
     to: Destinations,
     package: &EscalationPackage,
     now: DateTime<Utc>,
@@ -170,7 +170,7 @@ pub(super) async fn open(
 /// A later word on an escalated incident, to the destinations it was escalated to that
 /// take notes (Jira comments; Slack unless `jira_only`). Nothing when it was not escalated.
 pub(super) async fn note(
-    conn: &mut SqliteConnection,
+    conn: &mut AnyConnection,
     note: &Note,
     dedup: &str,
     jira_only: bool,
@@ -187,13 +187,13 @@ pub(super) async fn note(
 
 /// The source resolved the incident: resolve the page, transition (or comment on) the
 /// issue, tell the channel — wherever it was escalated. Once per opening.
-pub(super) async fn resolve(conn: &mut SqliteConnection, key: &str, now: DateTime<Utc>) -> Result<(), StoreError> {
+pub(super) async fn resolve(conn: &mut AnyConnection, key: &str, now: DateTime<Utc>) -> Result<(), StoreError> {
     resolve_with(conn, key, &format!("the source reported the incident resolved at {}", ts(now)), now).await
 }
 
 /// [`resolve`], saying why in `headline` (a scheduled run succeeded, a token was renewed).
 pub(super) async fn resolve_with(
-    conn: &mut SqliteConnection,
+    conn: &mut AnyConnection,
     key: &str,
     headline: &str,
     now: DateTime<Utc>,
@@ -209,7 +209,7 @@ pub(super) async fn resolve_with(
 
 /// The source acknowledged the incident: acknowledge the page, when configured.
 pub(super) async fn acknowledge(
-    conn: &mut SqliteConnection,
+    conn: &mut AnyConnection,
     to: Destinations,
     key: &str,
     now: DateTime<Utc>,
@@ -230,7 +230,7 @@ pub(super) async fn acknowledge(
 /// A repeat of an escalated alert (or another run of a schedule whose incident is open):
 /// one Jira comment per `repeat_every` at most.
 pub(super) async fn repeat(
-    conn: &mut SqliteConnection,
+    conn: &mut AnyConnection,
     to: Destinations,
     key: &str,
     event: &crate::event::Event,
@@ -260,7 +260,7 @@ pub(super) async fn repeat(
 /// verification, a demotion). An incident already escalated gets a note; one that was not
 /// (an L1 that failed) is escalated now, with the package of the event that opened it.
 pub(super) async fn later(
-    conn: &mut SqliteConnection,
+    conn: &mut AnyConnection,
     to: Destinations,
     key: &str,
     cause: &str,
@@ -320,7 +320,7 @@ pub(super) async fn later(
 /// The escalation package of inbox event `event_seq` with no knowledge but the event: its
 /// priority by severity.
 async fn bare_package(
-    conn: &mut SqliteConnection,
+    conn: &mut AnyConnection,
     key: &str,
     event_seq: i64,
     now: DateTime<Utc>,
@@ -349,7 +349,7 @@ async fn bare_package(
 /// Marks `row` delivered (`delivered` or `dry_run`) and keeps what the destination made of
 /// the incident.
 pub(super) async fn delivered(
-    conn: &mut SqliteConnection,
+    conn: &mut AnyConnection,
     row: &OutboxRow,
     state: &str,
     link: Option<&RemoteLink>,
@@ -387,7 +387,7 @@ pub(super) async fn delivered(
 
 /// Marks row `id` refused for good, with why.
 pub(super) async fn failed(
-    conn: &mut SqliteConnection,
+    conn: &mut AnyConnection,
     id: i64,
     error: &str,
     now: DateTime<Utc>,
@@ -404,7 +404,7 @@ pub(super) async fn failed(
     Ok(())
 }
 
-fn row_of(r: &sqlx::sqlite::SqliteRow) -> OutboxRow {
+fn row_of(r: &sqlx::any::AnyRow) -> OutboxRow {
     OutboxRow {
         id: r.get("id"),
         incident_key: r.get("incident_key"),
