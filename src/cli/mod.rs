@@ -5,6 +5,7 @@ mod audit;
 mod check;
 pub mod explain;
 mod input;
+mod migrate;
 mod pause;
 mod replay;
 mod report;
@@ -46,6 +47,8 @@ enum Command {
     Resume(pause::ResumeArgs),
     /// List the audit log; `sparky audit verify` checks its hash chain.
     Audit(audit::Args),
+    /// Apply the store's schema migrations (`sparky serve` applies them at start too).
+    Migrate(migrate::Args),
 }
 
 /// Where the operator commands find the store: the daemon's configuration, or a URL.
@@ -162,5 +165,6 @@ pub fn main() -> ExitCode {
         Command::Pause(args) => pause::pause(args),
         Command::Resume(args) => pause::resume(args),
         Command::Audit(args) => audit::run(args),
+        Command::Migrate(args) => migrate::run(args),
     }
 }

@@ -24,6 +24,9 @@ pub(super) struct Args {
     /// The store URL (overrides `store`), e.g. `sqlite://sparky.db`.
     #[arg(long)]
     store: Option<String>,
+    /// This replica's name (overrides `replica`; by default the host name).
+    #[arg(long)]
+    replica: Option<String>,
     /// Accept sources without authentication on a non-loopback address.
     #[arg(long)]
     insecure: bool,
@@ -54,6 +57,9 @@ pub(super) fn run(args: Args) -> ExitCode {
     }
     if let Some(store) = &args.store {
         config.store = store.clone();
+    }
+    if let Some(replica) = &args.replica {
+        config.replica = Some(replica.clone());
     }
     daemon::init_logging(&config);
     match &path {

@@ -27,8 +27,13 @@ pub struct Config {
     pub catalog: Option<Vec<PathBuf>>,
     pub knowledge: KnowledgeConfig,
     pub analysis: AnalysisConfig,
-    /// The store: `sqlite://FILE` (the default, `sqlite://sparky.db`).
+    /// The store: `sqlite://FILE` (the default, `sqlite://sparky.db`), or
+    /// `postgres://USER:PASSWORD@HOST:PORT/DB` for one database shared by several replicas.
     pub store: String,
+    /// This replica's name among those on one PostgreSQL store (the status API shows each
+    /// replica's ruleset). By default the host name (a pod's name): it must differ between
+    /// replicas, and stay the same across a restart of one.
+    pub replica: Option<String>,
     /// Webhook sources by the name in their URL (`POST /webhooks/<name>`). When the key is
     /// absent, every built-in source is enabled without authentication.
     pub sources: Option<BTreeMap<String, SourceConfig>>,
@@ -61,6 +66,7 @@ impl Default for Config {
             knowledge: KnowledgeConfig::default(),
             analysis: AnalysisConfig::default(),
             store: "sqlite://sparky.db".into(),
+            replica: None,
             sources: None,
             admin_token: None,
             max_body: ByteSize(1024 * 1024),

@@ -143,7 +143,18 @@ pub async fn start(options: Options) -> Result<Running, String> {
     config.catalog = Some(config.catalog_paths());
     let sources = config.effective_sources();
     check_exposure(&options, &sources)?;
-    let store = Store::open(&config.store).await.map_err(|e| e.to_string())?;
+    let mut store = Store::open(&config.store).await.map_err(|e| e.to_string())?;
+    if let Some(replica) = &config.replica {
+        store = store.with_replica(replica);
+    }
+    if let Ok(others) = store.replicas(chrono::Utc::now()).await
+        && let Some(twin) = others.iter().find(|r| r.id == store.replica() && r.alive)
+    {
+        tracing::warn!(
+            replica = %twin.id, seen_at = %twin.seen_at,
+            "a replica of this name was seen moments ago: if it is another process (not this one before a restart), give each replica its own `replica` name, or they will take each other's work for their own"
+        );
+    }
     let (graph, catalog, diagnostics) =
         reload::build(&config.playbooks, &config.catalog_paths()).map_err(|(e, diags)| {
             let mut msg = format!("cannot start: {e}");
@@ -238,7 +249,7 @@ pub async fn start(options: Options) -> Result<Running, String> {
     });
     state.metrics.reloaded(true);
     let watcher = reload::watch(state.clone(), Duration::from_millis(state.config.reload_debounce_ms))?;
-    tracing::info!(%addr, ruleset = %hash, playbooks, store = %state.store.url(), "sparky is listening");
+    tracing::info!(%addr, ruleset = %hash, playbooks, store = %state.store.url(), replica = state.store.replica(), "sparky is listening");
 
     let shutdown = Arc::new(Notify::new());
     let task = tokio::spawn(run(state.clone(), listener, shutdown.clone(), watcher, writer));
@@ -309,6 +320,7 @@ async fn run(
     let delivery_stop = Arc::new(AtomicBool::new(false));
     let delivery = tokio::spawn(state.delivery.clone().run(delivery_stop.clone()));
     let hup = tokio::spawn(reload_on_sighup(state.clone()));
+    let heartbeat = tokio::spawn(heartbeat(state.clone()));
     let app = server::router(state.clone());
     let stop = {
         let shutdown = shutdown.clone();
@@ -344,11 +356,28 @@ async fn run(
         delivery.abort();
     }
     hup.abort();
+    heartbeat.abort();
     drop(watcher);
     state.store.close().await;
     tracing::info!("stopped");
     served.map_err(|e| format!("the server failed: {e}"))
 }
+
+/// Says every few seconds, in the store, that this replica runs and which ruleset it runs
+/// (the status API lists the replicas; the others take over its work once it is unseen).
+async fn heartbeat(state: Arc<State>) {
+    let started_at = chrono::Utc::now();
+    loop {
+        let ruleset = state.ruleset.load().graph.hash().to_string();
+        if let Err(e) = state.store.heartbeat(&ruleset, started_at, chrono::Utc::now()).await {
+            tracing::warn!(error = %e, "cannot tell the store that this replica runs; it is tried again in 5 s");
+        }
+        tokio::time::sleep(HEARTBEAT).await;
+    }
+}
+
+/// How often a replica says it runs: well within [`crate::store::GONE_AFTER`].
+const HEARTBEAT: Duration = Duration::from_secs(5);
 
 async fn terminate_signal() {
     #[cfg(unix)]

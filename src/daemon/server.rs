@@ -220,6 +220,7 @@ async fn status(Extract(state): Extract<Arc<State>>) -> Response {
     let engine = engine_status(&state).await;
     let escalation = escalation_status(&state).await;
     let fixes = fix_status(&state).await;
+    let replicas = state.store.replicas(chrono::Utc::now()).await.unwrap_or_default();
     let events: serde_json::Map<String, Value> = counts.into_iter().map(|(k, v)| (k, json!(v))).collect();
     axum::Json(json!({
         "version": env!("CARGO_PKG_VERSION"),
@@ -236,6 +237,8 @@ async fn status(Extract(state): Extract<Arc<State>>) -> Response {
         "last_reload": last,
         "events": events,
         "store": state.store.url(),
+        "replica": state.store.replica(),
+        "replicas": replicas,
         "integrations": state.config.integrations.mode.as_str(),
         "engine": engine,
         "escalation": escalation,

@@ -23,6 +23,15 @@ use std::time::{Duration, Instant};
 /// Events taken from the inbox per round trip.
 const BATCH: i64 = 64;
 
+/// How long this replica holds the events it claimed: renewed while a batch takes long (the
+/// analyzer), so it ends only when the replica stops working on them (it died, or lost the
+/// database). Then another replica decides them.
+const LEASE: Duration = Duration::from_secs(60);
+
+fn lease_end(now: chrono::DateTime<Utc>) -> chrono::DateTime<Utc> {
+    now + chrono::Duration::from_std(LEASE).unwrap_or_default()
+}
+
 /// Runs until `state.shutdown` is set and the inbox is drained of what was taken.
 pub async fn run(state: Arc<State>) {
     let mut backoff = Duration::from_millis(100);
@@ -51,10 +60,16 @@ pub async fn run(state: Arc<State>) {
 /// incident opened or closed, a decision made) is applied to it before the next event of
 /// the batch is decided, exactly as if they were decided one at a time.
 async fn round(state: &State) -> Result<usize, StoreError> {
-    let pending = state.store.pending(BATCH).await?;
+    // Read before the batch's context: if another replica adds a run meanwhile, the batch is
+    // decided again, so that no cooldown or rate window is exceeded between replicas.
+    let runs_mark = state.store.runs_mark().await?;
+    let claimed_at = Utc::now();
+    let pending = state.store.claim_inbox(BATCH, claimed_at, lease_end(claimed_at)).await?;
     if pending.is_empty() {
         return Ok(0);
     }
+    let seqs: Vec<i64> = pending.iter().map(|p| p.seq).collect();
+    let mut renewed = Instant::now();
     let started = Instant::now();
     // The graph and catalog in force when the batch is taken; a reload meanwhile does not
     // affect it.
@@ -84,6 +99,10 @@ async fn round(state: &State) -> Result<usize, StoreError> {
         let batch = Batch { open: &open, knowledge: &knowledge, runs: &runs, pauses: &pauses };
         let mut decision = decide_one(state, &event, graph, now, &last, &batch);
         if decision.analysis == AnalysisUse::Wanted {
+            if renewed.elapsed() > LEASE / 3 {
+                state.store.renew_inbox(&seqs, lease_end(Utc::now())).await?;
+                renewed = Instant::now();
+            }
             let asked = Instant::now();
             let analysis = {
                 let input = Input { event: &event, knowledge: &knowledge, now };
@@ -178,7 +197,13 @@ async fn round(state: &State) -> Result<usize, StoreError> {
             feedback: d.feedback.clone(),
         })
         .collect();
-    state.store.record_all(&records).await?;
+    if state.store.record_batch(&records, Some(runs_mark)).await?.is_none() {
+        tracing::debug!(
+            events = records.len(),
+            "another replica recorded an L1 run meanwhile; the batch is decided again"
+        );
+        return Ok(decided.len());
+    }
     if decided.iter().any(|d| d.execution.is_some()) {
         state.engine.wake.notify_one();
     }

@@ -224,11 +224,39 @@ impl Engine {
 
     /// Runs until `stop` says so; finishes the applies in flight before returning.
     pub async fn run(self: Arc<Self>, stop: Arc<std::sync::atomic::AtomicBool>) {
-        match self.store.interrupted(Utc::now()).await {
+        self.take_over(true).await;
+        let mut applies = tokio::task::JoinSet::new();
+        let mut probes = probe::Probes::default();
+        let tick = Duration::from_millis(250);
+        let mut swept = std::time::Instant::now();
+        loop {
+            while applies.try_join_next().is_some() {}
+            if stop.load(std::sync::atomic::Ordering::SeqCst) {
+                break;
+            }
+            if let Err(e) = self.round(&mut applies, &mut probes).await {
+                tracing::error!(error = %e, "the engine cannot reach the store; executions wait");
+                tokio::time::sleep(Duration::from_secs(1)).await;
+            }
+            if swept.elapsed() > Duration::from_secs(30) {
+                self.take_over(false).await;
+                swept = std::time::Instant::now();
+            }
+            let _ = tokio::time::timeout(tick, self.wake.notified()).await;
+        }
+        while applies.join_next().await.is_some() {}
+    }
+
+    /// Executions a stopped process left `applying`: this replica's before its restart
+    /// (`starting`), or a gone replica's. Never applied again.
+    async fn take_over(&self, starting: bool) {
+        let now = Utc::now();
+        let found = if starting { self.store.interrupted(now).await } else { self.store.orphaned(now).await };
+        match found {
             Ok(ids) if !ids.is_empty() => {
                 tracing::warn!(
                     executions = %ids.join(", "),
-                    "these executions were being applied when Sparky stopped; they are not applied again: their verification decides, or they are escalated"
+                    "these executions were being applied by a Sparky that stopped; they are not applied again: their verification decides, or they are escalated"
                 );
                 for id in &ids {
                     if let Ok(Some(e)) = self.store.execution(id).await
@@ -241,21 +269,6 @@ impl Engine {
             Ok(_) => {}
             Err(e) => tracing::error!(error = %e, "cannot check for interrupted executions"),
         }
-        let mut applies = tokio::task::JoinSet::new();
-        let mut probes = probe::Probes::default();
-        let tick = Duration::from_millis(250);
-        loop {
-            while applies.try_join_next().is_some() {}
-            if stop.load(std::sync::atomic::Ordering::SeqCst) {
-                break;
-            }
-            if let Err(e) = self.round(&mut applies, &mut probes).await {
-                tracing::error!(error = %e, "the engine cannot reach the store; executions wait");
-                tokio::time::sleep(Duration::from_secs(1)).await;
-            }
-            let _ = tokio::time::timeout(tick, self.wake.notified()).await;
-        }
-        while applies.join_next().await.is_some() {}
     }
 
     async fn round(

@@ -33,6 +33,10 @@ use tokio::sync::{Mutex, Notify};
 /// Rows taken per round and destination.
 const BATCH: i64 = 32;
 
+/// How long a row is held for one attempt to Jira, PagerDuty or Slack: well past the longest
+/// request with its retries of a connection.
+const HOLD: Duration = Duration::from_secs(120);
+
 /// `escalation:` in the configuration: how escalations are delivered.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -204,6 +208,16 @@ impl Delivery {
     /// when it is set finishes first (each is bounded by its timeout); what is not delivered
     /// stays in the outbox for the next start.
     pub async fn run(self: Arc<Self>, stop: Arc<AtomicBool>) {
+        match self.store.outbox_take_up(Utc::now()).await {
+            Ok(0) => {}
+            Ok(n) => tracing::warn!(
+                rows = n,
+                "escalations were being delivered when this replica stopped; each is attempted again now (an issue or pull request already made is found, not made twice)"
+            ),
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot take up the deliveries this replica had under way; they are attempted when their hold ends")
+            }
+        }
         let mut loops = Vec::new();
         for (destination, configured) in [
             ("jira", self.jira.is_some()),
@@ -277,6 +291,16 @@ impl Delivery {
         for row in &rows {
             if stop.load(Ordering::SeqCst) {
                 break;
+            }
+            // Taken for the attempt, so that no other replica makes it too (a second Jira
+            // issue); a replica that dies mid-attempt leaves the row due again at the end.
+            let lease = match (destination, &self.github) {
+                ("github", Some(pulls)) => pulls.longest_attempt() + HOLD,
+                _ => HOLD,
+            };
+            let until = Utc::now() + chrono::Duration::from_std(lease).unwrap_or_default();
+            if !self.store.outbox_take(row, until).await? {
+                continue;
             }
             if let Some(pause) = self.deliver(row).await? {
                 return Ok(Round::Backing(pause));

@@ -14,6 +14,7 @@ use super::pr::{self, PrepareError, TestRun, Workspace};
 use crate::actions::Mode;
 use crate::escalate::http::DeliveryError;
 use serde_json::{Value, json};
+use std::time::Duration;
 
 /// GitHub as L2 uses it.
 pub struct Pulls {
@@ -75,6 +76,13 @@ impl Pulls {
             mode: config.mode.unwrap_or(global),
             config: config.clone(),
         }
+    }
+
+    /// The longest one attempt can take (the clone and push, the tests, the API calls): how
+    /// long a replica holds the outbox row it works on.
+    pub fn longest_attempt(&self) -> Duration {
+        let c = &self.config;
+        c.duration(&c.test_timeout) + c.duration(&c.git_timeout) * 3 + c.duration(&c.timeout) * 6
     }
 
     pub fn mode(&self) -> Mode {

@@ -708,11 +708,12 @@ impl Store {
             return Ok(Claim::Refused(e, refused));
         }
         sqlx::query(
-            "UPDATE executions SET state = 'applying', dry_run = $1, started_at = $2, updated_at = $2 WHERE id = $3",
+            "UPDATE executions SET state = 'applying', dry_run = $1, started_at = $2, updated_at = $2, replica = $4 WHERE id = $3",
         )
         .bind(limits.dry_run as i64)
         .bind(ts(now))
         .bind(&e.id)
+        .bind(self.replica())
         .execute(&mut *tx)
         .await
         .map_err(unavailable)?;
@@ -909,15 +910,34 @@ impl Store {
         Ok(demotion)
     }
 
-    /// At start: executions a previous process left `applying` were perhaps applied, perhaps
-    /// not. They are never applied again: each waits for its verification (which decides) or,
-    /// without one, ends `interrupted` and is escalated.
+    /// At start, and every minute: executions left `applying` by a process that stopped
+    /// (this replica before its restart, or a replica unseen for [`super::GONE_AFTER`]) were
+    /// perhaps applied, perhaps not. They are never applied again: each waits for its
+    /// verification (which decides) or, without one, ends `interrupted` and is escalated.
+    /// Those a live replica is applying are left to it.
     pub async fn interrupted(&self, now: DateTime<Utc>) -> Result<Vec<String>, StoreError> {
+        self.interrupted_of(true, now).await
+    }
+
+    /// Executions left `applying` by replicas unseen for [`super::GONE_AFTER`] (the
+    /// periodic sweep: this replica's own are its to finish).
+    pub async fn orphaned(&self, now: DateTime<Utc>) -> Result<Vec<String>, StoreError> {
+        self.interrupted_of(false, now).await
+    }
+
+    async fn interrupted_of(&self, starting: bool, now: DateTime<Utc>) -> Result<Vec<String>, StoreError> {
         let mut tx = self.begin_write().await?;
-        let rows = sqlx::query("SELECT * FROM executions WHERE state = 'applying'")
-            .fetch_all(&mut *tx)
-            .await
-            .map_err(unavailable)?;
+        let rows = sqlx::query(
+            "SELECT * FROM executions WHERE state = 'applying'
+               AND (($3 = 1 AND (replica IS NULL OR replica = $1))
+                    OR (replica <> $1 AND replica NOT IN (SELECT id FROM replicas WHERE seen_at >= $2)))",
+        )
+        .bind(self.replica())
+        .bind(ts(now - super::GONE_AFTER))
+        .bind(i64::from(starting))
+        .fetch_all(&mut *tx)
+        .await
+        .map_err(unavailable)?;
         let mut ids = Vec::new();
         for e in rows.iter().map(execution_of) {
             let waits = e.verify.iter().any(|v| !matches!(v, Verify::Delivered));

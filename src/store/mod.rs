@@ -11,6 +11,7 @@ mod audit;
 mod engine;
 mod fixes;
 mod outbox;
+mod replicas;
 mod schedules;
 mod tokens;
 
@@ -18,6 +19,7 @@ pub use audit::{AuditEntry, AuditRecord, ChainReport};
 pub use engine::{Check, Claim, Demotion, Execution, Limits, NewExecution, Rate, Verify};
 pub use fixes::FixPull;
 pub use outbox::{Destinations, OutboxCount, OutboxRow, RemoteLink};
+pub use replicas::{GONE_AFTER, Replica, default_replica_id};
 pub use schedules::ScheduleState;
 pub use tokens::TokenRaise;
 
@@ -225,6 +227,8 @@ pub struct Store {
     pool: AnyPool,
     backend: Backend,
     url: String,
+    /// Which replica this process is (see [`Store::with_replica`]).
+    replica: std::sync::Arc<str>,
     /// Where escalations are written to the outbox for (none until the daemon says).
     destinations: Destinations,
 }
@@ -281,29 +285,49 @@ impl Store {
                     })
                     .connect(&sqlite_url)
                     .await
-                    .map_err(|e| StoreError::Open(format!("`{shown}`: {e}; use `sqlite://FILE` in a folder Sparky may write")))?
+                    .map_err(|e| {
+                        StoreError::Open(format!("`{shown}`: {e}; use `sqlite://FILE` in a folder Sparky may write"))
+                    })?
             }
-            Backend::Postgres => AnyPoolOptions::new()
-                .max_connections(16)
-                .min_connections(1)
-                .acquire_timeout(Duration::from_secs(5))
-                .idle_timeout(Duration::from_secs(300))
-                .after_connect(|conn, _| {
-                    Box::pin(async move {
-                        // No statement holds a connection (or a lock) for ever.
-                        conn.execute("SET statement_timeout = '30s'; SET lock_timeout = '10s'").await?;
-                        Ok(())
-                    })
-                })
-                .connect(url)
-                .await
-                .map_err(|e| {
+            Backend::Postgres => {
+                // One connection first, for the server's own words when it cannot be reached
+                // (the pool would only say that it timed out).
+                let first =
+                    tokio::time::timeout(Duration::from_secs(10), <AnyConnection as sqlx::Connection>::connect(url));
+                let unreachable = |e: String| {
                     StoreError::Open(format!(
-                        "`{shown}` does not answer: {e}; check that PostgreSQL runs there and the user may connect (`psql '{shown}'`)"
+                        "cannot connect to `{shown}`: {e}; check that PostgreSQL runs there and that the user may connect (`psql '{shown}'`)"
                     ))
-                })?,
+                };
+                match first.await {
+                    Ok(Ok(c)) => drop(c),
+                    Ok(Err(e)) => return Err(unreachable(e.to_string())),
+                    Err(_) => return Err(unreachable("no answer within 10 s".into())),
+                }
+                AnyPoolOptions::new()
+                    .max_connections(16)
+                    .min_connections(1)
+                    .acquire_timeout(Duration::from_secs(5))
+                    .idle_timeout(Duration::from_secs(300))
+                    .after_connect(|conn, _| {
+                        Box::pin(async move {
+                            // No statement holds a connection (or a lock) for ever.
+                            conn.execute("SET statement_timeout = '30s'; SET lock_timeout = '10s'").await?;
+                            Ok(())
+                        })
+                    })
+                    .connect(url)
+                    .await
+                    .map_err(|e| unreachable(e.to_string()))?
+            }
         };
-        Ok(Store { pool, backend, url: url.to_string(), destinations: Destinations::default() })
+        Ok(Store {
+            pool,
+            backend,
+            url: url.to_string(),
+            replica: default_replica_id().into(),
+            destinations: Destinations::default(),
+        })
     }
 
     /// Applies the migrations the database lacks (`sparky migrate`, and every start). A
@@ -319,6 +343,15 @@ impl Store {
             other => StoreError::Open(format!("`{url}`: applying the schema failed: {other}")),
         })?;
         Ok(migrator.iter().count().saturating_sub(applied))
+    }
+
+    /// The schema version in force: the newest migration applied (0 for a new database).
+    pub async fn schema_version(&self) -> Result<i64, StoreError> {
+        sqlx::query("SELECT COALESCE(MAX(version), 0) FROM _sqlx_migrations WHERE success")
+            .fetch_one(&self.pool)
+            .await
+            .map(|r| r.get::<i64, _>(0))
+            .map_err(unavailable)
     }
 
     /// How many migrations the database holds (0 for a new one).
@@ -514,7 +547,28 @@ impl Store {
     /// Records a batch of decisions in one transaction (one commit for the batch); returns
     /// how many events left the inbox (an event already decided is skipped).
     pub async fn record_all(&self, records: &[Record<'_>]) -> Result<usize, StoreError> {
-        let mut tx = self.pool.begin().await.map_err(unavailable)?;
+        Ok(self.record_batch(records, None).await?.unwrap_or(0))
+    }
+
+    /// Records a batch decided on the runs up to `runs_mark` (see [`Store::runs_mark`]):
+    /// `None`, and nothing recorded, when another replica added a run since, so the batch is
+    /// decided again on what is now true. An event another replica holds is skipped.
+    pub async fn record_batch(
+        &self,
+        records: &[Record<'_>],
+        runs_mark: Option<i64>,
+    ) -> Result<Option<usize>, StoreError> {
+        let mut tx = self.begin_write().await?;
+        if let Some(mark) = runs_mark {
+            let now: i64 = sqlx::query("SELECT COALESCE(MAX(seq), 0) FROM runs")
+                .fetch_one(&mut *tx)
+                .await
+                .map(|r| r.get(0))
+                .map_err(unavailable)?;
+            if now != mark {
+                return Ok(None);
+            }
+        }
         let mut moved_total = 0;
         for record in records {
             let Record { seq, event, decision, json, deploy, run, execution, package, fix, feedback } = record;
@@ -522,14 +576,16 @@ impl Store {
             let attached = decision.level == Level::Suppressed;
             let incident_key = decision.incident.as_ref().map(|c| c.key.as_str());
             let moved = sqlx::query(
-                "UPDATE events SET state = $1, incident_key = $2, decision_json = $3, decided_at = $4
-                 WHERE seq = $5 AND state = 'pending'",
+                "UPDATE events SET state = $1, incident_key = $2, decision_json = $3, decided_at = $4,
+                                   claimed_by = NULL, claim_until = NULL
+                 WHERE seq = $5 AND state = 'pending' AND (claimed_by IS NULL OR claimed_by = $6)",
             )
             .bind(if attached { "attached" } else { "decided" })
             .bind(incident_key)
             .bind(json.as_str())
             .bind(&now)
             .bind(seq)
+            .bind(self.replica.as_ref())
             .execute(&mut *tx)
             .await
             .map_err(unavailable)?
@@ -658,7 +714,7 @@ impl Store {
             }
         }
         tx.commit().await.map_err(unavailable)?;
-        Ok(moved_total)
+        Ok(Some(moved_total))
     }
 
     /// What a decision's incident change sends to the escalation destinations: the

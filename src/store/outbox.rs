@@ -451,6 +451,34 @@ impl Store {
         Ok(rows.iter().map(row_of).collect())
     }
 
+    /// Takes `row` for one attempt, until `until`: false when another replica took it first
+    /// (its `next_at` moved since it was read).
+    pub async fn outbox_take(&self, row: &OutboxRow, until: DateTime<Utc>) -> Result<bool, StoreError> {
+        sqlx::query(
+            "UPDATE outbox SET next_at = $1, taken_by = $4 WHERE id = $2 AND state = 'pending' AND next_at = $3",
+        )
+        .bind(ts(until))
+        .bind(row.id)
+        .bind(ts(row.next_at))
+        .bind(self.replica())
+        .execute(&self.pool)
+        .await
+        .map(|r| r.rows_affected() == 1)
+        .map_err(unavailable)
+    }
+
+    /// At start: the rows this replica was making an attempt at when it stopped are due
+    /// again now (not when their hold ends); returns how many.
+    pub async fn outbox_take_up(&self, now: DateTime<Utc>) -> Result<u64, StoreError> {
+        sqlx::query("UPDATE outbox SET next_at = $1, taken_by = NULL WHERE taken_by = $2 AND state = 'pending'")
+            .bind(ts(now))
+            .bind(self.replica())
+            .execute(&self.pool)
+            .await
+            .map(|r| r.rows_affected())
+            .map_err(unavailable)
+    }
+
     /// The service of incident `key`, when its event named one.
     pub async fn incident_service(&self, key: &str) -> Result<Option<String>, StoreError> {
         let row = sqlx::query("SELECT service FROM incidents WHERE key = $1")
@@ -555,7 +583,8 @@ impl Store {
         now: DateTime<Utc>,
     ) -> Result<(), StoreError> {
         sqlx::query(
-            "UPDATE outbox SET attempts = attempts + 1, last_error = $1, next_at = $2, updated_at = $3 WHERE id = $4 AND state = 'pending'",
+            "UPDATE outbox SET attempts = attempts + 1, last_error = $1, next_at = $2, updated_at = $3, taken_by = NULL
+             WHERE id = $4 AND state = 'pending'",
         )
         .bind(error)
         .bind(ts(next_at))
@@ -570,7 +599,7 @@ impl Store {
     /// Row `id` waits for something else (the Jira issue its page links to) until `next_at`;
     /// not an attempt.
     pub async fn outbox_postpone(&self, id: i64, next_at: DateTime<Utc>) -> Result<(), StoreError> {
-        sqlx::query("UPDATE outbox SET next_at = $1 WHERE id = $2 AND state = 'pending'")
+        sqlx::query("UPDATE outbox SET next_at = $1, taken_by = NULL WHERE id = $2 AND state = 'pending'")
             .bind(ts(next_at))
             .bind(id)
             .execute(&self.pool)
@@ -590,7 +619,7 @@ impl Store {
     /// failed.
     pub async fn outbox_requeue(&self, id: i64, now: DateTime<Utc>) -> Result<bool, StoreError> {
         let n = sqlx::query(
-            "UPDATE outbox SET state = 'pending', attempts = 0, next_at = $1, updated_at = $1 WHERE id = $2 AND state = 'failed'",
+            "UPDATE outbox SET state = 'pending', attempts = 0, next_at = $1, updated_at = $1, taken_by = NULL WHERE id = $2 AND state = 'failed'",
         )
         .bind(ts(now))
         .bind(id)
