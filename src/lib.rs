@@ -19,11 +19,9 @@
 //! | escalate   | [`escalate`]      | L3: the escalation package rendered for Jira (ADF, wiki markup), PagerDuty, Slack; the delivery worker that sends the outbox exactly once per incident key |
 //! | fix        | [`fix`]           | L2: fix generators, pinned tests, git work, GitHub pull requests   |
 //! | diagnostics| [`diagnostics`]   | one `Diagnostic` type, stable codes, human and JSON rendering      |
-//! | store      | [`store`]         | the durable inbox, decisions, incidents, deploys, runs, executions, pauses, the hash-chained audit log, the escalation outbox (SQLite, versioned migrations) |
+//! | store      | [`store`]         | the durable inbox, decisions, incidents, deploys, runs, executions, pauses, the hash-chained audit log, the escalation outbox; SQLite or PostgreSQL (versioned migrations), replicas' claims and heartbeats |
 //! | daemon     | [`daemon`]        | `sparky serve`: webhooks, group commit, inbox worker, reload, metrics |
-//! | cli        | [`cli`]           | one file per subcommand (`check`, `explain`, `replay`, `test`, `serve`, `approve`, `pause`, `audit`) |
-//!
-//! Stage still to come: the PostgreSQL store.
+//! | cli        | [`cli`]           | one file per subcommand (`check`, `explain`, `replay`, `test`, `serve`, `approve`, `pause`, `audit`, `migrate`) |
 //!
 //! Dependencies point down the pipeline: `dsl` knows nothing of `compile`, `compile` nothing
 //! of `cli`.

@@ -258,7 +258,8 @@ async fn consecutive_failed_verifications_trip_the_breaker_until_resumed() {
                 store
                     .verified(&e, "timed_out", json!({ "timed_out": "the source alert did not resolve" }), 3, now)
                     .await
-                    .unwrap(),
+                    .unwrap()
+                    .demotion(),
             );
             now += Duration::seconds(1);
         }
@@ -279,7 +280,12 @@ async fn consecutive_failed_verifications_trip_the_breaker_until_resumed() {
         let Claim::Ready(e, _) = store.claim(&m.id, &limits(), now).await.unwrap() else { panic!() };
         store.applied(&e, json!([]), None, 3, now).await.unwrap();
         let e = store.execution(&m.id).await.unwrap().unwrap();
-        assert_eq!(store.verified(&e, "timed_out", json!({}), 3, now).await.unwrap(), None);
+        assert_eq!(
+            store.verified(&e, "timed_out", json!({}), 3, now).await.unwrap(),
+            sparky::store::Verified::Recorded(None)
+        );
+        // A second replica's verdict on the same execution changes nothing.
+        assert_eq!(store.verified(&e, "success", json!({}), 3, now).await.unwrap(), sparky::store::Verified::Already);
         let causes: Vec<String> =
             store.escalations(20).await.unwrap().iter().map(|e| e["cause"].as_str().unwrap().to_string()).collect();
         assert_eq!(causes.iter().filter(|c| *c == "verification failed").count(), 4, "{causes:?}");

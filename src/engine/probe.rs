@@ -72,7 +72,11 @@ impl Engine {
         how: serde_json::Value,
     ) -> Result<(), StoreError> {
         probes.watching.remove(&e.id);
-        let demotion = self.store.verified(e, outcome, how, self.config.breaker_failures, Utc::now()).await?;
+        let demotion = match self.store.verified(e, outcome, how, self.config.breaker_failures, Utc::now()).await? {
+            crate::store::Verified::Recorded(d) => d,
+            // Another replica verified it first, and said so.
+            crate::store::Verified::Already => return Ok(()),
+        };
         let state = if outcome == "success" { "succeeded" } else { outcome };
         if outcome == "success" {
             tracing::info!(execution = %e.id, playbook = %e.playbook, "verified");

@@ -538,6 +538,25 @@ pub(crate) async fn resolved(conn: &mut AnyConnection, key: &str, now: DateTime<
     Ok(())
 }
 
+/// What recording a verification did.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Verified {
+    /// Recorded; with the demotion when it tripped the circuit breaker.
+    Recorded(Option<Demotion>),
+    /// Recorded before (by another replica probing the same execution): nothing changed.
+    Already,
+}
+
+impl Verified {
+    /// The demotion it caused.
+    pub fn demotion(self) -> Option<Demotion> {
+        match self {
+            Verified::Recorded(d) => d,
+            Verified::Already => None,
+        }
+    }
+}
+
 impl Store {
     /// Executions in `states` (all when empty), newest first.
     pub async fn executions(&self, states: &[&str], limit: i64) -> Result<Vec<Execution>, StoreError> {
@@ -877,7 +896,7 @@ impl Store {
         how: Value,
         breaker: u64,
         now: DateTime<Utc>,
-    ) -> Result<Option<Demotion>, StoreError> {
+    ) -> Result<Verified, StoreError> {
         let mut tx = self.begin_write().await?;
         let still: Option<String> = sqlx::query_scalar("SELECT state FROM executions WHERE id = $1")
             .bind(&e.id)
@@ -885,7 +904,7 @@ impl Store {
             .await
             .map_err(unavailable)?;
         if still.as_deref() != Some("verifying") {
-            return Ok(None);
+            return Ok(Verified::Already);
         }
         let state = if outcome == "success" { "succeeded" } else { outcome };
         let mut result = e.result.clone().unwrap_or_else(|| json!({}));
@@ -907,7 +926,7 @@ impl Store {
             }
         }
         tx.commit().await.map_err(unavailable)?;
-        Ok(demotion)
+        Ok(Verified::Recorded(demotion))
     }
 
     /// At start, and every minute: executions left `applying` by a process that stopped

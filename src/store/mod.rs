@@ -1,6 +1,8 @@
-//! The store: the durable inbox, decisions, incidents. One interface; SQLite (WAL) is the
-//! embedded default. The schema lives in versioned migrations (`migrations/sqlite/`) applied
-//! at start; queries are written in SQL that PostgreSQL also runs, for the shared backend.
+//! The store: the durable inbox, decisions, incidents. One interface on two backends: SQLite
+//! (WAL), the embedded default, and PostgreSQL, shared by several replicas (`replicas.rs`).
+//! The schema lives in versioned migrations (`migrations/sqlite/`, `migrations/postgres/`, the
+//! same versions) applied at start or by `sparky migrate`; queries are written once, in SQL
+//! both run, through sqlx's `Any` driver.
 //!
 //! Durability is the point: `accept` commits a delivery's events before the daemon answers
 //! 202, and `record` moves an event out of the inbox in the same transaction that writes its
@@ -16,7 +18,7 @@ mod schedules;
 mod tokens;
 
 pub use audit::{AuditEntry, AuditRecord, ChainReport};
-pub use engine::{Check, Claim, Demotion, Execution, Limits, NewExecution, Rate, Verify};
+pub use engine::{Check, Claim, Demotion, Execution, Limits, NewExecution, Rate, Verified, Verify};
 pub use fixes::FixPull;
 pub use outbox::{Destinations, OutboxCount, OutboxRow, RemoteLink};
 pub use replicas::{GONE_AFTER, Replica, default_replica_id};
@@ -420,13 +422,18 @@ impl Store {
     /// Commits several deliveries in one transaction (the daemon groups the deliveries that
     /// arrive together); one answer per delivery, in order. Either all are committed or none.
     pub async fn accept_all(&self, deliveries: &[Delivery<'_>]) -> Result<Vec<Accepted>, StoreError> {
+        // In key order: replicas committing the same deliveries at once (a sender posting
+        // to all of them) then lock their keys in the same order and wait for each other
+        // instead of deadlocking.
+        let mut order: Vec<usize> = (0..deliveries.len()).collect();
+        order.sort_by_key(|&i| (deliveries[i].source, deliveries[i].key));
         let mut tx = self.pool.begin().await.map_err(unavailable)?;
-        let mut answers = Vec::with_capacity(deliveries.len());
-        for d in deliveries {
-            answers.push(insert_delivery(&mut tx, d).await?);
+        let mut answers: Vec<Option<Accepted>> = vec![None; deliveries.len()];
+        for i in order {
+            answers[i] = Some(insert_delivery(&mut tx, &deliveries[i]).await?);
         }
         tx.commit().await.map_err(unavailable)?;
-        Ok(answers)
+        Ok(answers.into_iter().flatten().collect())
     }
 
     /// The oldest events still waiting for a decision, in arrival order.

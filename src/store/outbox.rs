@@ -425,9 +425,10 @@ const COLUMNS: &str =
     "id, incident_key, destination, action, dedup, body_json, state, attempts, next_at, last_error, remote, created_at";
 
 impl Store {
-    /// Messages due for delivery: pending, their time come, and first in line for their
-    /// incident and destination (a comment never overtakes the issue it comments on; a
-    /// resolve never overtakes a page that failed and may be requeued).
+    /// Messages due for delivery: pending, their time come (or held by a replica that is
+    /// gone), and first in line for their incident and destination (a comment never
+    /// overtakes the issue it comments on; a resolve never overtakes a page that failed and
+    /// may be requeued).
     pub async fn outbox_due(
         &self,
         destination: &str,
@@ -435,7 +436,8 @@ impl Store {
         limit: i64,
     ) -> Result<Vec<OutboxRow>, StoreError> {
         let sql = format!(
-            "SELECT {COLUMNS} FROM outbox o WHERE destination = $3 AND state = 'pending' AND next_at <= $1
+            "SELECT {COLUMNS} FROM outbox o WHERE destination = $3 AND state = 'pending'
+               AND (next_at <= $1 OR (taken_by IS NOT NULL AND taken_by NOT IN (SELECT id FROM replicas WHERE seen_at >= $4)))
                AND NOT EXISTS (SELECT 1 FROM outbox p WHERE p.incident_key = o.incident_key
                                  AND p.destination = o.destination AND p.state IN ('pending', 'failed')
                                  AND p.id < o.id)
@@ -445,6 +447,7 @@ impl Store {
             .bind(ts(now))
             .bind(limit)
             .bind(destination)
+            .bind(ts(now - super::GONE_AFTER))
             .fetch_all(&self.pool)
             .await
             .map_err(unavailable)?;

@@ -39,13 +39,22 @@ pub fn spawn(dir: &Path, args: &[&str]) -> Child {
         .unwrap();
     let stderr = child.stderr.take().unwrap();
     let mut lines = BufReader::new(stderr).lines();
-    let addr = loop {
+    let base = loop {
         let line = lines.next().expect("sparky exited before listening").unwrap();
         if let Some(i) = line.find("addr=") {
             break line[i + 5..].split_whitespace().next().unwrap().to_string();
         }
     };
-    // Keep draining the log so the child never blocks on a full pipe.
-    std::thread::spawn(move || for _ in lines {});
-    Child { child, base: format!("http://{addr}") }
+    let addr = base.clone();
+    // Keep draining the log so the child never blocks on a full pipe (shown with
+    // `SPARKY_TEST_LOG=1`).
+    let show = std::env::var_os("SPARKY_TEST_LOG").is_some();
+    std::thread::spawn(move || {
+        for line in lines.map_while(Result::ok) {
+            if show {
+                eprintln!("[{addr}] {line}");
+            }
+        }
+    });
+    Child { child, base: format!("http://{base}") }
 }
