@@ -297,12 +297,22 @@ async fn an_interrupted_apply_is_never_applied_again() {
     for on in backends::names("an_interrupted_apply_is_never_applied_again") {
         eprintln!("an_interrupted_apply_is_never_applied_again on {on}");
         let db = TestDb::on(on, "an_interrupted_apply_is_never_applied_again").await;
-        let store = Store::open(&db.url).await.unwrap();
+        let store = Store::open(&db.url).await.unwrap().with_replica("a");
+        let other = Store::open(&db.url).await.unwrap().with_replica("b");
         let now = Utc::now();
         let m = l1(&store, 1, "checkout", "t:1", "queued", now).await;
+        store.heartbeat("r", now, now).await.unwrap();
         assert!(matches!(store.claim(&m.id, &limits(), now).await.unwrap(), Claim::Ready(..)));
-        // The process dies here. At the next start:
-        assert_eq!(store.interrupted(now).await.unwrap(), vec![m.id.clone()]);
+        // Another replica starting, or sweeping, leaves a live replica's apply alone; the
+        // replica's own sweep too.
+        assert!(other.interrupted(now).await.unwrap().is_empty());
+        assert!(other.orphaned(now).await.unwrap().is_empty());
+        assert!(store.orphaned(now).await.unwrap().is_empty());
+        // The process dies here. Once it has been unseen for a minute, the other takes over
+        // (as it would itself at its next start):
+        let later = now + Duration::seconds(61);
+        assert_eq!(other.orphaned(later).await.unwrap(), vec![m.id.clone()]);
+        assert!(store.interrupted(later).await.unwrap().is_empty(), "taken over once only");
         let e = store.execution(&m.id).await.unwrap().unwrap();
         assert_eq!(e.state, "verifying");
         assert!(store.claimable(10).await.unwrap().is_empty());
