@@ -2,7 +2,10 @@
 //! 1,000 deliveries is posted to all three at once; every event is decided exactly once,
 //! each incident key has one Jira issue and one PagerDuty alert, the engine's budget and
 //! cooldown hold across the replicas; one replica is killed (SIGKILL) mid-run and nothing
-//! acknowledged is lost. Needs `SPARKY_TEST_DATABASE_URL` (skipped, visibly, without it).
+//! acknowledged is lost. And while the database is down (a proxy in front of it cut),
+//! webhooks get 503 and `/readyz` says so; once it is back, the retried delivery is accepted
+//! and every acknowledged event decided. Needs `SPARKY_TEST_DATABASE_URL` (skipped, visibly,
+//! without it).
 
 #[path = "support/backends.rs"]
 mod backends;
@@ -257,4 +260,96 @@ async fn three_replicas_on_one_database_act_as_one_sparky_even_when_one_is_kille
     );
     r1.kill();
     r2.kill();
+}
+
+/// A TCP proxy in front of PostgreSQL that the test can cut (every connection dropped, new
+/// ones refused) and restore: the database "goes down" for the daemon alone.
+struct Cuttable {
+    port: u16,
+    down: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    conns: std::sync::Arc<std::sync::Mutex<Vec<tokio::task::JoinHandle<()>>>>,
+}
+
+impl Cuttable {
+    async fn start(upstream: &str) -> Cuttable {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let down = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let conns = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let (d, c, upstream) = (down.clone(), conns.clone(), upstream.to_string());
+        tokio::spawn(async move {
+            while let Ok((mut client, _)) = listener.accept().await {
+                if d.load(std::sync::atomic::Ordering::SeqCst) {
+                    continue; // dropped: the connection is closed at once
+                }
+                let upstream = upstream.clone();
+                c.lock().unwrap().push(tokio::spawn(async move {
+                    if let Ok(mut server) = tokio::net::TcpStream::connect(&upstream).await {
+                        let _ = tokio::io::copy_bidirectional(&mut client, &mut server).await;
+                    }
+                }));
+            }
+        });
+        Cuttable { port, down, conns }
+    }
+
+    fn cut(&self, down: bool) {
+        self.down.store(down, std::sync::atomic::Ordering::SeqCst);
+        if down {
+            for c in self.conns.lock().unwrap().drain(..) {
+                c.abort();
+            }
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn while_the_database_is_down_webhooks_get_503_and_nothing_acknowledged_is_lost() {
+    use sparky::daemon::{self, Options, config::Config};
+    let Some(db) = TestDb::postgres("while_the_database_is_down").await else { return };
+    // The same database and schema, through the proxy.
+    let url = reqwest::Url::parse(&db.url).unwrap();
+    let upstream = format!("{}:{}", url.host_str().unwrap(), url.port().unwrap_or(5432));
+    let proxy = Cuttable::start(&upstream).await;
+    let mut through = url.clone();
+    through.set_host(Some("127.0.0.1")).unwrap();
+    through.set_port(Some(proxy.port)).unwrap();
+    let mut config = Config { store: through.to_string(), ..Default::default() };
+    config.listen = "127.0.0.1:0".parse().unwrap();
+    config.playbooks = vec!["playbooks".into()];
+    config.catalog = Some(vec!["catalog".into()]);
+    config.triage.group_window = "0s".into();
+    let running = daemon::start(Options { config, insecure: false }).await.unwrap();
+    let base = format!("http://{}", running.addr);
+    let client = reqwest::Client::new();
+
+    assert_eq!(post(&client, &base, &delivery(0)).await, Some(202));
+    proxy.cut(true);
+    let r = client.post(format!("{base}/webhooks/alertmanager")).json(&delivery(1)).send().await.unwrap();
+    assert_eq!(r.status().as_u16(), 503, "not acknowledged while the database is down");
+    assert!(r.headers().contains_key("retry-after"));
+    let ready = client.get(format!("{base}/readyz")).send().await.unwrap();
+    assert_eq!(ready.status().as_u16(), 503, "the load balancer is told");
+
+    // The database is back: the sender's retry is accepted, and both events are decided.
+    proxy.cut(false);
+    let mut answered = None;
+    for _ in 0..100 {
+        answered = post(&client, &base, &delivery(1)).await;
+        if answered == Some(202) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(answered, Some(202));
+    let store = Store::open(&db.url).await.unwrap();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while store.inbox_depth().await.unwrap() > 0 || store.event_counts().await.unwrap().is_empty() {
+        assert!(Instant::now() < deadline, "the inbox did not drain");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let counts: BTreeMap<String, i64> = store.event_counts().await.unwrap().into_iter().collect();
+    assert_eq!(counts.values().sum::<i64>(), 2, "{counts:?}");
+    assert_eq!(store.decisions(10, None, None).await.unwrap().len(), 2);
+    running.stop().await.unwrap();
 }
