@@ -218,6 +218,39 @@ async fn insert_delivery(tx: &mut AnyConnection, d: &Delivery<'_>) -> Result<Acc
     Ok(Accepted { duplicate: false, seqs })
 }
 
+/// Inbox rows (`seq`, `event_json`) read back as events, in order. An event that cannot be
+/// read was written by this code, so a schema change went wrong: the row is parked
+/// (`unreadable`) rather than retried for ever.
+async fn read_pending(conn: &mut AnyConnection, rows: Vec<sqlx::any::AnyRow>) -> Result<Vec<Pending>, StoreError> {
+    let mut out = Vec::with_capacity(rows.len());
+    for r in rows {
+        let seq: i64 = r.get(0);
+        let text: String = r.get(1);
+        match serde_json::from_str::<Event>(&text) {
+            Ok(event) => out.push(Pending { seq, event }),
+            Err(e) => {
+                tracing::error!(seq, error = %e, "an inbox event cannot be read back; it is marked `unreadable`");
+                sqlx::query("UPDATE events SET state = 'unreadable' WHERE seq = $1")
+                    .bind(seq)
+                    .execute(&mut *conn)
+                    .await
+                    .map_err(unavailable)?;
+            }
+        }
+    }
+    out.sort_by_key(|p| p.seq);
+    Ok(out)
+}
+
+/// The newest L1 run's number (see [`Store::runs_mark`]).
+async fn runs_mark_in(conn: &mut AnyConnection) -> Result<i64, StoreError> {
+    sqlx::query("SELECT COALESCE(MAX(seq), 0) FROM runs")
+        .fetch_one(&mut *conn)
+        .await
+        .map(|r| r.get::<i64, _>(0))
+        .map_err(unavailable)
+}
+
 /// `$from, $from+1, ...`: `n` numbered placeholders.
 fn placeholders(from: usize, n: usize) -> String {
     (from..from + n).map(|i| format!("${i}")).collect::<Vec<_>>().join(", ")
@@ -443,25 +476,8 @@ impl Store {
             .fetch_all(&self.pool)
             .await
             .map_err(unavailable)?;
-        let mut out = Vec::with_capacity(rows.len());
-        for r in rows {
-            let seq: i64 = r.get(0);
-            let text: String = r.get(1);
-            match serde_json::from_str::<Event>(&text) {
-                Ok(event) => out.push(Pending { seq, event }),
-                // Written by this code, so unreadable means a schema change went wrong; the
-                // row is parked rather than retried forever.
-                Err(e) => {
-                    tracing::error!(seq, error = %e, "an inbox event cannot be read back; it is marked `unreadable`");
-                    sqlx::query("UPDATE events SET state = 'unreadable' WHERE seq = $1")
-                        .bind(seq)
-                        .execute(&self.pool)
-                        .await
-                        .map_err(unavailable)?;
-                }
-            }
-        }
-        Ok(out)
+        let mut conn = self.pool.acquire().await.map_err(unavailable)?;
+        read_pending(&mut conn, rows).await
     }
 
     /// How many events wait for a decision.
@@ -566,15 +582,10 @@ impl Store {
         runs_mark: Option<i64>,
     ) -> Result<Option<usize>, StoreError> {
         let mut tx = self.begin_write().await?;
-        if let Some(mark) = runs_mark {
-            let now: i64 = sqlx::query("SELECT COALESCE(MAX(seq), 0) FROM runs")
-                .fetch_one(&mut *tx)
-                .await
-                .map(|r| r.get(0))
-                .map_err(unavailable)?;
-            if now != mark {
-                return Ok(None);
-            }
+        if let Some(mark) = runs_mark
+            && runs_mark_in(&mut tx).await? != mark
+        {
+            return Ok(None);
         }
         let mut moved_total = 0;
         for record in records {

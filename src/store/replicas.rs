@@ -8,7 +8,6 @@
 //! interrupted.
 
 use super::{Backend, Pending, Store, StoreError, parse_ts, ts, unavailable};
-use crate::event::Event;
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 use sqlx::Row;
@@ -76,24 +75,8 @@ impl Store {
             .fetch_all(&mut *tx)
             .await
             .map_err(unavailable)?;
-        let mut out = Vec::with_capacity(rows.len());
-        for r in rows {
-            let seq: i64 = r.get(0);
-            let text: String = r.get(1);
-            match serde_json::from_str::<Event>(&text) {
-                Ok(event) => out.push(Pending { seq, event }),
-                Err(e) => {
-                    tracing::error!(seq, error = %e, "an inbox event cannot be read back; it is marked `unreadable`");
-                    sqlx::query("UPDATE events SET state = 'unreadable' WHERE seq = $1")
-                        .bind(seq)
-                        .execute(&mut *tx)
-                        .await
-                        .map_err(unavailable)?;
-                }
-            }
-        }
+        let out = super::read_pending(&mut tx, rows).await?;
         tx.commit().await.map_err(unavailable)?;
-        out.sort_by_key(|p| p.seq);
         Ok(out)
     }
 
@@ -134,11 +117,8 @@ impl Store {
     /// run was added meanwhile (by another replica), so cooldowns and rate windows hold
     /// across replicas.
     pub async fn runs_mark(&self) -> Result<i64, StoreError> {
-        sqlx::query("SELECT COALESCE(MAX(seq), 0) FROM runs")
-            .fetch_one(&self.pool)
-            .await
-            .map(|r| r.get::<i64, _>(0))
-            .map_err(unavailable)
+        let mut conn = self.pool.acquire().await.map_err(unavailable)?;
+        super::runs_mark_in(&mut conn).await
     }
 
     /// Says that this replica runs `ruleset` (every few seconds, and at each reload); replicas
