@@ -95,6 +95,7 @@ fn knowledge(event: &Event) -> Knowledge {
             actions: vec!["k8s.delete_pod".into()],
             fix: (i % 7 == 0).then(|| "memory_limit".into()),
             outcome: Some(if i % 5 == 0 { "failure" } else { "success" }.into()),
+            flapping: false,
         });
     }
     for i in 0..DEPLOYS {

@@ -47,7 +47,7 @@ async fn run(url: &str, replicas: usize) -> (f64, f64) {
             ..Default::default()
         };
         config.triage.group_window = "0s".into();
-        running.push(daemon::start(Options { config, insecure: false }).await.unwrap());
+        running.push(daemon::start(Options { config, insecure: false, ..Options::default() }).await.unwrap());
     }
     let bases: Vec<String> = running.iter().map(|r| format!("http://{}", r.addr)).collect();
     let client = reqwest::Client::new();

@@ -130,7 +130,7 @@ fn context() -> MemoryContext {
     let mut ctx = MemoryContext::new(kg);
     for d in 1..=25 {
         let at = now() - chrono::Duration::days(d % 20 + 1);
-        ctx.add_run("HIT-3", Run { at, keys: Default::default(), outcome: Outcome::Success });
+        ctx.add_run("HIT-3", Run { at, keys: Default::default(), outcome: Outcome::Success, incident: None });
     }
     ctx
 }

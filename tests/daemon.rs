@@ -34,7 +34,7 @@ impl Daemon {
         config.catalog = Some(vec![dir.path().join("catalog")].into_iter().filter(|c| c.is_dir()).collect());
         config.store = format!("sqlite://{}", dir.path().join("sparky.db").display());
         config.reload_debounce_ms = 100;
-        let running = daemon::start(Options { config, insecure: false }).await.unwrap();
+        let running = daemon::start(Options { config, insecure: false, ..Options::default() }).await.unwrap();
         let base = format!("http://{}", running.addr);
         Daemon { running: Some(running), base, dir }
     }
@@ -281,7 +281,7 @@ async fn bearer_authentication_is_enforced() {
 #[tokio::test]
 async fn unauthenticated_sources_are_refused_off_loopback() {
     let config = Config { listen: "0.0.0.0:0".parse().unwrap(), ..Default::default() };
-    let err = match daemon::start(Options { config, insecure: false }).await {
+    let err = match daemon::start(Options { config, insecure: false, ..Options::default() }).await {
         Ok(_) => panic!("started with open sources on 0.0.0.0"),
         Err(e) => e,
     };

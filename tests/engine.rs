@@ -57,7 +57,7 @@ impl Daemon {
         config.playbooks = vec![pbs];
         config.catalog = Some(Vec::new());
         config.store = format!("sqlite://{}", dir.path().join("sparky.db").display());
-        let running = daemon::start(Options { config, insecure: false }).await.unwrap();
+        let running = daemon::start(Options { config, insecure: false, ..Options::default() }).await.unwrap();
         let base = format!("http://{}", running.addr);
         Daemon { running: Some(running), base, dir }
     }

@@ -124,7 +124,7 @@ impl Daemon {
         config.playbooks = vec![dir.path().join("playbooks")];
         config.catalog = Some(vec![dir.path().join("catalog")]);
         config.store = format!("sqlite://{}", dir.path().join("sparky.db").display());
-        let running = daemon::start(Options { config, insecure: false }).await.unwrap();
+        let running = daemon::start(Options { config, insecure: false, ..Options::default() }).await.unwrap();
         let base = format!("http://{}", running.addr);
         Daemon { running: Some(running), base, _dir: dir }
     }

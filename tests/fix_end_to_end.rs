@@ -99,7 +99,7 @@ async fn start(dir: &Path, yaml: &str) -> daemon::Running {
     config.playbooks = vec![pbs];
     config.catalog = Some(vec![dir.join("catalog")]);
     config.store = format!("sqlite://{}", dir.join("sparky.db").display());
-    daemon::start(Options { config, insecure: false }).await.unwrap()
+    daemon::start(Options { config, insecure: false, ..Options::default() }).await.unwrap()
 }
 
 async fn post_github(base: &str, event: &str, body: &Value) -> u16 {

@@ -166,6 +166,7 @@ fn past(fingerprint: &str, at: DateTime<Utc>, fix: Option<&str>, outcome: Option
         actions: Vec::new(),
         fix: fix.map(str::to_string),
         outcome: outcome.map(str::to_string),
+        flapping: false,
     }
 }
 

@@ -319,7 +319,7 @@ async fn while_the_database_is_down_webhooks_get_503_and_nothing_acknowledged_is
     config.playbooks = vec!["playbooks".into()];
     config.catalog = Some(vec!["catalog".into()]);
     config.triage.group_window = "0s".into();
-    let running = daemon::start(Options { config, insecure: false }).await.unwrap();
+    let running = daemon::start(Options { config, insecure: false, ..Options::default() }).await.unwrap();
     let base = format!("http://{}", running.addr);
     let client = reqwest::Client::new();
 

@@ -304,7 +304,7 @@ async fn the_daemon_fires_a_schedule_through_the_decision_pipeline() {
     config.playbooks = vec![pbs];
     config.catalog = Some(Vec::new());
     config.store = url;
-    let running = daemon::start(Options { config, insecure: false }).await.unwrap();
+    let running = daemon::start(Options { config, insecure: false, ..Options::default() }).await.unwrap();
     let base = format!("http://{}", running.addr);
     let mut decisions = Vec::new();
     // The catch-up run is decided like any event.

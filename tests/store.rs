@@ -149,11 +149,14 @@ async fn deploys_runs_and_incident_history_are_kept_for_the_knowledge_graph() {
                     at: now,
                     keys: [("labels.pod".to_string(), "checkout-api-6f8d9c7b5-x2x9q".to_string())].into(),
                     outcome: Outcome::Pending,
+                    incident: None,
                 }),
                 execution: None,
                 package: None,
                 fix: None,
                 feedback: None,
+                track: None,
+                refired: None,
             })
             .collect();
         assert_eq!(store.record_all(&records).await.unwrap(), 3);

@@ -86,6 +86,7 @@ async fn l1(store: &Store, n: u32, service: &str, target: &str, state: &'static 
         at: now,
         keys: BTreeMap::new(),
         outcome: Outcome::Pending,
+        incident: None,
     });
     let record = Record {
         seq,
@@ -98,6 +99,8 @@ async fn l1(store: &Store, n: u32, service: &str, target: &str, state: &'static 
         package: None,
         fix: None,
         feedback: None,
+        track: None,
+        refired: None,
     };
     assert_eq!(store.record_all(&[record]).await.unwrap(), 1);
     Made { id, key }
@@ -121,6 +124,8 @@ async fn resolve(store: &Store, n: u32, key: &str, now: DateTime<Utc>) {
         package: None,
         fix: None,
         feedback: None,
+        track: None,
+        refired: None,
     };
     store.record_all(&[record]).await.unwrap();
 }

@@ -62,6 +62,8 @@ async fn record(store: &Store, n: u32, event: &Event, d: &Decision, now: DateTim
         package,
         fix: None,
         feedback: None,
+        track: None,
+        refired: None,
     };
     store.record_all(&[r]).await.unwrap()
 }

@@ -38,6 +38,8 @@ fn record<'a>(seq: i64, event: &'a Event, decision: &'a triage::Decision, run: O
         package: None,
         fix: None,
         feedback: None,
+        track: None,
+        refired: None,
     }
 }
 
@@ -99,7 +101,7 @@ async fn a_batch_decided_before_another_replica_added_a_run_is_decided_again() {
         assert_eq!(mark, b.runs_mark().await.unwrap());
         let g = graph();
         let d = triage::decide(&e1, &MemoryContext::default(), &g, now);
-        let run = Run { at: now, outcome: Outcome::Pending, keys: Default::default() };
+        let run = Run { at: now, outcome: Outcome::Pending, keys: Default::default(), incident: None };
         // `b` records a run first: `a`'s batch, decided on the runs before it, is refused
         // whole, and nothing of it is written.
         let d2 = triage::decide(&e2, &MemoryContext::default(), &g, now);
@@ -129,7 +131,7 @@ async fn replicas_say_which_ruleset_they_run_and_a_newer_schema_is_refused() {
         assert_eq!(shown, [("b", "hash-2", false), ("a", "hash-1", true)], "{on}: this replica first");
         a.heartbeat("hash-3", now, now).await.unwrap();
         assert_eq!(a.replicas(now).await.unwrap()[0].ruleset, "hash-3");
-        assert_eq!(a.schema_version().await.unwrap(), 7);
+        assert_eq!(a.schema_version().await.unwrap(), 9);
         assert_eq!(a.migrate().await.unwrap(), 0, "{on}: nothing left to apply");
         a.close().await;
         b.close().await;

@@ -87,7 +87,7 @@ async fn the_inventory_joins_catalog_github_and_http_sources_and_names_what_fail
     config.playbooks = vec![pbs];
     config.catalog = Some(vec![cat]);
     config.store = format!("sqlite://{}", dir.path().join("sparky.db").display());
-    let running = daemon::start(Options { config, insecure: false }).await.unwrap();
+    let running = daemon::start(Options { config, insecure: false, ..Options::default() }).await.unwrap();
     let v: Value = reqwest::get(format!("http://{}/api/v1/tokens", running.addr)).await.unwrap().json().await.unwrap();
     let names: Vec<&str> = v["tokens"].as_array().unwrap().iter().map(|t| t["name"].as_str().unwrap()).collect();
     assert_eq!(names, ["stripe-key", "sendgrid", "sparky-github-token", "legacy-ftp"], "soonest first: {v:#}");
@@ -152,7 +152,7 @@ async fn pb003_tells_each_owner_once_per_threshold_through_slack() {
     config.playbooks = vec![pbs];
     config.catalog = Some(vec![cat]);
     config.store = url.clone();
-    let running = daemon::start(Options { config, insecure: false }).await.unwrap();
+    let running = daemon::start(Options { config, insecure: false, ..Options::default() }).await.unwrap();
     for _ in 0..200 {
         if got.lock().unwrap().len() >= 2 {
             break;
@@ -274,7 +274,7 @@ tokens:
     std::fs::create_dir_all(&cat).unwrap();
     config.catalog = Some(vec![cat]);
     config.store = format!("sqlite://{}", dir.path().join("sparky.db").display());
-    let running = daemon::start(Options { config, insecure: false }).await.unwrap();
+    let running = daemon::start(Options { config, insecure: false, ..Options::default() }).await.unwrap();
     let base = format!("http://{}", running.addr);
     let run_now = || async {
         let r = reqwest::Client::new()

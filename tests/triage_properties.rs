@@ -174,7 +174,7 @@ fn context_strategy() -> impl Strategy<Value = MemoryContext> {
             for (pb, ago, outcome, pod) in runs {
                 let keys = pod.map(|p| BTreeMap::from([("labels.pod".to_string(), p)])).unwrap_or_default();
                 let outcome = [Outcome::Success, Outcome::Failure, Outcome::Pending, Outcome::Planned][outcome];
-                ctx.add_run(ids[pb], Run { at: t0() - Duration::seconds(ago), keys, outcome });
+                ctx.add_run(ids[pb], Run { at: t0() - Duration::seconds(ago), keys, outcome, incident: None });
             }
             if let Some(fp) = open {
                 ctx.open(OpenIncident {

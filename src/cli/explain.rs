@@ -109,8 +109,8 @@ pub fn decide_file(req: &Request) -> Result<Explained, String> {
     let mut decided = Vec::new();
     let mut packages = Vec::new();
     for mut event in events {
-        let decision =
-            triage::triage_event(&mut event, &ctx, &graph, now, options, input::analyzer(&file.analysis, now));
+        let (decision, arrival) =
+            triage::triage_event(&mut event, &mut ctx, &graph, now, options, input::analyzer(&file.analysis, now));
         packages.push(Package::assemble(
             &event,
             ctx.knowledge_graph(),
@@ -118,7 +118,7 @@ pub fn decide_file(req: &Request) -> Result<Explained, String> {
             decision.analyzer.as_ref(),
             now,
         ));
-        ctx.record(&event, &decision, &graph, Outcome::Pending, now);
+        ctx.record(&event, arrival, &decision, &graph, Outcome::Pending, now);
         decided.push((event, decision));
     }
     Ok(Explained { graph, decided, notes, packages })

@@ -149,15 +149,15 @@ fn replay(args: &Args) -> Result<String, String> {
         now = now.max(event.occurred_at);
         event.received_at = now;
         ctx.set_now(now);
-        let d = triage::triage_event(
+        let (d, arrival) = triage::triage_event(
             &mut event,
-            &ctx,
+            &mut ctx,
             &graph,
             now,
             Options::default(),
             input::analyzer(&file.analysis, now),
         );
-        ctx.record(&event, &d, &graph, Outcome::Success, now);
+        ctx.record(&event, arrival, &d, &graph, Outcome::Success, now);
         summary.add(&d);
         if let Some(f) = Feedback::of(&event) {
             summary.answer(&f);

@@ -74,7 +74,8 @@ pub(super) fn run(args: Args) -> ExitCode {
         }
     };
     let result = runtime.block_on(async {
-        let running = daemon::start(daemon::Options { config, insecure: args.insecure }).await?;
+        let running =
+            daemon::start(daemon::Options { config, insecure: args.insecure, clock: daemon::Clock::system() }).await?;
         running.wait().await
     });
     match result {

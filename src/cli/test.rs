@@ -383,15 +383,15 @@ fn run_case(
                 if event.kind == crate::event::Kind::Schedule {
                     event = Event::schedule(step.schedule.as_deref().unwrap_or_default(), now);
                 }
-                let d = triage::triage_event(
+                let (d, arrival) = triage::triage_event(
                     &mut event,
-                    &ctx,
+                    &mut ctx,
                     graph,
                     now,
                     Options::default(),
                     super::input::analyzer(&file.analysis, now),
                 );
-                ctx.record(&event, &d, graph, step.outcome, now);
+                ctx.record(&event, arrival, &d, graph, step.outcome, now);
                 let tokens = simulate_token_owners(&d, step.outcome, &mut desk, now)?;
                 let where_ = if step.repeat > 1 {
                     format!("step {}, delivery {} of {}", i + 1, r + 1, step.repeat)

@@ -109,8 +109,10 @@ pub struct TriageConfig {
     pub analysis: bool,
     /// A firing event whose fingerprint was decided less than this long ago, with no
     /// incident open (an `observe`), is attached to that decision instead of being triaged
-    /// again (`5m`; `0s` turns grouping off).
+    /// again (`5m`; `0s` turns grouping off). A firing after a resolution is never grouped.
     pub group_window: String,
+    /// When a fingerprint flaps: `window` (`1h`), `start` (5 state changes), `stop` (2).
+    pub flapping: crate::triage::lifecycle::Flapping,
 }
 
 impl Default for TriageConfig {
@@ -121,7 +123,8 @@ impl Default for TriageConfig {
             escalate_unmatched: s.escalate_unmatched,
             l2_min_confidence: s.l2_min_confidence,
             analysis: s.analysis,
-            group_window: "5m".into(),
+            group_window: s.group_window.to_string(),
+            flapping: s.flapping,
         }
     }
 }
@@ -133,6 +136,8 @@ impl TriageConfig {
             escalate_unmatched: self.escalate_unmatched,
             l2_min_confidence: self.l2_min_confidence,
             analysis: self.analysis,
+            group_window: crate::triage::Span { millis: self.group_window_ms() },
+            flapping: self.flapping,
         }
     }
 
@@ -359,6 +364,9 @@ impl Config {
                 "{name}: `triage.group_window`: `{}` is not a duration; write e.g. `5m` or `0s`",
                 self.triage.group_window
             )));
+        }
+        if let Err(e) = self.triage.flapping.check() {
+            return Err(ConfigError(format!("{name}: `triage.flapping`: {e}")));
         }
         if self.max_body.0 == 0 {
             return Err(ConfigError(format!("{name}: `max_body` must be more than 0 bytes")));

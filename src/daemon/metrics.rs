@@ -27,6 +27,8 @@ pub struct Metrics {
     outbox: Family<Labels, Gauge>,
     outbox_oldest: Family<Labels, Gauge<f64, AtomicU64>>,
     fixes: Family<Labels, Counter>,
+    flapping: Family<Labels, Counter>,
+    pages_undeliverable: Family<Labels, Counter>,
 }
 
 impl Default for Metrics {
@@ -111,7 +113,21 @@ impl Metrics {
             "L2 fixes carried out, by generator and what came of it (open, draft when its tests failed, refused, dry_run, merged or closed when the pull request had been answered already)",
             fixes.clone(),
         );
+        let flapping = Family::<Labels, Counter>::default();
+        registry.register(
+            "sparky_flapping",
+            "Fingerprints that started or stopped flapping (transition: started, stopped); while one flaps its incident stays open and no L1 runs",
+            flapping.clone(),
+        );
+        let pages_undeliverable = Family::<Labels, Counter>::default();
+        registry.register(
+            "sparky_pages_undeliverable",
+            "Decisions that wanted a page while no PagerDuty is configured (integrations.pagerduty), by deciding playbook: nobody was paged",
+            pages_undeliverable.clone(),
+        );
         Metrics {
+            flapping,
+            pages_undeliverable,
             fixes,
             deliveries,
             outbox,
@@ -183,6 +199,21 @@ impl Metrics {
     }
 
     /// One webhook delivery from `source`, and what became of it.
+    /// A fingerprint started flapping.
+    pub fn flapping_started(&self) {
+        self.flapping.get_or_create(&vec![("transition", "started".to_string())]).inc();
+    }
+
+    /// Fingerprints that stopped flapping.
+    pub fn flapping_stopped(&self, n: u64) {
+        self.flapping.get_or_create(&vec![("transition", "stopped".to_string())]).inc_by(n);
+    }
+
+    /// A decision of `playbook` wanted a page, and no PagerDuty is configured.
+    pub fn page_undeliverable(&self, playbook: Option<&str>) {
+        self.pages_undeliverable.get_or_create(&vec![("playbook", playbook.unwrap_or("").to_string())]).inc();
+    }
+
     pub fn received(&self, source: &str, outcome: &'static str) {
         self.received.get_or_create(&vec![("source", source.to_string()), ("outcome", outcome.to_string())]).inc();
     }

@@ -54,13 +54,50 @@ pub struct State {
     pub metrics: Arc<Metrics>,
     /// Wakes the worker when events are accepted.
     pub wake: Notify,
-    pub group_window: Duration,
+    /// What time it is for decisions.
+    pub clock: Clock,
     shutting_down: AtomicBool,
 }
 
 impl State {
     pub fn is_shutting_down(&self) -> bool {
         self.shutting_down.load(Ordering::SeqCst)
+    }
+
+    /// The time decisions are made at: the system's, or the one a test holds.
+    pub fn now(&self) -> chrono::DateTime<chrono::Utc> {
+        self.clock.now()
+    }
+}
+
+/// The daemon's clock for decisions: the system's, or one a test holds and moves (so that
+/// the daemon decides a suite's events at the times the simulator does).
+#[derive(Debug, Clone, Default)]
+pub struct Clock(Option<Arc<Mutex<chrono::DateTime<chrono::Utc>>>>);
+
+impl Clock {
+    /// The system's clock.
+    pub fn system() -> Clock {
+        Clock(None)
+    }
+
+    /// A clock held at `at` until [`Clock::set`] moves it.
+    pub fn held(at: chrono::DateTime<chrono::Utc>) -> Clock {
+        Clock(Some(Arc::new(Mutex::new(at))))
+    }
+
+    /// Moves a held clock to `at` (the system's clock cannot be moved).
+    pub fn set(&self, at: chrono::DateTime<chrono::Utc>) {
+        if let Some(held) = &self.0 {
+            *held.lock().unwrap_or_else(|e| e.into_inner()) = at;
+        }
+    }
+
+    pub fn now(&self) -> chrono::DateTime<chrono::Utc> {
+        match &self.0 {
+            Some(held) => *held.lock().unwrap_or_else(|e| e.into_inner()),
+            None => chrono::Utc::now(),
+        }
     }
 }
 
@@ -70,6 +107,8 @@ pub struct Options {
     pub config: Config,
     /// Accept unauthenticated sources on a non-loopback address.
     pub insecure: bool,
+    /// The clock decisions are made at (the system's unless a test holds one).
+    pub clock: Clock,
 }
 
 /// A running daemon: its address, and the handle that stops it.
@@ -105,6 +144,24 @@ pub fn init_logging(config: &Config) {
         LogFormat::Json => builder.json().flatten_event(true).try_init(),
         LogFormat::Human => builder.with_target(false).try_init(),
     };
+}
+
+/// Says at start when playbooks page and no PagerDuty is configured: those pages go nowhere
+/// (each decision says so again, and `sparky_pages_undeliverable_total` counts them).
+fn warn_of_pages_nowhere(config: &Config, graph: &crate::graph::RuleGraph, pagerduty: bool) {
+    if pagerduty {
+        return;
+    }
+    let paging: Vec<&str> = graph.playbooks().iter().filter(|p| p.l3.page).map(|p| p.id.as_str()).collect();
+    let unmatched = config.triage.escalate_unmatched;
+    if paging.is_empty() && !unmatched {
+        return;
+    }
+    tracing::warn!(
+        playbooks = %paging.join(", "),
+        unmatched_high_severity = unmatched,
+        "these escalations want a page, but no PagerDuty is configured (`integrations.pagerduty`): nobody will be paged; each such decision says so"
+    );
 }
 
 /// Refuses unauthenticated sources on a non-loopback address unless `insecure`.
@@ -174,7 +231,6 @@ pub async fn start(options: Options) -> Result<Running, String> {
         format!("cannot listen on {}: {e}; is another process using it? (`--listen` to change)", config.listen)
     })?;
     let addr = listener.local_addr().map_err(|e| e.to_string())?;
-    let group_window = Duration::from_millis(config.triage.group_window_ms());
     let hash = graph.hash().to_string();
     let playbooks = graph.playbooks().len();
     let services = catalog.len();
@@ -204,7 +260,8 @@ pub async fn start(options: Options) -> Result<Running, String> {
         Arc::new(DeliveryObserver { metrics: metrics.clone() }),
     ));
     // From here on, decisions and the engine write escalations for the destinations.
-    let store = store.with_destinations(delivery.destinations());
+    let store = store.with_destinations(delivery.destinations()).with_breaker(config.engine.breaker_failures);
+    warn_of_pages_nowhere(&config, &ruleset.load().graph, delivery.destinations().pagerduty);
     let clients = Arc::new(crate::actions::Clients::new(config.integrations.actions()));
     let desk = tokens::Desk {
         ruleset: ruleset.clone(),
@@ -243,7 +300,7 @@ pub async fn start(options: Options) -> Result<Running, String> {
         })),
         metrics,
         wake: Notify::new(),
-        group_window,
+        clock: options.clock.clone(),
         shutting_down: AtomicBool::new(false),
         config,
     });

@@ -9,12 +9,11 @@ use super::State;
 use crate::analysis::Input;
 use crate::analysis::package::Package;
 use crate::escalate::EscalationPackage;
-use crate::event::{Event, Status};
-use crate::knowledge::{Knowledge, ServiceMatch, deploy_of, find_service};
-use crate::store::{LastDecision, Pending, Record, StoreError};
-use crate::triage::{
-    self, AnalysisUse, Decision, IncidentEffect, Level, MemoryContext, OpenIncident, Options, Outcome, Pause, Run,
-};
+use crate::event::Event;
+use crate::knowledge::{Knowledge, ServiceMatch, find_service};
+use crate::store::{Pending, Record, StoreError};
+use crate::triage::lifecycle::{self, Effects};
+use crate::triage::{self, AnalysisUse, Decision, MemoryContext, Options, Outcome, Pause, Run};
 use chrono::Utc;
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -32,12 +31,22 @@ fn lease_end(now: chrono::DateTime<Utc>) -> chrono::DateTime<Utc> {
     now + chrono::Duration::from_std(LEASE).unwrap_or_default()
 }
 
+/// How often flapping fingerprints that went quiet are looked for (also before every batch).
+const SETTLE_EVERY: Duration = Duration::from_secs(30);
+
 /// Runs until `state.shutdown` is set and the inbox is drained of what was taken.
 pub async fn run(state: Arc<State>) {
     let mut backoff = Duration::from_millis(100);
+    let mut settled = Instant::now();
     loop {
         if state.is_shutting_down() {
             return;
+        }
+        if settled.elapsed() >= SETTLE_EVERY {
+            settled = Instant::now();
+            if let Err(e) = settle(&state).await {
+                tracing::warn!(error = %e, "cannot look for flapping alerts that went quiet; tried again shortly");
+            }
         }
         match round(&state).await {
             Ok(0) => {
@@ -68,6 +77,8 @@ async fn round(state: &State) -> Result<usize, StoreError> {
     if pending.is_empty() {
         return Ok(0);
     }
+    // Time passed since the last batch, as the simulator lets it pass before each event.
+    settle(state).await?;
     let seqs: Vec<i64> = pending.iter().map(|p| p.seq).collect();
     let mut renewed = Instant::now();
     let started = Instant::now();
@@ -75,29 +86,54 @@ async fn round(state: &State) -> Result<usize, StoreError> {
     // affect it.
     let loaded = state.ruleset.load_full();
     let graph = &loaded.graph;
+    let batch_now = state.now();
+    // Echoes of Sparky's own pages move the incident they belong to: its fingerprint is read
+    // with the batch's own.
+    let echoed: Vec<&str> = {
+        let mut k: Vec<&str> = pending.iter().filter_map(|p| lifecycle::echo_key(&p.event)).collect();
+        k.sort_unstable();
+        k.dedup();
+        k
+    };
+    let by_key = state.store.open_incidents_by_key(&echoed).await?;
     let fingerprints: Vec<&str> = {
         let mut f: Vec<&str> = pending.iter().map(|p| p.event.fingerprint.as_str()).collect();
+        f.extend(by_key.values().map(|i| i.fingerprint.as_str()));
         f.sort_unstable();
         f.dedup();
         f
     };
-    let batch_now = Utc::now();
-    let mut open = state.store.open_incidents(&fingerprints).await?;
-    let mut last = state.store.last_decisions(&fingerprints).await?;
-    let (mut knowledge, mut runs, services) = gather(state, &loaded, &pending, &fingerprints, batch_now).await?;
+    let open = state.store.open_incidents(&fingerprints).await?;
+    let tracks = state.store.tracks(&fingerprints).await?;
+    let (knowledge, runs, services) = gather(state, &loaded, &pending, &fingerprints, batch_now).await?;
     let pauses: Vec<Pause> = state.store.active_pauses(batch_now).await?.into_iter().map(|(_, p)| p).collect();
+    // One context for the batch: each decision's effects are applied to it before the next
+    // event is decided, exactly as the simulator applies them, and as if the events were
+    // decided one at a time.
+    let mut ctx = MemoryContext::shared(knowledge);
+    *ctx.settings_mut() = state.config.triage.settings();
+    ctx.set_runs(runs);
+    for p in pauses {
+        ctx.pause(p);
+    }
+    for inc in open.into_values().chain(by_key.into_values()) {
+        ctx.open(inc);
+    }
+    for (fingerprint, track) in tracks {
+        ctx.set_track(&fingerprint, track);
+    }
+    let pagerduty = state.delivery.destinations().pagerduty;
     let mut decided = Vec::with_capacity(pending.len());
     for (Pending { seq, event }, service) in pending.iter().zip(services) {
-        let now = Utc::now();
-        // Windows count back from this event's time, as `explain` counts them (the snapshot
-        // is not shared at this point, so this copies nothing).
-        Arc::make_mut(&mut knowledge).set_now_ms(now.timestamp_millis());
+        let now = state.now();
+        // Windows count back from this event's time, as `explain` counts them.
+        ctx.set_now(now);
         let mut event = event.clone();
         if let Some(m) = &service {
             event.service = Some(m.name.clone());
         }
-        let batch = Batch { open: &open, knowledge: &knowledge, runs: &runs, pauses: &pauses };
-        let mut decision = decide_one(state, &event, graph, now, &last, &batch);
+        let arrival = ctx.arrive(&event, now);
+        let mut decision = triage::decide(&event, &ctx, graph, now);
         if decision.analysis == AnalysisUse::Wanted {
             if renewed.elapsed() > LEASE / 3 {
                 state.store.renew_inbox(&seqs, lease_end(Utc::now())).await?;
@@ -105,59 +141,36 @@ async fn round(state: &State) -> Result<usize, StoreError> {
             }
             let asked = Instant::now();
             let analysis = {
-                let input = Input { event: &event, knowledge: &knowledge, now };
+                let input = Input { event: &event, knowledge: ctx.knowledge_graph(), now };
                 state.analyzer.analyze(&input).await
             };
             let configured = state.analyzer.name();
             let fallback = configured != analysis.analyzer;
             state.metrics.analyzed(&configured, fallback, asked.elapsed().as_secs_f64());
-            let batch = Batch { open: &open, knowledge: &knowledge, runs: &runs, pauses: &pauses };
-            let ctx = context_for(state, &event, &batch);
             decision = triage::decide_again(&event, &ctx, graph, now, Options::default(), decision, &analysis);
         }
         decision.service = service.clone();
-        if let Some(change) = &decision.incident {
-            match change.effect {
-                IncidentEffect::Open => {
-                    open.insert(
-                        event.fingerprint.clone(),
-                        OpenIncident {
-                            key: change.key.clone(),
-                            fingerprint: event.fingerprint.clone(),
-                            opened_at: now,
-                            level: decision.level.as_str().to_string(),
-                            playbook: decision.playbook.clone(),
-                        },
-                    );
-                    // "Has this happened before?" counts it for the rest of the batch too.
-                    if let Some(past) = decision.opened_incident(&event, now) {
-                        Arc::make_mut(&mut knowledge).add_incident(past);
-                    }
-                }
-                IncidentEffect::Close => {
-                    open.remove(&event.fingerprint);
-                }
-                IncidentEffect::Update => {}
-            }
-        }
-        if decision.level != Level::Suppressed {
-            last.insert(
-                event.fingerprint.clone(),
-                LastDecision {
-                    level: decision.level.as_str().to_string(),
-                    playbook: decision.playbook.clone(),
-                    at: now,
-                },
+        if let Some(e) = decision.escalation.as_ref().filter(|e| e.page && !pagerduty) {
+            // Said where the on-call engineer looks: a page that goes nowhere is not silent.
+            decision.reasons.push(format!(
+                "it wants a page ({}), but no PagerDuty is configured (`integrations.pagerduty`): nobody is paged; the ticket and chat message go out as configured",
+                e.priority
+            ));
+            state.metrics.page_undeliverable(decision.playbook.as_deref());
+            tracing::warn!(
+                event = %event.id,
+                playbook = decision.playbook.as_deref().unwrap_or("-"),
+                "a decision wants a page, but no PagerDuty is configured: nobody is paged"
             );
         }
-        // What the decision teaches the rest of the batch, as the store will hold it.
-        let deploy = deploy_of(&event, service.as_ref().map(|s: &ServiceMatch| s.name.as_str()));
-        if let Some(d) = &deploy {
-            Arc::make_mut(&mut knowledge).add_deploy(d.clone());
+        // What the decision does: the one account of effects, applied to the batch's context
+        // here and written to the store with the decision below.
+        let fx = ctx.record(&event, arrival, &decision, graph, Outcome::Pending, now);
+        if fx.flap_started {
+            state.metrics.flapping_started();
         }
-        let run = run_of(&event, &decision, graph, now);
-        if let (Some(r), Some(p)) = (&run, &decision.playbook) {
-            Arc::make_mut(&mut runs).entry(p.clone()).or_default().push(r.clone());
+        if fx.flap_stopped {
+            state.metrics.flapping_stopped(1);
         }
         let execution = decision
             .playbook
@@ -165,9 +178,14 @@ async fn round(state: &State) -> Result<usize, StoreError> {
             .and_then(|id| graph.playbooks().iter().find(|p| p.id == id))
             .and_then(|pb| pb.l1.as_ref())
             .and_then(|l1| crate::engine::new_execution(*seq, &event, &decision, l1, &state.config.engine, now));
-        let package = escalation_package(&event, &decision, graph, &knowledge, now);
+        let package = escalation_package(&event, &decision, graph, ctx.knowledge_graph(), now);
         let fix = package.as_ref().and_then(|p| {
-            crate::fix::order::FixOrder::of_decision(&event, &decision, knowledge.catalog(), p.package.clone())
+            crate::fix::order::FixOrder::of_decision(
+                &event,
+                &decision,
+                ctx.knowledge_graph().catalog(),
+                p.package.clone(),
+            )
         });
         let feedback = crate::fix::feedback::Feedback::of(&event);
         if let Some(f) = &feedback {
@@ -180,7 +198,7 @@ async fn round(state: &State) -> Result<usize, StoreError> {
                 ));
             }
         }
-        decided.push(Decided { seq: *seq, event, decision, deploy, run, execution, package, fix, feedback });
+        decided.push(Decided { seq: *seq, event, decision, fx, execution, package, fix, feedback });
     }
     let records: Vec<Record<'_>> = decided
         .iter()
@@ -189,12 +207,14 @@ async fn round(state: &State) -> Result<usize, StoreError> {
             event: &d.event,
             decision: &d.decision,
             json: d.decision.explained(&d.event).to_string(),
-            deploy: d.deploy.clone(),
-            run: d.run.clone(),
+            deploy: d.fx.deploy.clone(),
+            run: d.fx.run.as_ref().map(|(_, r)| r.clone()),
             execution: d.execution.clone(),
             package: d.package.clone(),
             fix: d.fix.clone(),
             feedback: d.feedback.clone(),
+            track: Some((d.fx.fingerprint.clone(), d.fx.track.clone())),
+            refired: d.fx.refired.clone(),
         })
         .collect();
     if state.store.record_batch(&records, Some(runs_mark)).await?.is_none() {
@@ -231,13 +251,57 @@ async fn round(state: &State) -> Result<usize, StoreError> {
     Ok(decided.len())
 }
 
+/// Flapping fingerprints that went quiet stop flapping; the incidents of those whose alert
+/// is resolved close ([`lifecycle::settle`], as the simulator applies it before each event).
+async fn settle(state: &State) -> Result<usize, StoreError> {
+    let (tracks, open) = state.store.flapping().await?;
+    if tracks.is_empty() {
+        return Ok(0);
+    }
+    let now = state.now();
+    let mut ctx = MemoryContext::default();
+    *ctx.settings_mut() = state.config.triage.settings();
+    for inc in open.into_values() {
+        ctx.open(inc);
+    }
+    for (fingerprint, track) in tracks {
+        ctx.set_track(&fingerprint, track);
+    }
+    let settings = ctx.settings().clone();
+    let settled: Vec<(Effects, String)> = ctx
+        .settle(now)
+        .into_iter()
+        .map(|fx| {
+            let headline = lifecycle::settle_headline(&fx.track, &settings, now);
+            (fx, headline)
+        })
+        .collect();
+    if settled.is_empty() {
+        return Ok(0);
+    }
+    state.store.settle(&settled, now).await?;
+    state.metrics.flapping_stopped(settled.len() as u64);
+    for (fx, _) in &settled {
+        tracing::info!(
+            fingerprint = %fx.fingerprint,
+            incident = fx.closed.as_deref().unwrap_or("-"),
+            "the alert stopped flapping{}",
+            if fx.closed.is_some() { "; it stays resolved, so its incident is closed" } else { "" }
+        );
+    }
+    if settled.iter().any(|(fx, _)| fx.closed.is_some()) {
+        state.delivery.wake.notify_waiters();
+    }
+    Ok(settled.len())
+}
+
 /// One decided event of a batch and everything recorded with it.
 struct Decided {
     seq: i64,
     event: Event,
     decision: Decision,
-    deploy: Option<crate::knowledge::Deploy>,
-    run: Option<Run>,
+    /// What the decision does (the one account of effects).
+    fx: Effects,
     execution: Option<crate::store::NewExecution>,
     package: Option<EscalationPackage>,
     fix: Option<crate::fix::order::FixOrder>,
@@ -326,68 +390,4 @@ fn longest_guard_window(graph: &crate::graph::RuleGraph) -> u64 {
         })
         .max()
         .unwrap_or(0)
-}
-
-/// The L1 run a decision starts: an applied plan (pending until verified) or a draft's plan.
-fn run_of(
-    event: &Event,
-    decision: &Decision,
-    graph: &crate::graph::RuleGraph,
-    now: chrono::DateTime<Utc>,
-) -> Option<Run> {
-    let outcome = match (decision.level, decision.mode) {
-        (Level::L1, Some(mode)) => mode.run_outcome(Outcome::Pending),
-        _ => return None,
-    };
-    let id = decision.playbook.as_deref()?;
-    let guards = &graph.playbooks().iter().find(|p| p.id == id)?.l1.as_ref()?.guards;
-    Some(Run { at: now, keys: triage::run_keys(guards, event), outcome })
-}
-
-/// What the batch gathered, as each decision of it sees it.
-struct Batch<'a> {
-    open: &'a HashMap<String, OpenIncident>,
-    knowledge: &'a Arc<Knowledge>,
-    runs: &'a Arc<HashMap<String, Vec<Run>>>,
-    /// The pauses in force (the kill switch, scoped pauses, the circuit breaker's).
-    pauses: &'a [Pause],
-}
-
-/// The triage context of one event: the batch's knowledge, runs and pauses, its open
-/// incident.
-fn context_for(state: &State, event: &Event, batch: &Batch<'_>) -> MemoryContext {
-    let mut ctx = MemoryContext::shared(batch.knowledge.clone());
-    *ctx.settings_mut() = state.config.triage.settings();
-    if let Some(inc) = batch.open.get(&event.fingerprint) {
-        ctx.open(inc.clone());
-    }
-    ctx.set_runs(batch.runs.clone());
-    for p in batch.pauses {
-        ctx.pause(p.clone());
-    }
-    ctx
-}
-
-/// Decides one event (first pass: without the analysis) with what the store knows.
-fn decide_one(
-    state: &State,
-    event: &Event,
-    graph: &crate::graph::RuleGraph,
-    now: chrono::DateTime<Utc>,
-    last: &HashMap<String, LastDecision>,
-    batch: &Batch<'_>,
-) -> Decision {
-    let incident = batch.open.get(&event.fingerprint);
-    if incident.is_none()
-        && event.status == Status::Firing
-        && state.group_window > Duration::ZERO
-        && let Some(prev) = last.get(&event.fingerprint)
-    {
-        let ago = (now - prev.at).to_std().unwrap_or_default();
-        if ago < state.group_window && prev.level == "observe" {
-            return triage::grouped(&prev.level, prev.playbook.as_deref(), ago, graph, now);
-        }
-    }
-    let ctx = context_for(state, event, batch);
-    triage::decide(event, &ctx, graph, now)
 }

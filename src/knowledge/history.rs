@@ -30,6 +30,9 @@ pub struct PastIncident {
     /// How it ended: `success` (verified, or a fix merged), `failure`, or `None` while unknown.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub outcome: Option<String>,
+    /// Opened while its alert flapped.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub flapping: bool,
 }
 
 impl PastIncident {
@@ -55,6 +58,7 @@ impl PastIncident {
         m.insert("fix".into(), text(&self.fix));
         m.insert("outcome".into(), text(&self.outcome));
         m.insert("worked".into(), self.worked().into());
+        m.insert("flapping".into(), self.flapping.into());
         m
     }
 }

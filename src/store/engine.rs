@@ -319,7 +319,7 @@ async fn run_succeeded(conn: &mut AnyConnection, e: &Execution, now: DateTime<Ut
     .map_err(unavailable)?;
     if closed.rows_affected() > 0 {
         let headline = format!("a scheduled run of {} succeeded at {} (execution {})", e.playbook, ts(now), e.id);
-        super::outbox::resolve_with(conn, key, &headline, now).await?;
+        super::outbox::resolve_with(conn, key, &headline, None, now).await?;
         append(conn, now, &audit_entry(e, "sparky", "close", json!({ "why": "a scheduled run succeeded" }))).await?;
     }
     Ok(())
@@ -534,6 +534,41 @@ pub(crate) async fn resolved(conn: &mut AnyConnection, key: &str, now: DateTime<
         set_state(conn, &e.id, "succeeded", Some(&result), now).await?;
         set_run(conn, &e, Outcome::Success, now).await?;
         append(conn, now, &audit_entry(&e, "sparky", "verify", json!({ "outcome": "success", "how": result }))).await?;
+    }
+    Ok(())
+}
+
+/// The alert of incident `key` fired again inside the verification window after its
+/// resolution had verified the L1 run: that run did not fix anything after all. Its
+/// execution is a failed verification and its run a failure, so that the success rate and
+/// the circuit breaker see it (inside `record_all`'s transaction, with the re-fire).
+pub(crate) async fn refired(
+    conn: &mut AnyConnection,
+    key: &str,
+    breaker: u64,
+    now: DateTime<Utc>,
+) -> Result<(), StoreError> {
+    let rows = sqlx::query("SELECT * FROM executions WHERE incident_key = $1 AND state = 'succeeded'")
+        .bind(key)
+        .fetch_all(&mut *conn)
+        .await
+        .map_err(unavailable)?;
+    for e in rows.iter().map(execution_of) {
+        if !e.verify.iter().any(|v| matches!(v, Verify::Resolved { .. })) {
+            continue;
+        }
+        let how = json!({
+            "failed": "the alert fired again inside the verification window after it resolved",
+            "at": ts(now),
+        });
+        let mut result = e.result.clone().unwrap_or_else(|| json!({}));
+        result["verification"] = json!({ "outcome": "failure", "how": how });
+        set_state(conn, &e.id, "failed", Some(&result), now).await?;
+        set_run(conn, &e, Outcome::Failure, now).await?;
+        append(conn, now, &audit_entry(&e, "sparky", "verify", json!({ "outcome": "failure", "how": how }))).await?;
+        if !e.dry_run {
+            trip_breaker(conn, &e.playbook, breaker, now).await?;
+        }
     }
     Ok(())
 }

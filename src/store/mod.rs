@@ -27,6 +27,7 @@ pub use tokens::TokenRaise;
 
 use crate::event::Event;
 use crate::knowledge::{Deploy, DeployState, PastIncident};
+use crate::triage::lifecycle::{Track, echo_key};
 use crate::triage::{Decision, IncidentEffect, Level, OpenIncident, Outcome, Run};
 use chrono::{DateTime, SecondsFormat, Utc};
 use serde_json::Value;
@@ -163,14 +164,10 @@ pub struct Record<'a> {
     pub fix: Option<crate::fix::order::FixOrder>,
     /// A person's answer to one of Sparky's pull requests, which the event tells of.
     pub feedback: Option<crate::fix::feedback::Feedback>,
-}
-
-/// The latest decision made for a fingerprint.
-#[derive(Debug, Clone, PartialEq)]
-pub struct LastDecision {
-    pub level: String,
-    pub playbook: Option<String>,
-    pub at: DateTime<Utc>,
+    /// What is now remembered of the fingerprint the event moved (`triage::lifecycle`).
+    pub track: Option<(String, Track)>,
+    /// The incident whose verified L1 run the event undid (a re-fire inside the window).
+    pub refired: Option<String>,
 }
 
 /// Adds a delivery and its events to the inbox in `tx`, unless its key was seen before.
@@ -251,6 +248,52 @@ async fn runs_mark_in(conn: &mut AnyConnection) -> Result<i64, StoreError> {
         .map_err(unavailable)
 }
 
+/// An open incident from a row of `key, fingerprint, opened_at, level, playbook`.
+fn open_incident_of(r: &sqlx::any::AnyRow) -> OpenIncident {
+    OpenIncident {
+        key: r.get(0),
+        fingerprint: r.get(1),
+        opened_at: parse_ts(&r.get::<String, _>(2)),
+        level: r.get(3),
+        playbook: r.get(4),
+    }
+}
+
+/// A stored track read back; one that cannot be read (written by another version) starts
+/// afresh rather than stopping the batch.
+fn track_of(fingerprint: String, json: &str) -> Option<(String, Track)> {
+    match serde_json::from_str::<Track>(json) {
+        Ok(t) => Some((fingerprint, t)),
+        Err(e) => {
+            tracing::warn!(%fingerprint, error = %e, "the stored track of this fingerprint cannot be read; it starts afresh");
+            None
+        }
+    }
+}
+
+/// Writes what is remembered of `fingerprint`.
+async fn save_track(
+    conn: &mut AnyConnection,
+    fingerprint: &str,
+    track: &Track,
+    now: DateTime<Utc>,
+) -> Result<(), StoreError> {
+    let json = serde_json::to_string(track).map_err(|e| StoreError::Unavailable(e.to_string()))?;
+    sqlx::query(
+        "INSERT INTO fingerprint_tracks (fingerprint, track_json, flapping, updated_at) VALUES ($1, $2, $3, $4)
+         ON CONFLICT (fingerprint) DO UPDATE SET track_json = excluded.track_json, flapping = excluded.flapping,
+                                                updated_at = excluded.updated_at",
+    )
+    .bind(fingerprint)
+    .bind(json)
+    .bind(i64::from(track.is_flapping()))
+    .bind(ts(now))
+    .execute(&mut *conn)
+    .await
+    .map_err(unavailable)?;
+    Ok(())
+}
+
 /// `$from, $from+1, ...`: `n` numbered placeholders.
 fn placeholders(from: usize, n: usize) -> String {
     (from..from + n).map(|i| format!("${i}")).collect::<Vec<_>>().join(", ")
@@ -266,6 +309,8 @@ pub struct Store {
     replica: std::sync::Arc<str>,
     /// Where escalations are written to the outbox for (none until the daemon says).
     destinations: Destinations,
+    /// Failed verifications in a row that demote a playbook (see [`Store::with_breaker`]).
+    breaker: u64,
 }
 
 impl Store {
@@ -362,6 +407,7 @@ impl Store {
             url: url.to_string(),
             replica: default_replica_id().into(),
             destinations: Destinations::default(),
+            breaker: crate::engine::EngineConfig::default().breaker_failures,
         })
     }
 
@@ -424,6 +470,13 @@ impl Store {
     }
 
     /// The store, writing escalations to the outbox for `destinations`.
+    /// The circuit breaker's threshold for failures recorded with a decision (a re-fire that
+    /// undoes a verified run): the engine's `breaker_failures`.
+    pub fn with_breaker(mut self, failures: u64) -> Store {
+        self.breaker = failures;
+        self
+    }
+
     pub fn with_destinations(mut self, destinations: Destinations) -> Store {
         self.destinations = destinations;
         self
@@ -508,29 +561,17 @@ impl Store {
             q = q.bind(*f);
         }
         let rows = q.fetch_all(&self.pool).await.map_err(unavailable)?;
-        Ok(rows
-            .into_iter()
-            .map(|r| {
-                let inc = OpenIncident {
-                    key: r.get(0),
-                    fingerprint: r.get(1),
-                    opened_at: parse_ts(&r.get::<String, _>(2)),
-                    level: r.get(3),
-                    playbook: r.get(4),
-                };
-                (inc.fingerprint.clone(), inc)
-            })
-            .collect())
+        Ok(rows.iter().map(open_incident_of).map(|i| (i.fingerprint.clone(), i)).collect())
     }
 
-    /// The latest decision for each of `fingerprints` that has one (one query for a batch).
-    pub async fn last_decisions(&self, fingerprints: &[&str]) -> Result<HashMap<String, LastDecision>, StoreError> {
+    /// What is remembered of each of `fingerprints` that has a track (one query for a batch,
+    /// by primary key). A track that cannot be read back starts afresh, with a warning.
+    pub async fn tracks(&self, fingerprints: &[&str]) -> Result<HashMap<String, Track>, StoreError> {
         if fingerprints.is_empty() {
             return Ok(HashMap::new());
         }
         let sql = format!(
-            "SELECT fingerprint, level, playbook, decided_at FROM decisions WHERE seq IN
-               (SELECT MAX(seq) FROM decisions WHERE fingerprint IN ({}) GROUP BY fingerprint)",
+            "SELECT fingerprint, track_json FROM fingerprint_tracks WHERE fingerprint IN ({})",
             placeholders(1, fingerprints.len())
         );
         let mut q = sqlx::query(&sql);
@@ -538,13 +579,71 @@ impl Store {
             q = q.bind(*f);
         }
         let rows = q.fetch_all(&self.pool).await.map_err(unavailable)?;
-        Ok(rows
-            .into_iter()
-            .map(|r| {
-                let at = parse_ts(&r.get::<String, _>(3));
-                (r.get(0), LastDecision { level: r.get(1), playbook: r.get(2), at })
-            })
-            .collect())
+        Ok(rows.into_iter().filter_map(|r| track_of(r.get(0), &r.get::<String, _>(1))).collect())
+    }
+
+    /// The tracks of the fingerprints that flap now, with their open incidents (for the sweep
+    /// that ends flapping when the alerts go quiet).
+    pub async fn flapping(&self) -> Result<(HashMap<String, Track>, HashMap<String, OpenIncident>), StoreError> {
+        let rows = sqlx::query("SELECT fingerprint, track_json FROM fingerprint_tracks WHERE flapping = 1")
+            .fetch_all(&self.pool)
+            .await
+            .map_err(unavailable)?;
+        let tracks: HashMap<String, Track> =
+            rows.into_iter().filter_map(|r| track_of(r.get(0), &r.get::<String, _>(1))).collect();
+        let fingerprints: Vec<&str> = tracks.keys().map(String::as_str).collect();
+        let open = self.open_incidents(&fingerprints).await?;
+        Ok((tracks, open))
+    }
+
+    /// The open incidents under any of `keys`, by key (echoes of Sparky's own pages).
+    pub async fn open_incidents_by_key(&self, keys: &[&str]) -> Result<HashMap<String, OpenIncident>, StoreError> {
+        if keys.is_empty() {
+            return Ok(HashMap::new());
+        }
+        let sql = format!(
+            "SELECT key, fingerprint, opened_at, level, playbook FROM incidents WHERE state = 'open' AND key IN ({})",
+            placeholders(1, keys.len())
+        );
+        let mut q = sqlx::query(&sql);
+        for k in keys {
+            q = q.bind(*k);
+        }
+        let rows = q.fetch_all(&self.pool).await.map_err(unavailable)?;
+        Ok(rows.iter().map(open_incident_of).map(|i| (i.key.clone(), i)).collect())
+    }
+
+    /// Applies what the passing of time did ([`crate::triage::lifecycle::settle`]): the
+    /// tracks that stopped flapping, and the incidents that closed with them, each closed with
+    /// `headline` as its resolution note. One transaction.
+    pub async fn settle(
+        &self,
+        settled: &[(crate::triage::lifecycle::Effects, String)],
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        if settled.is_empty() {
+            return Ok(());
+        }
+        let mut tx = self.begin_write().await?;
+        for (fx, headline) in settled {
+            save_track(&mut tx, &fx.fingerprint, &fx.track, now).await?;
+            if let Some(key) = &fx.closed {
+                engine::resolved(&mut tx, key, now).await?;
+                let closed = sqlx::query(
+                    "UPDATE incidents SET state = 'closed', updated_at = $1, closed_at = $1 WHERE key = $2 AND state = 'open'",
+                )
+                .bind(ts(now))
+                .bind(key)
+                .execute(&mut *tx)
+                .await
+                .map_err(unavailable)?;
+                if closed.rows_affected() > 0 {
+                    outbox::resolve_with(&mut tx, key, headline, None, now).await?;
+                }
+            }
+        }
+        tx.commit().await.map_err(unavailable)?;
+        Ok(())
     }
 
     /// Records the decision on the inbox event `seq` and its incident change, in one
@@ -562,6 +661,8 @@ impl Store {
             package: None,
             fix: None,
             feedback: None,
+            track: None,
+            refired: None,
         };
         let n = self.record_all(&[record]).await?;
         Ok(n == 1)
@@ -589,7 +690,8 @@ impl Store {
         }
         let mut moved_total = 0;
         for record in records {
-            let Record { seq, event, decision, json, deploy, run, execution, package, fix, feedback } = record;
+            let Record { seq, event, decision, json, deploy, run, execution, package, fix, feedback, track, refired } =
+                record;
             let now = ts(decision.decided_at);
             let attached = decision.level == Level::Suppressed;
             let incident_key = decision.incident.as_ref().map(|c| c.key.as_str());
@@ -686,13 +788,19 @@ impl Store {
             if let Some(f) = feedback {
                 fixes::answered(&mut tx, f, decision.decided_at).await?;
             }
+            if let Some((fingerprint, track)) = track {
+                save_track(&mut tx, fingerprint, track, decision.decided_at).await?;
+            }
+            if let Some(key) = refired {
+                engine::refired(&mut tx, key, self.breaker, decision.decided_at).await?;
+            }
             let Some(change) = &decision.incident else { continue };
             let actions: Vec<&str> = decision.actions.iter().map(|a| a.plan.action.as_str()).collect();
             let q = match change.effect {
                 IncidentEffect::Open => sqlx::query(
                     "INSERT INTO incidents (key, fingerprint, state, level, playbook, opened_at, updated_at,
-                                            service, summary, actions, fix, package_json)
-                     VALUES ($1, $2, 'open', $3, $4, $5, $5, $6, $7, $8, $9, $10)
+                                            service, summary, actions, fix, package_json, flapping)
+                     VALUES ($1, $2, 'open', $3, $4, $5, $5, $6, $7, $8, $9, $10, $11)
                      ON CONFLICT (key) DO UPDATE SET state = 'open', updated_at = $5, closed_at = NULL,
                                                     events = incidents.events + 1,
                                                     opened_count = incidents.opened_count
@@ -707,7 +815,8 @@ impl Store {
                 .bind(&event.summary)
                 .bind(actions.join(","))
                 .bind(decision.fix.as_ref().map(|f| f.generator.as_str()))
-                .bind(package.as_ref().and_then(|p| serde_json::to_string(p).ok())),
+                .bind(package.as_ref().and_then(|p| serde_json::to_string(p).ok()))
+                .bind(i64::from(decision.flapping.is_some())),
                 IncidentEffect::Update => {
                     sqlx::query("UPDATE incidents SET updated_at = $1, events = events + 1 WHERE key = $2")
                         .bind(&now)
@@ -748,12 +857,28 @@ impl Store {
     ) -> Result<(), StoreError> {
         let now = decision.decided_at;
         let to = self.destinations;
+        // An echo of Sparky's own page: PagerDuty already knows; the others hear of it.
+        let echo = echo_key(event).is_some();
         match change.effect {
             IncidentEffect::Open => match package {
                 Some(p) => outbox::opened_again_or_new(tx, to, p, decision.escalation.is_some(), now).await,
                 None => Ok(()),
             },
+            IncidentEffect::Close if echo => {
+                let headline = format!("resolved in PagerDuty ({}) at {}", event.summary.trim(), ts(now));
+                outbox::resolve_with(tx, &change.key, &headline, Some("pagerduty"), now).await
+            }
             IncidentEffect::Close => outbox::resolve(tx, &change.key, now).await,
+            IncidentEffect::Update if echo && event.status == crate::event::Status::Acknowledged => {
+                let note = crate::escalate::Note {
+                    incident_key: change.key.clone(),
+                    headline: format!("acknowledged in PagerDuty ({})", event.summary.trim()),
+                    lines: vec![format!("at {}", ts(now))],
+                    attempt: None,
+                };
+                outbox::note(tx, &note, &format!("echo:{}", event.id), true, now).await
+            }
+            IncidentEffect::Update if echo => Ok(()),
             IncidentEffect::Update if event.status == crate::event::Status::Acknowledged => {
                 outbox::acknowledge(tx, to, &change.key, now).await
             }
@@ -823,7 +948,7 @@ impl Store {
         // The newest `per_fingerprint` of each, chosen by the database (a fingerprint that
         // fires all day must not bring its whole history into every batch).
         let sql = format!(
-            "SELECT key, fingerprint, service, opened_at, closed_at, level, playbook, summary, actions, fix, outcome
+            "SELECT key, fingerprint, service, opened_at, closed_at, level, playbook, summary, actions, fix, outcome, flapping
              FROM (SELECT *, ROW_NUMBER() OVER (PARTITION BY fingerprint ORDER BY opened_at DESC) AS newest
                    FROM incidents WHERE opened_at >= $1 AND fingerprint IN ({})) AS recent
              WHERE newest <= $2 ORDER BY opened_at DESC",
@@ -850,6 +975,7 @@ impl Store {
                 actions: actions.split(',').filter(|a| !a.is_empty()).map(str::to_string).collect(),
                 fix: r.get(9),
                 outcome: r.get(10),
+                flapping: r.get::<i64, _>(11) != 0,
             });
         }
         Ok(out)
@@ -865,7 +991,7 @@ impl Store {
             return Ok(HashMap::new());
         }
         let sql = format!(
-            "SELECT playbook, at, outcome, keys_json FROM runs WHERE at >= $1 AND playbook IN ({}) ORDER BY seq",
+            "SELECT playbook, at, outcome, keys_json, incident_key FROM runs WHERE at >= $1 AND playbook IN ({}) ORDER BY seq",
             placeholders(2, playbooks.len())
         );
         let mut q = sqlx::query(&sql).bind(ts(since));
@@ -876,8 +1002,12 @@ impl Store {
         let mut out: HashMap<String, Vec<Run>> = HashMap::new();
         for r in rows {
             let keys = serde_json::from_str(&r.get::<String, _>(3)).unwrap_or_default();
-            let run =
-                Run { at: parse_ts(&r.get::<String, _>(1)), keys, outcome: Outcome::parse(&r.get::<String, _>(2)) };
+            let run = Run {
+                at: parse_ts(&r.get::<String, _>(1)),
+                keys,
+                outcome: Outcome::parse(&r.get::<String, _>(2)),
+                incident: r.get(4),
+            };
             out.entry(r.get(0)).or_default().push(run);
         }
         Ok(out)

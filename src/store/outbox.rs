@@ -188,21 +188,26 @@ pub(super) async fn note(
 /// The source resolved the incident: resolve the page, transition (or comment on) the
 /// issue, tell the channel — wherever it was escalated. Once per opening.
 pub(super) async fn resolve(conn: &mut AnyConnection, key: &str, now: DateTime<Utc>) -> Result<(), StoreError> {
-    resolve_with(conn, key, &format!("the source reported the incident resolved at {}", ts(now)), now).await
+    resolve_with(conn, key, &format!("the source reported the incident resolved at {}", ts(now)), None, now).await
 }
 
-/// [`resolve`], saying why in `headline` (a scheduled run succeeded, a token was renewed).
+/// [`resolve`], saying why in `headline` (a scheduled run succeeded, a token was renewed),
+/// everywhere but `except` (the destination that itself reported the resolution: PagerDuty
+/// needs no resolve for an incident resolved in PagerDuty).
 pub(super) async fn resolve_with(
     conn: &mut AnyConnection,
     key: &str,
     headline: &str,
+    except: Option<&str>,
     now: DateTime<Utc>,
 ) -> Result<(), StoreError> {
     let note = Note { incident_key: key.to_string(), headline: headline.to_string(), lines: Vec::new(), attempt: None };
     let body = serde_json::to_string(&note).map_err(|e| StoreError::Unavailable(e.to_string()))?;
     let dedup = per_opening("resolve", generation(conn, key).await?);
     for destination in opened(conn, key).await? {
-        insert(conn, key, &destination, "resolve", &dedup, &body, now).await?;
+        if Some(destination.as_str()) != except {
+            insert(conn, key, &destination, "resolve", &dedup, &body, now).await?;
+        }
     }
     Ok(())
 }

@@ -114,7 +114,7 @@ impl Store {
             .execute(&mut *tx)
             .await
             .map_err(unavailable)?;
-            outbox::resolve_with(&mut tx, key, &headline, now).await?;
+            outbox::resolve_with(&mut tx, key, &headline, None, now).await?;
             append(
                 &mut tx,
                 now,

@@ -68,6 +68,10 @@ pub struct Run {
     #[serde(default)]
     pub keys: BTreeMap<String, String>,
     pub outcome: Outcome,
+    /// The incident the run was for (a re-fire inside its verification window makes the
+    /// run a failure).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub incident: Option<String>,
 }
 
 /// An incident Sparky has open for a fingerprint.
@@ -234,11 +238,68 @@ pub struct Settings {
     pub l2_min_confidence: f64,
     /// Whether an analysis is asked for at all (when it could turn an L3 into an L2).
     pub analysis: bool,
+    /// A firing event whose fingerprint was decided less than this long ago, with no
+    /// incident open (an `observe`) and no resolution since, is attached to that decision
+    /// instead of being triaged again (`0s` turns grouping off).
+    pub group_window: Span,
+    /// When a fingerprint flaps (see `triage::lifecycle`).
+    pub flapping: super::lifecycle::Flapping,
 }
 
 impl Default for Settings {
     fn default() -> Self {
-        Settings { escalate_at: Severity::High, escalate_unmatched: true, l2_min_confidence: 90.0, analysis: true }
+        Settings {
+            escalate_at: Severity::High,
+            escalate_unmatched: true,
+            l2_min_confidence: 90.0,
+            analysis: true,
+            group_window: Span::minutes(5),
+            flapping: super::lifecycle::Flapping::default(),
+        }
+    }
+}
+
+/// A length of time in settings, written as a duration (`5m`, `1h`, `0s`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Span {
+    pub millis: u64,
+}
+
+impl Span {
+    pub const fn minutes(n: u64) -> Span {
+        Span { millis: n * 60_000 }
+    }
+
+    pub fn to_std(self) -> std::time::Duration {
+        std::time::Duration::from_millis(self.millis)
+    }
+}
+
+impl std::fmt::Display for Span {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        crate::dsl::ast::Duration { millis: self.millis }.fmt(f)
+    }
+}
+
+impl std::str::FromStr for Span {
+    type Err = String;
+    fn from_str(text: &str) -> Result<Span, String> {
+        crate::dsl::parse_duration(text.trim())
+            .map(|millis| Span { millis })
+            .ok_or_else(|| format!("`{text}` is not a duration; write one such as `5m`, `1h` or `0s`"))
+    }
+}
+
+impl Serialize for Span {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
+}
+
+impl<'de> Deserialize<'de> for Span {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Span, D::Error> {
+        let text = String::deserialize(d)?;
+        text.parse().map_err(serde::de::Error::custom)
     }
 }
 
@@ -255,4 +316,9 @@ pub trait TriageContext {
     /// The analyzer's opinion, when it was gathered for this event.
     fn analysis(&self) -> Option<&Analysis>;
     fn settings(&self) -> &Settings;
+    /// What is remembered of `fingerprint` (its state changes, its last decision), with the
+    /// event being decided already counted (see `lifecycle::arrive`).
+    fn track(&self, fingerprint: &str) -> Option<&super::lifecycle::Track>;
+    /// The open incident under `key` (for echoes of Sparky's own pages).
+    fn incident(&self, key: &str) -> Option<&OpenIncident>;
 }

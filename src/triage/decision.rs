@@ -213,6 +213,9 @@ pub struct Decision {
     /// Which service the event is about, and which label said so.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub service: Option<crate::knowledge::ServiceMatch>,
+    /// When the event's fingerprint flaps: its state changes within the window.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub flapping: Option<super::lifecycle::FlapReport>,
 }
 
 impl Decision {
@@ -231,6 +234,7 @@ impl Decision {
             actions: self.actions.iter().map(|a| a.plan.action.clone()).collect(),
             fix: self.fix.as_ref().map(|f| f.generator.clone()),
             outcome: None,
+            flapping: self.flapping.is_some(),
         })
     }
 
@@ -253,6 +257,7 @@ impl Decision {
             service: None,
             analyzer: None,
             first_pass: None,
+            flapping: None,
         }
     }
 

@@ -5,8 +5,8 @@
 //! as the daemon would decide it.
 
 use super::context::{Analysis, OpenIncident, Outcome, Pause, Run, Settings, TriageContext};
-use super::decision::{Decision, IncidentEffect, Level};
-use super::guards::run_keys;
+use super::decision::Decision;
+use super::lifecycle::{self, Arrival, Effects, Track};
 use crate::dsl::parse_duration;
 use crate::event::Event;
 use crate::graph::RuleGraph;
@@ -24,6 +24,7 @@ pub struct MemoryContext {
     knowledge: Arc<dyn ContextView>,
     runs: Arc<HashMap<String, Vec<Run>>>,
     open: HashMap<String, OpenIncident>,
+    tracks: HashMap<String, Track>,
     pauses: Vec<Pause>,
     analysis: Option<Analysis>,
     settings: Settings,
@@ -35,6 +36,7 @@ impl std::fmt::Debug for MemoryContext {
             .field("knowledge", &self.kg.incident_count())
             .field("runs", &self.runs)
             .field("open", &self.open)
+            .field("tracks", &self.tracks)
             .field("pauses", &self.pauses)
             .field("analysis", &self.analysis)
             .field("settings", &self.settings)
@@ -67,6 +69,12 @@ impl TriageContext for MemoryContext {
     fn settings(&self) -> &Settings {
         &self.settings
     }
+    fn track(&self, fingerprint: &str) -> Option<&Track> {
+        self.tracks.get(fingerprint)
+    }
+    fn incident(&self, key: &str) -> Option<&OpenIncident> {
+        self.open.values().find(|i| i.key == key)
+    }
 }
 
 impl MemoryContext {
@@ -81,6 +89,7 @@ impl MemoryContext {
             kg,
             runs: Arc::default(),
             open: HashMap::new(),
+            tracks: HashMap::new(),
             pauses: Vec::new(),
             analysis: None,
             settings: Settings::default(),
@@ -133,58 +142,107 @@ impl MemoryContext {
         self.analysis = analysis;
     }
 
+    pub fn settings(&self) -> &Settings {
+        &self.settings
+    }
+
     pub fn settings_mut(&mut self) -> &mut Settings {
         &mut self.settings
     }
 
-    /// Plays the executor's part after `decision` on `event` at `now`: a deploy event adds
-    /// its deploy to the knowledge; an applied L1 adds a run with `outcome` (a draft's adds a
-    /// planned one); a decision that acts opens the incident (and adds it to the knowledge
-    /// history); a resolution closes it.
+    /// Sets what is remembered of `fingerprint` (the daemon's batch reads it from the store).
+    pub fn set_track(&mut self, fingerprint: &str, track: Track) {
+        self.tracks.insert(fingerprint.to_string(), track);
+    }
+
+    /// The open incidents, by fingerprint.
+    pub fn open_incidents(&self) -> &HashMap<String, OpenIncident> {
+        &self.open
+    }
+
+    /// The event arrives at `now`, before it is decided: its state change is counted on its
+    /// fingerprint (or, for an echo of one of Sparky's pages, on the echoed incident's), which
+    /// may start or stop flapping, and a re-fire inside the verification window makes the
+    /// run the resolution had verified a failure. Applied here; the returned arrival goes
+    /// with the decision to [`MemoryContext::record`].
+    pub fn arrive(&mut self, event: &Event, now: DateTime<Utc>) -> Arrival {
+        let fingerprint = lifecycle::echo_key(event)
+            .and_then(|k| self.incident(k))
+            .map_or_else(|| event.fingerprint.clone(), |i| i.fingerprint.clone());
+        let arrival = lifecycle::arrive(&fingerprint, self.tracks.get(&fingerprint), event, now, &self.settings);
+        if let Some(key) = &arrival.refired {
+            self.fail_run(key);
+        }
+        self.tracks.insert(fingerprint, arrival.track.clone());
+        arrival
+    }
+
+    /// Plays the executor's part after `decision` on `event` at `now`: the one account of
+    /// effects ([`lifecycle::effects`]), applied here and returned for the store. An applied
+    /// L1 adds a run with `outcome` (a draft's adds a planned one); a decision that acts
+    /// opens the incident (and adds it to the knowledge history); a resolution closes it; a
+    /// deploy event adds its deploy to the knowledge.
     pub fn record(
         &mut self,
         event: &Event,
+        arrival: Arrival,
         decision: &Decision,
         graph: &RuleGraph,
         outcome: Outcome,
         now: DateTime<Utc>,
-    ) {
-        if let Some(deploy) = crate::knowledge::deploy_of(event, None) {
-            self.knowledge_mut().add_deploy(deploy);
+    ) -> Effects {
+        let fx = lifecycle::effects(event, arrival, decision, graph, outcome, now);
+        self.apply(&fx);
+        fx
+    }
+
+    /// Time passes to `now` with no event: flapping fingerprints that went quiet stop
+    /// flapping, and their incidents close when the alert is resolved. Applied here; returned
+    /// for the store.
+    pub fn settle(&mut self, now: DateTime<Utc>) -> Vec<Effects> {
+        let mut flapping: Vec<&String> = self.tracks.iter().filter(|(_, t)| t.is_flapping()).map(|(f, _)| f).collect();
+        flapping.sort();
+        let all: Vec<Effects> = flapping
+            .into_iter()
+            .filter_map(|f| lifecycle::settle(f, &self.tracks[f], self.open.get(f), now, &self.settings))
+            .collect();
+        for fx in &all {
+            self.apply(fx);
+        }
+        all
+    }
+
+    /// Applies `fx` to this context.
+    fn apply(&mut self, fx: &Effects) {
+        if let Some(deploy) = &fx.deploy {
+            self.knowledge_mut().add_deploy(deploy.clone());
             self.refresh();
         }
-        let mut run_succeeded = false;
-        if let (Level::L1, Some(id)) = (decision.level, &decision.playbook) {
-            let outcome = decision.mode.map(|m| m.run_outcome(outcome));
-            run_succeeded = matches!(outcome, Some(Outcome::Success | Outcome::DryRun));
-            let guards = graph.playbooks().iter().find(|p| &p.id == id).and_then(|p| p.l1.as_ref()).map(|l| &l.guards);
-            if let (Some(outcome), Some(guards)) = (outcome, guards) {
-                self.add_run(id, Run { at: now, keys: run_keys(guards, event), outcome });
-            }
+        if let Some((playbook, run)) = &fx.run {
+            self.add_run(playbook, run.clone());
         }
-        let Some(change) = &decision.incident else { return };
-        match change.effect {
-            IncidentEffect::Open => {
-                self.open(OpenIncident {
-                    key: change.key.clone(),
-                    fingerprint: event.fingerprint.clone(),
-                    opened_at: now,
-                    level: decision.level.as_str().to_string(),
-                    playbook: decision.playbook.clone(),
-                });
-                if let Some(past) = decision.opened_incident(event, now) {
-                    self.knowledge_mut().add_incident(past);
-                    self.refresh();
-                }
-            }
-            IncidentEffect::Close => {
-                self.open.remove(&event.fingerprint);
-            }
-            IncidentEffect::Update => {}
+        if let Some(key) = &fx.closed {
+            self.open.retain(|_, i| &i.key != key);
         }
-        // A scheduled run that succeeded closes its incident (the engine does the same).
-        if event.kind == crate::event::Kind::Schedule && run_succeeded {
-            self.open.remove(&event.fingerprint);
+        if let Some(inc) = &fx.opened {
+            self.open(inc.clone());
+        }
+        if let Some(past) = &fx.past {
+            self.knowledge_mut().add_incident(past.clone());
+            self.refresh();
+        }
+        self.tracks.insert(fx.fingerprint.clone(), fx.track.clone());
+    }
+
+    /// The runs of incident `key` that a resolution had verified are failures after all.
+    fn fail_run(&mut self, key: &str) {
+        if !self.runs.values().flatten().any(|r| r.incident.as_deref() == Some(key)) {
+            return;
+        }
+        for run in Arc::make_mut(&mut self.runs).values_mut().flatten() {
+            if run.incident.as_deref() == Some(key) && matches!(run.outcome, Outcome::Success | Outcome::Pending) {
+                run.outcome = Outcome::Failure;
+            }
         }
     }
 
@@ -246,6 +304,7 @@ impl MemoryContext {
                 actions: inc.actions.clone(),
                 fix: inc.fix.clone(),
                 outcome: inc.outcome.clone(),
+                flapping: inc.flapping,
             });
         }
         let mut ctx = MemoryContext::new(kg);
@@ -263,7 +322,7 @@ impl MemoryContext {
             for (i, r) in runs.iter().enumerate() {
                 let when = at(&r.at, &r.ago, &format!("runs.{playbook}[{i}]"))?;
                 for _ in 0..r.count.unwrap_or(1).min(100_000) {
-                    ctx.add_run(playbook, Run { at: when, keys: r.keys.clone(), outcome: r.outcome });
+                    ctx.add_run(playbook, Run { at: when, keys: r.keys.clone(), outcome: r.outcome, incident: None });
                 }
             }
         }
@@ -457,6 +516,9 @@ pub struct IncidentFact {
     /// `success` or `failure`.
     #[serde(default)]
     pub outcome: Option<String>,
+    /// Opened while its alert flapped.
+    #[serde(default)]
+    pub flapping: bool,
 }
 
 #[derive(Debug, Clone, Deserialize)]

@@ -23,10 +23,11 @@
 mod context;
 mod decision;
 mod guards;
+pub mod lifecycle;
 mod memory;
 mod plan;
 
-pub use context::{Analysis, Impact, OpenIncident, Outcome, Pause, Proposal, Run, Settings, TriageContext};
+pub use context::{Analysis, Impact, OpenIncident, Outcome, Pause, Proposal, Run, Settings, Span, TriageContext};
 pub use decision::*;
 pub use guards::run_keys;
 pub use memory::{ContextFile, MemoryContext, TokenFact, token_inventory};
@@ -92,22 +93,27 @@ pub fn decide_again(
     second
 }
 
-/// The whole step for one event outside the daemon (`explain`, `replay`, `test`): finds
-/// the event's service in the knowledge (writing it into the event), decides, and when the
-/// first pass wants an analysis asks `analyze` for it.
+/// The whole step for one event outside the daemon (`explain`, `replay`, `test`), as the
+/// daemon takes it: time passes to `now` (flapping that went quiet ends), the event arrives
+/// (its state change counted), its service is found in the knowledge (written into the
+/// event), and it is decided; when the first pass wants an analysis, `analyze` is asked for
+/// it. Returns the decision and the arrival, which [`MemoryContext::record`] takes with it.
 pub fn triage_event(
     event: &mut Event,
-    ctx: &MemoryContext,
+    ctx: &mut MemoryContext,
     graph: &RuleGraph,
     now: DateTime<Utc>,
     options: Options,
     analyze: impl FnOnce(&Event, &crate::knowledge::Knowledge) -> Option<Analysis>,
-) -> Decision {
+) -> (Decision, lifecycle::Arrival) {
+    ctx.settle(now);
+    let arrival = ctx.arrive(event, now);
     let service = crate::knowledge::resolve_service(event, ctx.knowledge_graph());
     let event = &*event;
+    let ctx = &*ctx;
     let mut d = decide_lazily(event, ctx, graph, now, options, |_| analyze(event, ctx.knowledge_graph()));
     d.service = service;
-    d
+    (d, arrival)
 }
 
 /// `ctx` with its analysis replaced: hidden in the first pass, freshly gathered in the second.
@@ -134,6 +140,12 @@ impl TriageContext for Pass<'_> {
     }
     fn settings(&self) -> &Settings {
         self.ctx.settings()
+    }
+    fn track(&self, fingerprint: &str) -> Option<&lifecycle::Track> {
+        self.ctx.track(fingerprint)
+    }
+    fn incident(&self, key: &str) -> Option<&OpenIncident> {
+        self.ctx.incident(key)
     }
 }
 
@@ -290,24 +302,68 @@ fn match_triggers(pb: &CompiledPlaybook, only: Option<&[usize]>, event: &Event) 
     entry
 }
 
-/// A firing event whose fingerprint was decided `ago` before, with no incident left open
-/// (an `observe`), inside the daemon's grouping window: it is attached to that decision, not
-/// triaged again. A storm of identical alerts makes one decision.
-pub fn grouped(
-    previous_level: &str,
-    previous_playbook: Option<&str>,
-    ago: std::time::Duration,
+/// A firing event with no incident open whose fingerprint was decided less than the grouping
+/// window ago (an `observe`), with no resolution since: it is attached to that decision, not
+/// triaged again, so that a storm of identical alerts makes one decision. A firing after a
+/// resolution is a new occurrence, never grouped.
+fn grouped(
+    track: Option<&lifecycle::Track>,
+    settings: &Settings,
     graph: &RuleGraph,
     now: DateTime<Utc>,
-) -> Decision {
+) -> Option<Decision> {
+    let track = track?;
+    let last = track.last.as_ref()?;
+    let ago = (now - last.at).to_std().ok()?;
+    if track.changed || last.level != Level::Observe.as_str() || ago >= settings.group_window.to_std() {
+        return None;
+    }
     let mut d = Decision::blank(graph, now);
     d.level = Level::Suppressed;
-    d.playbook = previous_playbook.map(str::to_string);
+    d.playbook = last.playbook.clone();
     d.reasons.push(format!(
-        "a repeat of an event decided {} ago ({previous_level}), inside the grouping window: it is attached to that decision, nothing new is done",
-        crate::dsl::ast::Duration { millis: ago.as_millis() as u64 }
+        "a repeat of an event decided {} ago ({}), inside the grouping window: it is attached to that decision, nothing new is done",
+        crate::dsl::ast::Duration { millis: ago.as_millis() as u64 },
+        last.level
     ));
-    d
+    Some(d)
+}
+
+/// Step 0: a PagerDuty event about one of Sparky's own pages (`key`) is a lifecycle update of
+/// that incident, never a new escalation.
+fn echo(d: &mut Decision, key: &str, event: &Event, ctx: &dyn TriageContext) {
+    let what = match event.labels.get("event_type") {
+        Some(t) => format!("PagerDuty's `{t}`"),
+        None => format!("PagerDuty's {} event", event.status.as_str()),
+    };
+    let Some(inc) = ctx.incident(key) else {
+        d.reasons.push(format!(
+            "{what} echoes Sparky's own page {key}, which is not open (it was closed, or is not known here): recorded only; Sparky never escalates its own pages again"
+        ));
+        return;
+    };
+    d.playbook = inc.playbook.clone();
+    let effect = match event.status {
+        EventStatus::Resolved => {
+            d.reasons.push(format!(
+                "{what} for Sparky's own incident {key}: resolved in PagerDuty, so the incident is closed; never escalated again"
+            ));
+            IncidentEffect::Close
+        }
+        EventStatus::Acknowledged => {
+            d.reasons.push(format!(
+                "{what} for Sparky's own incident {key}: acknowledged in PagerDuty, a person owns it, so Sparky does not act"
+            ));
+            IncidentEffect::Update
+        }
+        _ => {
+            d.reasons.push(format!(
+                "{what} for Sparky's own incident {key}: PagerDuty's record of Sparky's page, recorded on the incident; never escalated again"
+            ));
+            IncidentEffect::Update
+        }
+    };
+    d.incident = Some(IncidentChange { key: key.to_string(), effect });
 }
 
 /// Decides, with [`Options`].
@@ -318,11 +374,51 @@ pub fn decide_with(
     now: DateTime<Utc>,
     options: Options,
 ) -> Decision {
+    let mut d = decide_steps(event, ctx, graph, now, options);
+    // Sparky never pages PagerDuty about what PagerDuty itself reported: the people it would
+    // page are the ones PagerDuty already told. The ticket is filed all the same.
+    if event.source == "pagerduty"
+        && let Some(e) = d.escalation.as_mut().filter(|e| e.page)
+    {
+        e.page = false;
+        d.reasons.push(
+            "the event came from PagerDuty, so Sparky does not page PagerDuty about it: the ticket is filed without a page".into(),
+        );
+    }
+    d
+}
+
+fn decide_steps(
+    event: &Event,
+    ctx: &dyn TriageContext,
+    graph: &RuleGraph,
+    now: DateTime<Utc>,
+    options: Options,
+) -> Decision {
     let mut d = Decision::blank(graph, now);
+
+    // 0. An echo of one of Sparky's own pages updates the incident it belongs to.
+    if let Some(key) = lifecycle::echo_key(event) {
+        echo(&mut d, key, event, ctx);
+        return d;
+    }
 
     // 1. Resolved and acknowledged events never remediate; repeats are suppressed.
     let open = ctx.open_incident(&event.fingerprint);
+    let track = ctx.track(&event.fingerprint);
+    let flapping = track.and_then(|t| lifecycle::FlapReport::of(t, &ctx.settings().flapping));
     match (event.status, open) {
+        (EventStatus::Resolved, Some(inc)) if flapping.is_some() => {
+            let f = flapping.as_ref().expect("checked");
+            d.reasons.push(format!(
+                "the source resolved it, but the alert flaps ({}): incident {} stays open until the flapping stops; resolved events never remediate",
+                f.describe(),
+                inc.key
+            ));
+            d.incident = Some(IncidentChange { key: inc.key.clone(), effect: IncidentEffect::Update });
+            d.flapping = flapping;
+            return d;
+        }
         (EventStatus::Resolved, Some(inc)) => {
             d.reasons.push(format!(
                 "the source resolved it: incident {} (opened {} at {}) is closed; resolved events never remediate",
@@ -356,15 +452,25 @@ pub fn decide_with(
             d.level = Level::Suppressed;
             d.playbook = inc.playbook.clone();
             d.reasons.push(format!(
-                "a repeat of incident {}, open since {} ({}): it is updated, nothing new is done",
+                "a repeat of incident {}, open since {} ({}): it is updated, nothing new is done{}",
                 inc.key,
                 inc.opened_at.to_rfc3339(),
-                describe_opener(inc)
+                describe_opener(inc),
+                match &flapping {
+                    Some(f) => format!("; the alert flaps ({})", f.describe()),
+                    None => String::new(),
+                }
             ));
             d.incident = Some(IncidentChange { key: inc.key.clone(), effect: IncidentEffect::Update });
+            d.flapping = flapping;
             return d;
         }
-        (EventStatus::Firing | EventStatus::Info, _) => {}
+        (EventStatus::Firing, None) => {
+            if let Some(grouped) = grouped(track, ctx.settings(), graph, now) {
+                return grouped;
+            }
+        }
+        (EventStatus::Info, _) => {}
     }
 
     // 2. The deciding playbook. The event map for rhai is built once, with every field that
@@ -493,8 +599,11 @@ pub fn decide_with(
     };
     d.reasons.push(format!("{} \"{}\" decides: {matched_on}", pb.id, pb.title));
 
-    // 3. L1.
-    if let Some(l1) = &pb.l1 {
+    // 3. L1, unless the alert flaps: restarting what keeps coming back is no remedy.
+    if let (Some(_), Some(f)) = (&pb.l1, &flapping) {
+        d.reasons.push(format!("its L1 does not run while the alert flaps: {}", f.describe()));
+        d.flapping = flapping.clone();
+    } else if let Some(l1) = &pb.l1 {
         let planned: Result<Vec<PlannedAction>, String> = l1.actions.iter().map(|a| plan::plan(a, event)).collect();
         match planned {
             Err(e) => {
