@@ -81,6 +81,9 @@ pub fn event_human(event: &Event, decision: &Decision, notes: &[String], trace: 
         let _ = writeln!(out, "  service: {} (from {}, {known})", s.name, s.from);
     }
     let _ = writeln!(out, "  decision: {}", headline(decision));
+    if let Some(f) = &decision.flapping {
+        let _ = writeln!(out, "  flapping since {}: {}", f.since.to_rfc3339(), f.describe());
+    }
     if let Some(first) = &decision.first_pass {
         let _ = writeln!(out, "  first pass (without the analysis): {}", first.level);
     }

@@ -375,6 +375,10 @@ pub fn decide_with(
     options: Options,
 ) -> Decision {
     let mut d = decide_steps(event, ctx, graph, now, options);
+    // Every decision on a flapping fingerprint says so (the trace, the incident's history).
+    if d.flapping.is_none() && lifecycle::echo_key(event).is_none() {
+        d.flapping = ctx.track(&event.fingerprint).and_then(|t| lifecycle::FlapReport::of(t, &ctx.settings().flapping));
+    }
     // Sparky never pages PagerDuty about what PagerDuty itself reported: the people it would
     // page are the ones PagerDuty already told. The ticket is filed all the same.
     if event.source == "pagerduty"
