@@ -309,17 +309,8 @@ async fn run_succeeded(conn: &mut AnyConnection, e: &Execution, now: DateTime<Ut
     if others > 0 {
         return Ok(());
     }
-    let closed = sqlx::query(
-        "UPDATE incidents SET state = 'closed', updated_at = $1, closed_at = $1 WHERE key = $2 AND state = 'open'",
-    )
-    .bind(ts(now))
-    .bind(key)
-    .execute(&mut *conn)
-    .await
-    .map_err(unavailable)?;
-    if closed.rows_affected() > 0 {
-        let headline = format!("a scheduled run of {} succeeded at {} (execution {})", e.playbook, ts(now), e.id);
-        super::outbox::resolve_with(conn, key, &headline, None, now).await?;
+    let headline = format!("a scheduled run of {} succeeded at {} (execution {})", e.playbook, ts(now), e.id);
+    if super::close_incident(conn, key, &headline, now).await? {
         append(conn, now, &audit_entry(e, "sparky", "close", json!({ "why": "a scheduled run succeeded" }))).await?;
     }
     Ok(())
@@ -513,18 +504,29 @@ pub(crate) async fn create(
     Ok(())
 }
 
-/// Marks the executions waiting for `key`'s alert to resolve as verified (inside
-/// `record_all`'s transaction, with the resolved event).
-pub(crate) async fn resolved(conn: &mut AnyConnection, key: &str, now: DateTime<Utc>) -> Result<(), StoreError> {
-    let rows = sqlx::query("SELECT * FROM executions WHERE incident_key = $1 AND state = 'verifying'")
+/// The executions of incident `key` in `state` whose verification is the alert's resolution.
+async fn verified_by_resolution(
+    conn: &mut AnyConnection,
+    key: &str,
+    state: &str,
+) -> Result<Vec<Execution>, StoreError> {
+    let rows = sqlx::query("SELECT * FROM executions WHERE incident_key = $1 AND state = $2")
         .bind(key)
+        .bind(state)
         .fetch_all(&mut *conn)
         .await
         .map_err(unavailable)?;
-    for e in rows.iter().map(execution_of) {
-        if !e.verify.iter().any(|v| matches!(v, Verify::Resolved { .. })) {
-            continue;
-        }
+    Ok(rows
+        .iter()
+        .map(execution_of)
+        .filter(|e| e.verify.iter().any(|v| matches!(v, Verify::Resolved { .. })))
+        .collect())
+}
+
+/// Marks the executions waiting for `key`'s alert to resolve as verified (inside
+/// `record_all`'s transaction, with the resolved event).
+pub(crate) async fn resolved(conn: &mut AnyConnection, key: &str, now: DateTime<Utc>) -> Result<(), StoreError> {
+    for e in verified_by_resolution(conn, key, "verifying").await? {
         let within = e.verify_deadline.is_none_or(|d| now <= d);
         if !within {
             continue; // The deadline sweep fails it.
@@ -548,15 +550,7 @@ pub(crate) async fn refired(
     breaker: u64,
     now: DateTime<Utc>,
 ) -> Result<(), StoreError> {
-    let rows = sqlx::query("SELECT * FROM executions WHERE incident_key = $1 AND state = 'succeeded'")
-        .bind(key)
-        .fetch_all(&mut *conn)
-        .await
-        .map_err(unavailable)?;
-    for e in rows.iter().map(execution_of) {
-        if !e.verify.iter().any(|v| matches!(v, Verify::Resolved { .. })) {
-            continue;
-        }
+    for e in verified_by_resolution(conn, key, "succeeded").await? {
         let how = json!({
             "failed": "the alert fired again inside the verification window after it resolved",
             "at": ts(now),

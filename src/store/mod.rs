@@ -271,6 +271,30 @@ fn track_of(fingerprint: String, json: &str) -> Option<(String, Track)> {
     }
 }
 
+/// Closes incident `key` when it is open, and tells wherever it was escalated why
+/// (`headline`): for closes no event of the source makes (a scheduled run succeeded, a token
+/// renewed, a flapping alert that went quiet). Whether it was open.
+pub(crate) async fn close_incident(
+    conn: &mut AnyConnection,
+    key: &str,
+    headline: &str,
+    now: DateTime<Utc>,
+) -> Result<bool, StoreError> {
+    let closed = sqlx::query(
+        "UPDATE incidents SET state = 'closed', updated_at = $1, closed_at = $1 WHERE key = $2 AND state = 'open'",
+    )
+    .bind(ts(now))
+    .bind(key)
+    .execute(&mut *conn)
+    .await
+    .map_err(unavailable)?;
+    if closed.rows_affected() == 0 {
+        return Ok(false);
+    }
+    outbox::resolve_with(conn, key, headline, None, now).await?;
+    Ok(true)
+}
+
 /// Writes what is remembered of `fingerprint`.
 async fn save_track(
     conn: &mut AnyConnection,
@@ -629,17 +653,7 @@ impl Store {
             save_track(&mut tx, &fx.fingerprint, &fx.track, now).await?;
             if let Some(key) = &fx.closed {
                 engine::resolved(&mut tx, key, now).await?;
-                let closed = sqlx::query(
-                    "UPDATE incidents SET state = 'closed', updated_at = $1, closed_at = $1 WHERE key = $2 AND state = 'open'",
-                )
-                .bind(ts(now))
-                .bind(key)
-                .execute(&mut *tx)
-                .await
-                .map_err(unavailable)?;
-                if closed.rows_affected() > 0 {
-                    outbox::resolve_with(&mut tx, key, headline, None, now).await?;
-                }
+                close_incident(&mut tx, key, headline, now).await?;
             }
         }
         tx.commit().await.map_err(unavailable)?;

@@ -106,15 +106,7 @@ impl Store {
                 "the token's incident no longer stands: renewed, gone from the inventory, or past the playbook's thresholds no more (seen by {execution} of {playbook} at {})",
                 ts(now)
             );
-            sqlx::query(
-                "UPDATE incidents SET state = 'closed', updated_at = $1, closed_at = $1 WHERE key = $2 AND state = 'open'",
-            )
-            .bind(ts(now))
-            .bind(key)
-            .execute(&mut *tx)
-            .await
-            .map_err(unavailable)?;
-            outbox::resolve_with(&mut tx, key, &headline, None, now).await?;
+            super::close_incident(&mut tx, key, &headline, now).await?;
             append(
                 &mut tx,
                 now,
