@@ -648,3 +648,46 @@ async fn a_deploy_then_a_crash_loop_is_decided_with_the_catalog_and_the_stored_d
     assert!(diags.contains("broken.yaml"), "{diags}");
     d.stop().await;
 }
+
+/// PB-001 promises that every crash-loop alert in prod or staging is its own. One that names no
+/// pod (a relabelling dropped the label) cannot be restarted: PB-001 escalates it itself and
+/// says why, instead of leaving a warning nobody claims to be recorded only.
+#[tokio::test]
+async fn a_crash_loop_without_a_pod_label_is_escalated_by_pb001_saying_why() {
+    let d = Daemon::start("").await;
+    let mut alert: Value =
+        serde_json::from_slice(&std::fs::read("playbooks/events/KubePodCrashLooping_prod_firing.json").unwrap())
+            .unwrap();
+    for labels in ["/alerts/0/labels", "/commonLabels"] {
+        let labels = alert.pointer_mut(labels).unwrap().as_object_mut().unwrap();
+        assert!(labels.remove("pod").is_some(), "the shipped alert names its pod");
+    }
+    // Alertmanager's fingerprint hashes the labels: without `pod` it is another alert.
+    alert["alerts"][0]["fingerprint"] = "e5c0a93f17b24d68".into();
+    let (code, v) = d.post("alertmanager", alert.to_string(), &[]).await;
+    assert_eq!(code, 202, "{v}");
+    d.settle().await;
+
+    let decisions = d.decisions().await;
+    assert_eq!(decisions.len(), 1, "{decisions:?}");
+    let listed = &decisions[0];
+    assert_eq!(listed["level"], "L3", "{listed}");
+    assert_eq!(listed["playbook"], "PB-001", "{listed}");
+    assert!(listed["incident"].as_str().is_some_and(|k| k.starts_with("SPK-")), "{listed}");
+    let dec = &listed["explained"]["decision"];
+    assert_eq!(dec["incident"]["effect"], "open", "{dec}");
+    assert_eq!(dec["incident"]["key"], listed["incident"], "{dec}");
+    assert_eq!(dec["escalation"]["priority"], "P2", "{dec}");
+    assert_eq!(dec["escalation"]["page"], true, "{dec}");
+    assert_eq!(dec["actions"], serde_json::json!([]), "{dec}");
+    assert!(dec.get("mode").is_none(), "{dec}");
+    let reasons: Vec<&str> = dec["reasons"].as_array().unwrap().iter().filter_map(Value::as_str).collect();
+    let why = "its L1 cannot be planned: k8s.delete_pod: `labels.pod` is missing from the event";
+    assert!(reasons.iter().any(|r| r.starts_with(why)), "{reasons:#?}");
+    assert!(reasons.contains(&"PB-001 escalates: its L1 did not apply"), "{reasons:#?}");
+    let trace = listed["explained"]["trace"].as_array().unwrap();
+    let pb001 = trace.iter().find(|e| e["playbook"] == "PB-001").unwrap();
+    assert_eq!(pb001["verdict"], "decides", "{pb001}");
+    assert!(pb001["plan_error"].as_str().is_some_and(|e| e.contains("`labels.pod` is missing")), "{pb001}");
+    d.stop().await;
+}
