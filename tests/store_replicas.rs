@@ -129,7 +129,7 @@ async fn replicas_say_which_ruleset_they_run_and_a_newer_schema_is_refused() {
         assert_eq!(shown, [("b", "hash-2", false), ("a", "hash-1", true)], "{on}: this replica first");
         a.heartbeat("hash-3", now, now).await.unwrap();
         assert_eq!(a.replicas(now).await.unwrap()[0].ruleset, "hash-3");
-        assert_eq!(a.schema_version().await.unwrap(), 7);
+        assert_eq!(a.schema_version().await.unwrap(), 8);
         assert_eq!(a.migrate().await.unwrap(), 0, "{on}: nothing left to apply");
         a.close().await;
         b.close().await;
