@@ -128,7 +128,10 @@ pub struct Event {
     pub occurred_at: DateTime<Utc>,
     /// When Sparky received it, by Sparky's clock.
     pub received_at: DateTime<Utc>,
-    /// The sender's delivery id, when it sends one (retries of a delivery share it).
+    /// The id the sender documents as its delivery's, repeated by its retries, as the source
+    /// reads it (`X-GitHub-Delivery`, PagerDuty's `X-Webhook-Id`, a CloudEvent's `source` and
+    /// `id`, a generic source's `delivery_header`, a signed Standard Webhooks `webhook-id`);
+    /// none when the sender sends none. The inbox deduplicates by it (`ingest::delivery`).
     #[serde(default)]
     pub delivery_id: Option<String>,
     /// The part of the original payload this event came from, unchanged.

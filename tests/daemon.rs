@@ -4,109 +4,14 @@
 
 #[path = "support/binary.rs"]
 mod binary;
+#[path = "support/daemon.rs"]
+mod support;
 
 use serde_json::Value;
 use sparky::daemon::{self, Options, config::Config};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::Duration;
-
-const PAYLOADS: &str = "tests/fixtures/ingest";
-
-struct Daemon {
-    running: Option<daemon::Running>,
-    base: String,
-    dir: tempfile::TempDir,
-}
-
-impl Daemon {
-    async fn start(yaml: &str) -> Daemon {
-        let dir = tempfile::tempdir().unwrap();
-        copy_playbooks(&dir.path().join("playbooks"));
-        Daemon::start_in(dir, yaml).await
-    }
-
-    async fn start_in(dir: tempfile::TempDir, yaml: &str) -> Daemon {
-        let env = |name: &str| std::env::var(name).ok();
-        let mut config = Config::parse(yaml, "sparky.yaml", &env).unwrap();
-        config.listen = "127.0.0.1:0".parse().unwrap();
-        config.playbooks = vec![dir.path().join("playbooks")];
-        // The test's own catalog folder (none unless the test writes one), never ./catalog.
-        config.catalog = Some(vec![dir.path().join("catalog")].into_iter().filter(|c| c.is_dir()).collect());
-        config.store = format!("sqlite://{}", dir.path().join("sparky.db").display());
-        config.reload_debounce_ms = 100;
-        let running = daemon::start(Options { config, insecure: false, ..Options::default() }).await.unwrap();
-        let base = format!("http://{}", running.addr);
-        Daemon { running: Some(running), base, dir }
-    }
-
-    async fn stop(mut self) -> tempfile::TempDir {
-        self.running.take().unwrap().stop().await.unwrap();
-        self.dir
-    }
-
-    fn url(&self, path: &str) -> String {
-        format!("{}{path}", self.base)
-    }
-
-    async fn post(&self, source: &str, body: impl Into<reqwest::Body>, headers: &[(&str, &str)]) -> (u16, Value) {
-        let mut req = reqwest::Client::new().post(self.url(&format!("/webhooks/{source}"))).body(body);
-        for (k, v) in headers {
-            req = req.header(*k, *v);
-        }
-        let resp = req.send().await.unwrap();
-        let status = resp.status().as_u16();
-        let text = resp.text().await.unwrap();
-        (status, serde_json::from_str(&text).unwrap_or(Value::String(text)))
-    }
-
-    async fn get(&self, path: &str) -> (u16, Value) {
-        let resp = reqwest::get(self.url(path)).await.unwrap();
-        let status = resp.status().as_u16();
-        let text = resp.text().await.unwrap();
-        (status, serde_json::from_str(&text).unwrap_or(Value::String(text)))
-    }
-
-    /// Waits until the inbox is empty.
-    async fn settle(&self) -> Value {
-        for _ in 0..400 {
-            let (_, status) = self.get("/api/v1/status").await;
-            if status["events"].get("pending").is_none() {
-                return status;
-            }
-            tokio::time::sleep(Duration::from_millis(25)).await;
-        }
-        panic!("the inbox did not drain");
-    }
-
-    async fn decisions(&self) -> Vec<Value> {
-        let (_, v) = self.get("/api/v1/decisions?limit=1000").await;
-        v["decisions"].as_array().unwrap().clone()
-    }
-}
-
-fn copy_playbooks(to: &Path) {
-    std::fs::create_dir_all(to).unwrap();
-    for e in std::fs::read_dir("playbooks").unwrap() {
-        let p = e.unwrap().path();
-        if p.extension().is_some_and(|x| x == "sparky") {
-            std::fs::copy(&p, to.join(p.file_name().unwrap())).unwrap();
-        }
-    }
-}
-
-fn payload(source: &str, name: &str) -> Vec<u8> {
-    std::fs::read(Path::new(PAYLOADS).join(source).join(name)).unwrap()
-}
-
-fn payload_files(source: &str) -> Vec<PathBuf> {
-    let mut v: Vec<PathBuf> = std::fs::read_dir(Path::new(PAYLOADS).join(source))
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .filter(|p| p.extension().is_some_and(|e| e == "json") && !p.to_string_lossy().ends_with(".headers.json"))
-        .collect();
-    v.sort();
-    v
-}
+use support::{Daemon, PAYLOADS, copy_playbooks, fixture_headers, hmac_hex, payload, payload_files};
 
 #[tokio::test]
 async fn every_alertmanager_payload_is_accepted_stored_and_decided() {
@@ -499,20 +404,6 @@ async fn a_crash_during_ingest_loses_no_acknowledged_event_and_decides_none_twic
     }
     child.child.kill().unwrap();
     let _ = child.child.wait();
-}
-
-/// The headers a fixture's sender sets (`<stem>.headers.json`), if any.
-fn fixture_headers(path: &Path) -> Vec<(String, String)> {
-    let Ok(text) = std::fs::read_to_string(path.with_extension("headers.json")) else { return Vec::new() };
-    let map: serde_json::Map<String, Value> = serde_json::from_str(&text).unwrap();
-    map.into_iter().map(|(k, v)| (k, v.as_str().unwrap().to_string())).collect()
-}
-
-fn hmac_hex(secret: &str, body: &[u8]) -> String {
-    use hmac::{KeyInit, Mac};
-    let mut mac = hmac::Hmac::<sha2::Sha256>::new_from_slice(secret.as_bytes()).unwrap();
-    mac.update(body);
-    mac.finalize().into_bytes().iter().map(|b| format!("{b:02x}")).collect()
 }
 
 #[tokio::test]

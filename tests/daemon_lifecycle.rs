@@ -5,12 +5,12 @@
 
 #[path = "support/fake_kube.rs"]
 mod fake_kube;
-#[path = "support/serve.rs"]
-mod serve;
+#[path = "support/daemon.rs"]
+mod support;
 
 use serde_json::Value;
-use serve::{Daemon, copy_shipped_playbooks, minute};
 use std::time::Duration;
+use support::{Daemon, copy_playbooks, minute};
 
 /// An Alertmanager notification of one alert of `name` (fingerprint `fp`), `status` `firing`
 /// or `resolved`, whose occurrence started at `started` minutes.
@@ -77,8 +77,8 @@ fn with_playbook(text: &str) -> tempfile::TempDir {
 #[tokio::test]
 async fn a_re_fire_after_a_resolution_is_triaged_again_with_a_new_incident() {
     let dir = tempfile::tempdir().unwrap();
-    copy_shipped_playbooks(&dir.path().join("playbooks"));
-    let d = Daemon::start(dir, "", minute(0.0)).await;
+    copy_playbooks(&dir.path().join("playbooks"));
+    let d = Daemon::start_at(dir, "", minute(0.0)).await;
     let firing = std::fs::read_to_string("playbooks/events/CacheDataInconsistency_prod_firing.json").unwrap();
     let resolved = std::fs::read_to_string("playbooks/events/CacheDataInconsistency_prod_resolved.json").unwrap();
 
@@ -115,7 +115,7 @@ async fn a_re_fire_after_a_resolution_is_triaged_again_with_a_new_incident() {
 /// incident closes and the next firing is a fresh start.
 #[tokio::test]
 async fn a_flapping_alert_keeps_one_incident_runs_no_l1_and_settles_when_quiet() {
-    let d = Daemon::start(with_playbook(RESTART), "", minute(0.0)).await;
+    let d = Daemon::start_at(with_playbook(RESTART), "", minute(0.0)).await;
     let labels = [("deployment", "checkout")];
     let fire = |m: f64| alert("KubeDeploymentCrashing", "f1a90000000000aa", "firing", m, &labels);
     let resolve = |m: f64| alert("KubeDeploymentCrashing", "f1a90000000000aa", "resolved", m - 2.0, &labels);
@@ -158,7 +158,7 @@ async fn a_flapping_alert_keeps_one_incident_runs_no_l1_and_settles_when_quiet()
     assert_eq!(effect, "open");
     assert_ne!(key, flap_key);
     // Every decision on the fingerprint: two L1s before the flapping, none during it.
-    let all = d.get("/api/v1/decisions?limit=100").await;
+    let all = d.get("/api/v1/decisions?limit=100").await.1;
     let l1: Vec<&Value> = all["decisions"]
         .as_array()
         .unwrap()
@@ -180,7 +180,7 @@ async fn a_re_fire_inside_the_verification_window_makes_the_verified_run_a_failu
         "admin_token: t0ken\nintegrations:\n  mode: live\n  kubernetes:\n    url: {}\nengine:\n  retry_backoff: 10ms\n",
         kube.url
     );
-    let d = Daemon::start(with_playbook(RESTART), &yaml, minute(0.0)).await;
+    let d = Daemon::start_at(with_playbook(RESTART), &yaml, minute(0.0)).await;
     let labels = [("deployment", "checkout")];
     let f0 = d
         .decide(
@@ -210,7 +210,7 @@ async fn a_re_fire_inside_the_verification_window_makes_the_verified_run_a_failu
 
 async fn wait_for_execution(d: &Daemon, key: &str, state: &str) -> Value {
     for _ in 0..400 {
-        let all = d.get("/api/v1/executions?limit=100").await;
+        let all = d.get("/api/v1/executions?limit=100").await.1;
         if let Some(e) =
             all["executions"].as_array().into_iter().flatten().find(|e| e["incident_key"] == key && e["state"] == state)
         {
@@ -218,5 +218,5 @@ async fn wait_for_execution(d: &Daemon, key: &str, state: &str) -> Value {
         }
         tokio::time::sleep(Duration::from_millis(25)).await;
     }
-    panic!("no execution of {key} reached `{state}`: {}", d.get("/api/v1/executions?limit=100").await);
+    panic!("no execution of {key} reached `{state}`: {}", d.get("/api/v1/executions?limit=100").await.1);
 }

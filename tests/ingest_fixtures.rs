@@ -156,7 +156,7 @@ fn datadog_custom_templates_are_read_as_strings() {
     assert_eq!(e.labels["monitor_id"], "81234567");
     assert_eq!(e.occurred_at.to_rfc3339(), "2026-03-10T09:21:40+00:00");
     assert_eq!(e.links[0].rel, "source");
-    assert_eq!(e.delivery_id.as_deref(), Some("42"));
+    assert_eq!(e.delivery_id, None, "`$ID` is the template's, not a delivery id");
     assert!(batch.notes.is_empty(), "{:?}", batch.notes);
 
     // Numbers where strings were expected, a date that is no date, no transition: read, noted.
@@ -425,7 +425,7 @@ fn cloudevents_binary_mode_reads_the_context_from_headers() {
     assert_eq!((e.kind.as_str(), e.status.as_str(), e.severity.as_str()), ("incident", "firing", "warning"));
     assert_eq!(e.fingerprint, "cloudevents/monitoring/prod1/incident-123");
     assert_eq!(e.service.as_deref(), Some("myApp"));
-    assert_eq!(e.delivery_id.as_deref(), Some("F4BD2B55-B6F6-4F44-AF72-BD2D0E7A8708"));
+    assert_eq!(e.delivery_id.as_deref(), Some("/monitoring/prod1 F4BD2B55-B6F6-4F44-AF72-BD2D0E7A8708"));
     assert_eq!(e.occurred_at.to_rfc3339(), "2022-11-11T13:52:20.079+00:00");
     assert_eq!(e.labels["environment"], "prod1");
     assert_eq!(e.payload["data"]["subject"]["id"], "incident-123");
@@ -497,7 +497,7 @@ fn cloudevents_structured_mode() {
     assert_eq!(e.labels["source"], "/mycontext");
     assert_eq!(e.labels["comexampleothervalue"], "5");
     assert!(!e.labels.contains_key("subject"), "a null subject is unset");
-    assert_eq!(e.delivery_id.as_deref(), Some("C234-1234-1234"));
+    assert_eq!(e.delivery_id.as_deref(), Some("/mycontext C234-1234-1234"));
     assert_eq!(e.payload, serde_json::from_slice::<serde_json::Value>(&body).unwrap());
 
     // With a subject, the fingerprint uses it.
@@ -538,7 +538,7 @@ fn cloudevents_batch_of_two_survives_bad_base64() {
     let (h, body) = fixture("cloudevents/batch_two_events.json");
     let b = ingest::normalize("cloudevents", &h, &body, Utc::now()).unwrap();
     let ids: Vec<_> = b.events.iter().map(|e| e.delivery_id.as_deref().unwrap()).collect();
-    assert_eq!(ids, ["B234-1234-1234", "C234-1234-1234"]);
+    assert_eq!(ids, ["/mycontext/4 B234-1234-1234", "/mycontext/9 C234-1234-1234"]);
     assert_eq!(b.notes.len(), 1, "{:?}", b.notes);
     assert!(b.notes[0].starts_with("`[0].data_base64` is not valid base64"), "{:?}", b.notes);
     assert!(b.events[0].payload.get("data").is_none(), "undecodable data is not invented");

@@ -62,6 +62,45 @@ async fn the_inbox_survives_reopening_and_each_event_is_decided_once() {
 }
 
 #[tokio::test]
+async fn a_key_is_a_duplicate_only_with_the_same_body() {
+    use sparky::store::Delivery;
+    for on in backends::names("a_key_is_a_duplicate_only_with_the_same_body") {
+        let db = TestDb::on(on, "a_key_is_a_duplicate_only_with_the_same_body").await;
+        let store = Store::open(&db.url).await.unwrap();
+        let one = events("kube-prometheus_TargetDown_firing.json");
+        let two = events("kube-prometheus_Watchdog_repeat.json");
+        let (one, two) = (one.as_slice(), two.as_slice());
+        let now = Utc::now();
+        fn delivery<'a>(events: &'a [Event], hash: &'a str, now: chrono::DateTime<Utc>) -> Delivery<'a> {
+            Delivery { source: "github", key: "delivery:d1", body_hash: Some(hash), events, received_at: now }
+        }
+        let (h1, h2) = ("1111111111111111aaaa", "2222222222222222bbbb");
+        // In one group commit: the first body takes the key, another body under it is a
+        // delivery of its own, and a retry of the first is a duplicate.
+        let answers =
+            store.accept_all(&[delivery(one, h1, now), delivery(two, h2, now), delivery(one, h1, now)]).await.unwrap();
+        let shown: Vec<_> = answers.iter().map(|a| (a.key.as_str(), a.duplicate, a.key_reused, a.seqs.len())).collect();
+        assert_eq!(
+            shown,
+            [
+                ("delivery:d1", false, false, 1),
+                ("delivery:d1#2222222222222222", false, true, 1),
+                ("delivery:d1", true, false, 0),
+            ],
+            "{on}"
+        );
+        // Later retries of either body are duplicates, under the key each was stored under.
+        let again = store.accept_all(&[delivery(two, h2, now), delivery(one, h1, now)]).await.unwrap();
+        assert!(again.iter().all(|a| a.duplicate), "{on}: {again:?}");
+        assert_eq!(again[0].key, "delivery:d1#2222222222222222", "{on}");
+        // Without a body hash (Sparky's own deliveries), the key alone decides.
+        assert!(store.accept("github", "delivery:d1", two, now).await.unwrap().duplicate, "{on}");
+        assert_eq!(store.inbox_depth().await.unwrap(), 2, "{on}");
+        store.close().await;
+    }
+}
+
+#[tokio::test]
 async fn incidents_open_attach_and_close_by_fingerprint() {
     for on in backends::names("incidents_open_attach_and_close_by_fingerprint") {
         eprintln!("incidents_open_attach_and_close_by_fingerprint on {on}");

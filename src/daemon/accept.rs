@@ -14,6 +14,7 @@ const GROUP: usize = 128;
 struct Job {
     source: String,
     key: String,
+    body_hash: String,
     events: Vec<Event>,
     received_at: DateTime<Utc>,
     reply: oneshot::Sender<Result<Accepted, String>>,
@@ -32,16 +33,17 @@ impl Committer {
         (Committer { tx }, tokio::spawn(write(store, rx)))
     }
 
-    /// Commits one delivery; returns when it is durable.
+    /// Commits one delivery (its key, its body's SHA-256 in hex); returns when it is durable.
     pub async fn accept(
         &self,
         source: &str,
         key: String,
+        body_hash: String,
         events: Vec<Event>,
         received_at: DateTime<Utc>,
     ) -> Result<Accepted, String> {
         let (reply, answer) = oneshot::channel();
-        let job = Job { source: source.to_string(), key, events, received_at, reply };
+        let job = Job { source: source.to_string(), key, body_hash, events, received_at, reply };
         self.tx.send(job).await.map_err(|_| "the store writer has stopped".to_string())?;
         answer.await.map_err(|_| "the store writer has stopped".to_string())?
     }
@@ -53,7 +55,13 @@ async fn write(store: Store, mut rx: mpsc::Receiver<Job>) {
         let result: Result<Vec<Accepted>, StoreError> = {
             let deliveries: Vec<Delivery<'_>> = jobs
                 .iter()
-                .map(|j| Delivery { source: &j.source, key: &j.key, events: &j.events, received_at: j.received_at })
+                .map(|j| Delivery {
+                    source: &j.source,
+                    key: &j.key,
+                    body_hash: Some(&j.body_hash),
+                    events: &j.events,
+                    received_at: j.received_at,
+                })
                 .collect();
             store.accept_all(&deliveries).await
         };

@@ -14,6 +14,7 @@ type Labels = Vec<(&'static str, String)>;
 pub struct Metrics {
     registry: Registry,
     received: Family<Labels, Counter>,
+    key_reused: Family<Labels, Counter>,
     decisions: Family<Labels, Counter>,
     reloads: Family<Labels, Counter>,
     last_reload_successful: Gauge,
@@ -45,6 +46,12 @@ impl Metrics {
             "sparky_events_received",
             "Webhook deliveries by source and outcome (accepted, duplicate, bad_request, unauthorized, forbidden, too_large, unavailable)",
             received.clone(),
+        );
+        let key_reused = Family::<Labels, Counter>::default();
+        registry.register(
+            "sparky_delivery_key_reused",
+            "Deliveries whose sender's delivery id had come before with another body, by source: each was accepted as a new delivery",
+            key_reused.clone(),
         );
         let decisions = Family::<Labels, Counter>::default();
         registry.register("sparky_decisions", "Decisions by level and deciding playbook", decisions.clone());
@@ -137,6 +144,7 @@ impl Metrics {
             analysis_seconds,
             registry,
             received,
+            key_reused,
             decisions,
             reloads,
             last_reload_successful,
@@ -216,6 +224,11 @@ impl Metrics {
 
     pub fn received(&self, source: &str, outcome: &'static str) {
         self.received.get_or_create(&vec![("source", source.to_string()), ("outcome", outcome.to_string())]).inc();
+    }
+
+    /// A delivery from `source` whose delivery id had come before with another body.
+    pub fn delivery_key_reused(&self, source: &str) {
+        self.key_reused.get_or_create(&vec![("source", source.to_string())]).inc();
     }
 
     pub fn decided(&self, level: &str, playbook: Option<&str>, seconds: f64) {

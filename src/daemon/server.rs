@@ -13,7 +13,6 @@ use axum::routing::{get, post};
 use chrono::Utc;
 use serde::Deserialize;
 use serde_json::{Value, json};
-use sha2::{Digest, Sha256};
 use std::sync::Arc;
 
 pub fn router(state: Arc<State>) -> Router {
@@ -53,21 +52,6 @@ pub(super) fn unavailable(message: impl Into<String>) -> Response {
     let mut r = error(StatusCode::SERVICE_UNAVAILABLE, message);
     r.headers_mut().insert(header::RETRY_AFTER, header::HeaderValue::from_static("5"));
     r
-}
-
-/// The sender's own delivery id, when it sets one; retries share it.
-const DELIVERY_HEADERS: &[&str] = &["x-github-delivery", "x-webhook-id", "webhook-id", "ce-id", "x-request-id"];
-
-fn delivery_key(headers: &Headers, body: &[u8]) -> String {
-    for h in DELIVERY_HEADERS {
-        if let Some(v) = headers.get(h).map(str::trim).filter(|v| !v.is_empty() && v.len() <= 200) {
-            return format!("{h}:{v}");
-        }
-    }
-    // No id from the sender: the body's hash, so a retry of the same body is a duplicate.
-    let digest = Sha256::digest(body);
-    let hex: String = digest.iter().map(|b| format!("{b:02x}")).collect();
-    format!("sha256:{hex}")
 }
 
 async fn webhook(
@@ -121,7 +105,7 @@ async fn webhook(
         ("generic", Some(mapping)) => ingest::generic::normalize(mapping, &source, &headers, &body, now),
         _ => ingest::normalize(kind, &headers, &body, now),
     };
-    let batch = match batch {
+    let mut batch = match batch {
         Ok(b) => b,
         Err(e) => {
             state.metrics.received(&source, "bad_request");
@@ -129,19 +113,39 @@ async fn webhook(
             return error(StatusCode::BAD_REQUEST, e.to_string());
         }
     };
-    let key = delivery_key(&headers, &body);
+    let key = ingest::delivery::delivery_key(&mut batch, config.auth.as_ref(), &headers, &body);
     let ids: Vec<String> = batch.events.iter().map(|e| e.id.clone()).collect();
-    match state.committer.accept(&source, key.clone(), batch.events, now).await {
+    match state.committer.accept(&source, key.key.clone(), key.body_hash, batch.events, now).await {
         Ok(accepted) if accepted.duplicate => {
             state.metrics.received(&source, "duplicate");
-            (StatusCode::ACCEPTED, axum::Json(json!({ "status": "duplicate", "accepted": 0, "delivery": key })))
-                .into_response()
+            let answer = json!({ "status": "duplicate", "accepted": 0, "delivery": accepted.key });
+            (StatusCode::ACCEPTED, axum::Json(answer)).into_response()
         }
         Ok(accepted) => {
             state.metrics.received(&source, "accepted");
             state.wake.notify_one();
-            let mut body =
-                json!({ "status": "accepted", "accepted": accepted.seqs.len(), "events": ids, "seqs": accepted.seqs });
+            if accepted.key_reused {
+                // A sender that reuses a delivery id for new content would have lost it as a
+                // duplicate; say so, since its other retries may rely on the id too.
+                state.metrics.delivery_key_reused(&source);
+                tracing::warn!(
+                    source,
+                    key = %key.key,
+                    stored_as = %accepted.key,
+                    "a delivery id came again with another body; accepted as a new delivery"
+                );
+                batch.notes.push(format!(
+                    "delivery key `{}` came before with another body; accepted as a new delivery (a retry must resend the same body under the same id)",
+                    ingest::quote(&key.key)
+                ));
+            }
+            let mut body = json!({
+                "status": "accepted",
+                "accepted": accepted.seqs.len(),
+                "events": ids,
+                "seqs": accepted.seqs,
+                "delivery": accepted.key,
+            });
             if !batch.notes.is_empty() {
                 body["notes"] = json!(batch.notes);
             }

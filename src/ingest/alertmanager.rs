@@ -114,7 +114,6 @@ pub fn normalize(body: &[u8], received_at: DateTime<Utc>) -> Result<Batch, Inges
         ));
     }
     let external = obj.get("externalURL").and_then(Value::as_str).unwrap_or("");
-    let group_key = obj.get("groupKey").and_then(Value::as_str).unwrap_or("");
 
     let mut events = Vec::with_capacity(alerts.len());
     for (i, alert) in alerts.into_iter().enumerate() {
@@ -178,7 +177,9 @@ pub fn normalize(body: &[u8], received_at: DateTime<Utc>) -> Result<Batch, Inges
             links,
             occurred_at,
             received_at,
-            delivery_id: (!group_key.is_empty()).then(|| stable_id(&[SOURCE, group_key])),
+            // Alertmanager sends no delivery id: `groupKey` is shared by every notification
+            // of a group, so it cannot tell a retry from the next notification.
+            delivery_id: None,
             payload: alert,
         });
     }

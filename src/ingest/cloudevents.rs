@@ -555,9 +555,16 @@ fn read_event(
         links,
         occurred_at,
         received_at,
-        delivery_id: Some(ctx.id),
+        delivery_id: Some(delivery_id(&ctx.source, &ctx.id)),
         payload: Value::Object(ce),
     })
+}
+
+/// A CloudEvent's delivery id: `<source> <id>`. Only the pair is unique (an `id` alone may
+/// repeat across sources); the source's own `%` and spaces are escaped so that no other pair
+/// reads the same.
+fn delivery_id(source: &str, id: &str) -> String {
+    format!("{} {id}", source.replace('%', "%25").replace(' ', "%20"))
 }
 
 #[cfg(test)]

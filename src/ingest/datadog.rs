@@ -385,7 +385,9 @@ pub fn normalize(headers: &Headers, body: &[u8], received_at: DateTime<Utc>) -> 
             links,
             occurred_at,
             received_at,
-            delivery_id: event_id,
+            // `$ID` comes from the payload template, which may leave it out or fix it: not a
+            // delivery id Datadog promises.
+            delivery_id: None,
             payload: root,
         }],
         notes,

@@ -98,7 +98,6 @@ fn unified(obj: &mut Map<String, Value>, received_at: DateTime<Utc>) -> Result<B
         ));
     }
     let external = obj.get("externalURL").and_then(Value::as_str);
-    let group_key = obj.get("groupKey").and_then(Value::as_str).unwrap_or("");
 
     let mut events = Vec::with_capacity(alerts.len());
     for (i, alert) in alerts.into_iter().enumerate() {
@@ -164,7 +163,8 @@ fn unified(obj: &mut Map<String, Value>, received_at: DateTime<Utc>) -> Result<B
             links,
             occurred_at: occurred.unwrap_or(received_at),
             received_at,
-            delivery_id: (!group_key.is_empty()).then(|| stable_id(&[SOURCE, group_key])),
+            // Grafana sends no delivery id (`groupKey` is shared by a group's notifications).
+            delivery_id: None,
             payload: alert,
         });
     }

@@ -1,13 +1,14 @@
 //! Ingest: raw webhook payloads to normalized [`Event`]s, one file per source.
 //!
 //! A normalizer is pure: the delivery's headers, its body and the time of receipt in, events
-//! out. Authentication (`auth`) checks a delivery before it is read; deduplication and the
-//! durable inbox belong to the daemon and the store.
+//! out. Authentication (`auth`) checks a delivery before it is read; `delivery` says which
+//! delivery it is (the key a retry shares); the durable inbox belongs to the store.
 
 pub mod alertmanager;
 pub mod auth;
 pub mod cloudevents;
 pub mod datadog;
+pub(crate) mod delivery;
 pub mod generic;
 pub mod github;
 pub mod grafana;

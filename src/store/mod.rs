@@ -107,10 +107,17 @@ fn parse_ts(s: &str) -> DateTime<Utc> {
 /// What `accept` did with a delivery.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Accepted {
-    /// The delivery's key was seen before: nothing was added.
+    /// The same delivery was accepted before (its key, and its body when it has a hash):
+    /// nothing was added.
     pub duplicate: bool,
     /// Inbox positions of the events added.
     pub seqs: Vec<i64>,
+    /// The key the delivery is stored under: its own, or `<key>#<body hash prefix>` when its
+    /// key had been taken by another body.
+    pub key: String,
+    /// Its key had been taken by another body (the sender reused a delivery id): it was
+    /// accepted as a delivery of its own.
+    pub key_reused: bool,
 }
 
 /// An event waiting in the inbox.
@@ -139,9 +146,17 @@ pub struct StoredDecision {
 pub struct Delivery<'a> {
     pub source: &'a str,
     pub key: &'a str,
+    /// The SHA-256 of the body (hex). With it, only the same body under `key` is a
+    /// duplicate; without it (deliveries Sparky makes itself, such as schedule slots), any
+    /// delivery under `key` is.
+    pub body_hash: Option<&'a str>,
     pub events: &'a [Event],
     pub received_at: DateTime<Utc>,
 }
+
+/// Hex digits of the body hash that set apart a body under a reused key: 64 bits, so two
+/// bodies under one key do not meet by chance.
+const REUSED_KEY_HASH: usize = 16;
 
 /// One decision to record: the inbox event, the decision, and its JSON (with the trace),
 /// with what it teaches the knowledge graph.
@@ -170,22 +185,50 @@ pub struct Record<'a> {
     pub refired: Option<String>,
 }
 
-/// Adds a delivery and its events to the inbox in `tx`, unless its key was seen before.
-async fn insert_delivery(tx: &mut AnyConnection, d: &Delivery<'_>) -> Result<Accepted, StoreError> {
+/// Claims `key` for a delivery in `tx`; false when it was taken.
+async fn claim_key(tx: &mut AnyConnection, d: &Delivery<'_>, key: &str) -> Result<bool, StoreError> {
     let inserted = sqlx::query(
-        "INSERT INTO deliveries (source, delivery_key, received_at, events) VALUES ($1, $2, $3, $4)
+        "INSERT INTO deliveries (source, delivery_key, received_at, events, body_hash) VALUES ($1, $2, $3, $4, $5)
          ON CONFLICT (source, delivery_key) DO NOTHING",
     )
     .bind(d.source)
-    .bind(d.key)
+    .bind(key)
     .bind(ts(d.received_at))
     .bind(d.events.len() as i64)
+    .bind(d.body_hash)
     .execute(&mut *tx)
     .await
     .map_err(unavailable)?
     .rows_affected();
-    if inserted == 0 {
-        return Ok(Accepted { duplicate: true, seqs: Vec::new() });
+    Ok(inserted > 0)
+}
+
+/// Adds a delivery and its events to the inbox in `tx`, unless the same delivery was seen
+/// before: its key with the same body, or (without a body hash) its key.
+async fn insert_delivery(tx: &mut AnyConnection, d: &Delivery<'_>) -> Result<Accepted, StoreError> {
+    let duplicate = |key: &str| Accepted { duplicate: true, seqs: Vec::new(), key: key.to_string(), key_reused: false };
+    let mut key_reused = false;
+    let mut key = d.key.to_string();
+    if !claim_key(tx, d, &key).await? {
+        let Some(hash) = d.body_hash else { return Ok(duplicate(&key)) };
+        let stored: Option<String> =
+            sqlx::query_scalar("SELECT body_hash FROM deliveries WHERE source = $1 AND delivery_key = $2")
+                .bind(d.source)
+                .bind(&key)
+                .fetch_one(&mut *tx)
+                .await
+                .map_err(unavailable)?;
+        // A row from before body hashes were kept cannot be compared: it keeps the answer
+        // it had then.
+        if stored.as_deref().is_none_or(|s| s == hash) {
+            return Ok(duplicate(&key));
+        }
+        // Another body under a taken key is another delivery; its own retries find it here.
+        key = format!("{}#{}", d.key, &hash[..REUSED_KEY_HASH.min(hash.len())]);
+        if !claim_key(tx, d, &key).await? {
+            return Ok(duplicate(&key));
+        }
+        key_reused = true;
     }
     let mut seqs = Vec::with_capacity(d.events.len());
     for e in d.events {
@@ -205,14 +248,14 @@ async fn insert_delivery(tx: &mut AnyConnection, d: &Delivery<'_>) -> Result<Acc
         .bind(&e.summary)
         .bind(ts(e.occurred_at))
         .bind(ts(e.received_at))
-        .bind(d.key)
+        .bind(&key)
         .bind(json)
         .fetch_one(&mut *tx)
         .await
         .map_err(unavailable)?;
         seqs.push(row.get::<i64, _>(0));
     }
-    Ok(Accepted { duplicate: false, seqs })
+    Ok(Accepted { duplicate: false, seqs, key, key_reused })
 }
 
 /// Inbox rows (`seq`, `event_json`) read back as events, in order. An event that cannot be
@@ -525,7 +568,8 @@ impl Store {
         events: &[Event],
         received_at: DateTime<Utc>,
     ) -> Result<Accepted, StoreError> {
-        let mut out = self.accept_all(&[Delivery { source, key: delivery_key, events, received_at }]).await?;
+        let delivery = Delivery { source, key: delivery_key, body_hash: None, events, received_at };
+        let mut out = self.accept_all(&[delivery]).await?;
         Ok(out.remove(0))
     }
 

@@ -98,7 +98,13 @@ impl Store {
             return Ok(false);
         }
         let key = format!("schedule/{playbook}/{}", ts(slot));
-        let delivery = Delivery { source: "sparky", key: &key, events: std::slice::from_ref(event), received_at: now };
+        let delivery = Delivery {
+            source: "sparky",
+            key: &key,
+            body_hash: None,
+            events: std::slice::from_ref(event),
+            received_at: now,
+        };
         let accepted = insert_delivery(&mut tx, &delivery).await?;
         tx.commit().await.map_err(unavailable)?;
         Ok(!accepted.duplicate)
