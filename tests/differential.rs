@@ -207,16 +207,21 @@ impl Daemon {
         self.client.get(format!("{}{path}", self.base)).send().await.unwrap().json().await.unwrap()
     }
 
-    /// Waits until the inbox is empty (every posted event decided).
+    /// Waits until the inbox is empty (every posted event decided) and the engine has carried
+    /// out what was decided: the simulator counts an applied L1 as done when it is decided (a
+    /// scheduled run that succeeded closes its incident), while the daemon's engine does it
+    /// moments later; between a suite's steps there is time enough in production.
     async fn settle(&self) {
-        for _ in 0..800 {
+        for _ in 0..2000 {
             let status = self.get("/api/v1/status").await;
-            if status["events"].get("pending").is_none() {
+            let busy = self.get("/api/v1/executions?state=queued,approved,applying").await;
+            let carried_out = busy["executions"].as_array().is_some_and(Vec::is_empty);
+            if status["events"].get("pending").is_none() && carried_out {
                 return;
             }
             tokio::time::sleep(Duration::from_millis(5)).await;
         }
-        panic!("the inbox did not drain");
+        panic!("the inbox did not drain, or the engine did not carry the decisions out");
     }
 
     /// The decisions of the events at `seqs`, in that order (by inbox position: a repeat has
@@ -231,7 +236,18 @@ impl Daemon {
         out
     }
 
-    async fn stop(self) {
+    /// Stops it, and says so when it decided events it was not given: its scheduler reads
+    /// the wall clock, so a slot passing during the case (PB-003 at 09:00 UTC) adds a run
+    /// the simulator knows nothing of.
+    async fn stop(self, posted: usize, what: &str, tally: &mut Tally) {
+        let status = self.get("/api/v1/status").await;
+        let count = |k: &str| status["events"][k].as_u64().unwrap_or(0) as usize;
+        let decided = count("decided") + count("attached");
+        if decided != posted {
+            tally.disagreements.push(format!(
+                "{what}: the daemon decided {decided} events, {posted} were posted (did its wall-clock scheduler fire a slot meanwhile?)\n"
+            ));
+        }
         self.running.stop().await.unwrap();
     }
 }
@@ -357,6 +373,7 @@ async fn suite_file(path: &Path, tally: &mut Tally) {
         // Set once the simulator ends an applied L1 otherwise than in success (`outcome:`): a
         // dry-run daemon cannot, so what follows depends on what it cannot reproduce.
         let mut ended: Option<String> = None;
+        let mut posted = 0;
         for (i, step) in case.steps.iter().enumerate() {
             let step_what = format!("{what}, step {}", i + 1);
             let deliveries: Vec<&suite::Delivered> = sim.delivered.iter().filter(|x| x.step == i).collect();
@@ -406,7 +423,10 @@ async fn suite_file(path: &Path, tally: &mut Tally) {
                     (None, None) => unreachable!(),
                 };
                 let seqs = match seqs {
-                    Ok(s) => s,
+                    Ok(s) => {
+                        posted += s.len();
+                        s
+                    }
                     Err(e) => {
                         tally.disagreements.push(format!("{step_what}: the daemon did not take it: {e}\n"));
                         continue;
@@ -429,7 +449,7 @@ async fn suite_file(path: &Path, tally: &mut Tally) {
                 ));
             }
         }
-        d.stop().await;
+        d.stop(posted, &what, tally).await;
     }
 }
 
@@ -481,14 +501,14 @@ async fn fixture(dir: &Path, tally: &mut Tally) {
         let parsed: Value = serde_json::from_slice(doc).unwrap();
         let Some(src) = source.clone().or_else(|| input::infer_source(&parsed).map(str::to_string)) else {
             tally.skip(count, &name, "the sender of its events cannot be told");
-            d.stop().await;
+            d.stop(decided.len(), &name, tally).await;
             return;
         };
         let seqs = d.post(&src, doc.clone(), &format!("differential/fixture/{i}")).await.unwrap();
         d.settle().await;
         decided.extend(d.decisions(&seqs).await);
     }
-    d.stop().await;
+    d.stop(decided.len(), &name, tally).await;
     if decided.len() != count {
         tally
             .disagreements
