@@ -4,7 +4,7 @@ mod approve;
 mod audit;
 mod check;
 pub mod explain;
-mod input;
+pub mod input;
 mod migrate;
 mod pause;
 mod replay;

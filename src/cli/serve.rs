@@ -74,8 +74,13 @@ pub(super) fn run(args: Args) -> ExitCode {
         }
     };
     let result = runtime.block_on(async {
-        let running =
-            daemon::start(daemon::Options { config, insecure: args.insecure, clock: daemon::Clock::system() }).await?;
+        let running = daemon::start(daemon::Options {
+            config,
+            insecure: args.insecure,
+            clock: daemon::Clock::system(),
+            facts: None,
+        })
+        .await?;
         running.wait().await
     });
     match result {

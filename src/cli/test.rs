@@ -29,9 +29,10 @@ pub(super) struct Args {
     verbose: bool,
 }
 
+/// A suite file (the differential test reads it as the runner does).
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
-struct Suite {
+pub struct Suite {
     /// Folders or files of playbooks, relative to the suite; the suite's folder by default.
     #[serde(default)]
     playbooks: Vec<String>,
@@ -42,38 +43,38 @@ struct Suite {
     /// The context every case starts from.
     #[serde(default)]
     context: Option<serde_yaml::Value>,
-    cases: Vec<Case>,
+    pub cases: Vec<Case>,
 }
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
-struct Case {
-    name: String,
+pub struct Case {
+    pub name: String,
     /// Merged over the suite's context (mappings key by key).
     #[serde(default)]
     context: Option<serde_yaml::Value>,
     /// The time of the first step: the context's `now`, else the first event's time.
     #[serde(default)]
     start: Option<DateTime<Utc>>,
-    steps: Vec<Step>,
+    pub steps: Vec<Step>,
 }
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
-struct Step {
+pub struct Step {
     /// A payload file (relative to the suite) or an inline payload.
     #[serde(default)]
-    event: Option<serde_yaml::Value>,
+    pub event: Option<serde_yaml::Value>,
     /// The schedule of this playbook fires.
     #[serde(default)]
-    schedule: Option<String>,
+    pub schedule: Option<String>,
     /// Who sent the event; inferred when left out.
     #[serde(default)]
-    source: Option<String>,
+    pub source: Option<String>,
     /// Changes to the normalized event: `labels.<key>`, `annotations.<key>`, `service`,
     /// `severity`, `status`, `summary`, `fingerprint`, `occurred_at`.
     #[serde(default)]
-    set: BTreeMap<String, String>,
+    pub set: BTreeMap<String, String>,
     #[serde(default)]
     at: Option<DateTime<Utc>>,
     /// Time since the previous step.
@@ -81,13 +82,13 @@ struct Step {
     after: Option<String>,
     /// Deliver it this many times.
     #[serde(default = "one")]
-    repeat: usize,
+    pub repeat: usize,
     /// Time between repeated deliveries.
     #[serde(default)]
     every: Option<String>,
     /// How an applied L1 run ends, for the guards of later steps.
     #[serde(default = "success")]
-    outcome: Outcome,
+    pub outcome: Outcome,
     /// The token inventory from this step on (a token renewed, added, removed), as in the
     /// context's `tokens`; `expires_in` counts from this step's time.
     #[serde(default)]
@@ -207,6 +208,38 @@ fn merge(base: &mut serde_yaml::Value, over: &serde_yaml::Value) {
     }
 }
 
+/// A suite read from its file, with the folders it names resolved against its own.
+pub struct LoadedSuite {
+    pub suite: Suite,
+    /// The suite's folder: payload files are relative to it.
+    pub dir: PathBuf,
+    pub playbooks: Vec<PathBuf>,
+    pub catalog: Vec<PathBuf>,
+}
+
+/// Reads the suite at `path`.
+pub fn load_suite(path: &Path) -> Result<LoadedSuite, String> {
+    let text = std::fs::read_to_string(path).map_err(|e| format!("cannot read it: {e}"))?;
+    let suite: Suite = serde_yaml::from_str(&text).map_err(|e| format!("not a valid test suite: {e}"))?;
+    let dir = path.parent().unwrap_or(Path::new(".")).to_path_buf();
+    let playbooks: Vec<PathBuf> = if suite.playbooks.is_empty() {
+        vec![dir.clone()]
+    } else {
+        suite.playbooks.iter().map(|p| dir.join(p)).collect()
+    };
+    let catalog: Vec<PathBuf> = suite.catalog.iter().map(|p| dir.join(p)).collect();
+    Ok(LoadedSuite { suite, dir, playbooks, catalog })
+}
+
+/// The context `case` starts from: the suite's, with the case's merged over it.
+pub fn case_context(suite: &Suite, case: &Case) -> Result<triage::ContextFile, String> {
+    let mut context = suite.context.clone().unwrap_or(serde_yaml::Value::Mapping(Default::default()));
+    if let Some(c) = &case.context {
+        merge(&mut context, c);
+    }
+    serde_yaml::from_value(context).map_err(|e| format!("case `{}`: the context is not valid: {e}", case.name))
+}
+
 /// Runs the suite at `path`; an unreadable suite, a broken playbook or an unreadable event is
 /// an error, a decision that differs from the expectation is a failure.
 pub fn run_suite(
@@ -214,28 +247,16 @@ pub fn run_suite(
     graphs: &mut HashMap<Vec<PathBuf>, RuleGraph>,
     verbose: bool,
 ) -> Result<SuiteResult, String> {
-    let text = std::fs::read_to_string(path).map_err(|e| format!("cannot read it: {e}"))?;
-    let suite: Suite = serde_yaml::from_str(&text).map_err(|e| format!("not a valid test suite: {e}"))?;
-    let dir = path.parent().unwrap_or(Path::new("."));
-    let playbooks: Vec<PathBuf> = if suite.playbooks.is_empty() {
-        vec![dir.to_path_buf()]
-    } else {
-        suite.playbooks.iter().map(|p| dir.join(p)).collect()
-    };
+    let LoadedSuite { suite, dir, playbooks, catalog: catalog_paths } = load_suite(path)?;
+    let dir = dir.as_path();
     if !graphs.contains_key(&playbooks) {
         graphs.insert(playbooks.clone(), input::load_graph(&playbooks)?);
     }
     let graph = &graphs[&playbooks];
-    let catalog_paths: Vec<PathBuf> = suite.catalog.iter().map(|p| dir.join(p)).collect();
     let catalog = input::load_catalog(&catalog_paths)?;
     let mut result = SuiteResult { text: format!("{}\n", path.display()), passed: 0, failed: 0 };
     for case in &suite.cases {
-        let mut context = suite.context.clone().unwrap_or(serde_yaml::Value::Mapping(Default::default()));
-        if let Some(c) = &case.context {
-            merge(&mut context, c);
-        }
-        let file: triage::ContextFile = serde_yaml::from_value(context)
-            .map_err(|e| format!("case `{}`: the context is not valid: {e}", case.name))?;
+        let file = case_context(&suite, case)?;
         match run_case(case, &file, &catalog, dir, graph, verbose) {
             Ok(Ok(log)) => {
                 result.passed += 1;
@@ -329,15 +350,32 @@ fn set_field(event: &mut Event, key: &str, value: &str) -> Result<(), String> {
     Ok(())
 }
 
-/// Runs one case: `Ok(Ok(log))` passed, `Ok(Err(report))` failed, `Err` could not run.
-fn run_case(
+/// One delivery of a case's event, as the simulator decided it.
+pub struct Delivered {
+    /// The step (from 0) and its delivery (from 0, for `repeat`).
+    pub step: usize,
+    pub delivery: usize,
+    pub at: DateTime<Utc>,
+    /// The event as decided (normalized, `set:` applied, its service resolved).
+    pub event: Event,
+    pub decision: Decision,
+}
+
+/// A case as the simulator runs it: the time of its first step, and every delivery in order.
+pub struct Simulated {
+    pub start: DateTime<Utc>,
+    pub delivered: Vec<Delivered>,
+}
+
+/// Decides every delivery of `case` in order, the context playing the executor's part
+/// between them. The differential test holds the daemon to these decisions.
+pub fn simulate_case(
     case: &Case,
     file: &triage::ContextFile,
     catalog: &std::sync::Arc<crate::knowledge::Catalog>,
     dir: &Path,
     graph: &RuleGraph,
-    verbose: bool,
-) -> Result<Result<String, String>, String> {
+) -> Result<Simulated, String> {
     if case.steps.is_empty() {
         return Err("a case needs at least one step".into());
     }
@@ -346,27 +384,13 @@ fn run_case(
     let first_time = steps[0].iter().map(|e| e.occurred_at).find(|t| t.timestamp() > 0);
     let start = case.start.or(file.now).or(first_time).unwrap_or(DateTime::<Utc>::UNIX_EPOCH);
     let mut ctx = MemoryContext::from_file(file, catalog.clone(), start).map_err(|e| format!("context: {e}"))?;
-    let mut desk = DeskSimulation {
-        tokens: crate::knowledge::tokens::from_catalog(catalog)
-            .into_iter()
-            .chain(triage::token_inventory(&file.tokens, start).map_err(|e| format!("context: {e}"))?)
-            .collect(),
-        ..DeskSimulation::default()
-    };
     let mut now = start;
-    let mut log = String::new();
-    let mut failures = String::new();
+    let mut delivered = Vec::new();
     for (i, (step, events)) in case.steps.iter().zip(steps).enumerate() {
         if let Some(at) = step.at {
             now = at;
         } else if let Some(after) = &step.after {
             now += duration(after, &format!("step {}: `after`", i + 1))?;
-        }
-        if let Some(tokens) = &step.tokens {
-            desk.tokens = crate::knowledge::tokens::from_catalog(catalog)
-                .into_iter()
-                .chain(triage::token_inventory(tokens, now).map_err(|e| format!("step {}: {e}", i + 1))?)
-                .collect();
         }
         let every = match &step.every {
             Some(e) => duration(e, &format!("step {}: `every`", i + 1))?,
@@ -383,7 +407,7 @@ fn run_case(
                 if event.kind == crate::event::Kind::Schedule {
                     event = Event::schedule(step.schedule.as_deref().unwrap_or_default(), now);
                 }
-                let (d, arrival) = triage::triage_event(
+                let (decision, arrival) = triage::triage_event(
                     &mut event,
                     &mut ctx,
                     graph,
@@ -391,28 +415,66 @@ fn run_case(
                     Options::default(),
                     super::input::analyzer(&file.analysis, now),
                 );
-                ctx.record(&event, arrival, &d, graph, step.outcome, now);
-                let tokens = simulate_token_owners(&d, step.outcome, &mut desk, now)?;
-                let where_ = if step.repeat > 1 {
-                    format!("step {}, delivery {} of {}", i + 1, r + 1, step.repeat)
-                } else {
-                    format!("step {}", i + 1)
-                };
-                let problems = step.expect.as_ref().map(|e| check(e, &d, &tokens)).unwrap_or_default();
-                if verbose || !problems.is_empty() {
-                    let by = d.playbook.as_deref().map(|p| format!(" by {p}")).unwrap_or_default();
-                    let line = format!("        {where_} at {}: {}{by}\n", now.to_rfc3339(), d.level);
-                    if problems.is_empty() {
-                        log.push_str(&line);
-                    } else {
-                        failures.push_str(&line);
-                        for p in &problems {
-                            let _ = writeln!(failures, "          ✗ {p}");
-                        }
-                        for reason in &d.reasons {
-                            let _ = writeln!(failures, "            because: {reason}");
-                        }
-                    }
+                ctx.record(&event, arrival, &decision, graph, step.outcome, now);
+                delivered.push(Delivered { step: i, delivery: r, at: now, event, decision });
+            }
+        }
+    }
+    Ok(Simulated { start, delivered })
+}
+
+/// Runs one case: `Ok(Ok(log))` passed, `Ok(Err(report))` failed, `Err` could not run.
+fn run_case(
+    case: &Case,
+    file: &triage::ContextFile,
+    catalog: &std::sync::Arc<crate::knowledge::Catalog>,
+    dir: &Path,
+    graph: &RuleGraph,
+    verbose: bool,
+) -> Result<Result<String, String>, String> {
+    let Simulated { start, delivered } = simulate_case(case, file, catalog, dir, graph)?;
+    let mut desk = DeskSimulation {
+        tokens: crate::knowledge::tokens::from_catalog(catalog)
+            .into_iter()
+            .chain(triage::token_inventory(&file.tokens, start).map_err(|e| format!("context: {e}"))?)
+            .collect(),
+        ..DeskSimulation::default()
+    };
+    let mut log = String::new();
+    let mut failures = String::new();
+    let mut stepped = None;
+    for Delivered { step: i, delivery: r, at: now, decision: d, .. } in &delivered {
+        let (i, r, now) = (*i, *r, *now);
+        let step = &case.steps[i];
+        // A step's inventory holds from its first delivery on.
+        if stepped != Some(i) {
+            stepped = Some(i);
+            if let Some(tokens) = &step.tokens {
+                desk.tokens = crate::knowledge::tokens::from_catalog(catalog)
+                    .into_iter()
+                    .chain(triage::token_inventory(tokens, now).map_err(|e| format!("step {}: {e}", i + 1))?)
+                    .collect();
+            }
+        }
+        let tokens = simulate_token_owners(d, step.outcome, &mut desk, now)?;
+        let where_ = if step.repeat > 1 {
+            format!("step {}, delivery {} of {}", i + 1, r + 1, step.repeat)
+        } else {
+            format!("step {}", i + 1)
+        };
+        let problems = step.expect.as_ref().map(|e| check(e, d, &tokens)).unwrap_or_default();
+        if verbose || !problems.is_empty() {
+            let by = d.playbook.as_deref().map(|p| format!(" by {p}")).unwrap_or_default();
+            let line = format!("        {where_} at {}: {}{by}\n", now.to_rfc3339(), d.level);
+            if problems.is_empty() {
+                log.push_str(&line);
+            } else {
+                failures.push_str(&line);
+                for p in &problems {
+                    let _ = writeln!(failures, "          ✗ {p}");
+                }
+                for reason in &d.reasons {
+                    let _ = writeln!(failures, "            because: {reason}");
                 }
             }
         }

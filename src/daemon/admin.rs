@@ -347,7 +347,10 @@ pub(super) async fn run_schedule(
     }
     let by = body.and_then(|b| b.0.by).unwrap_or_else(|| "admin-api".into());
     let now = Utc::now();
-    let mut event = crate::event::Event::schedule(&playbook, now);
+    // The run is at the time decisions are made (a test's held clock), so that its incident
+    // key is the one the simulator gives a run at that time; the delivery key keeps the
+    // wall clock, so that each request is a run of its own.
+    let mut event = crate::event::Event::schedule(&playbook, state.now());
     event.labels.insert("run_by".into(), by.clone());
     let key = format!("schedule/{playbook}/manual/{}", now.to_rfc3339());
     match state.store.accept("sparky", &key, std::slice::from_ref(&event), now).await {

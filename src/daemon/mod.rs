@@ -56,6 +56,8 @@ pub struct State {
     pub wake: Notify,
     /// What time it is for decisions.
     pub clock: Clock,
+    /// The test hook's static facts (`Options::facts`).
+    pub facts: Option<Facts>,
     shutting_down: AtomicBool,
 }
 
@@ -109,7 +111,20 @@ pub struct Options {
     pub insecure: bool,
     /// The clock decisions are made at (the system's unless a test holds one).
     pub clock: Clock,
+    /// A test hook: static facts (a `sparky test` case's context) layered under what the
+    /// store knows, so that a suite's case runs through the daemon from the context the
+    /// simulator starts it from. `None` in production. See [`Facts`].
+    pub facts: Option<Facts>,
 }
+
+/// Static facts for the worker (a test hook): the knowledge (services, pods, deploys, past
+/// incidents) goes under the store's, the runs under the store's runs, the pauses beside
+/// the store's; the settings replace the configured triage settings and the analysis, when
+/// given, answers instead of the analyzer. Its open incidents are open until the store
+/// remembers a close of their fingerprint since (the daemon's own close sticks). Times
+/// written `ago`/`for` count back from the file's `now` (the batch's time when absent), so
+/// that they do not move as the clock does.
+pub type Facts = Arc<crate::triage::ContextFile>;
 
 /// A running daemon: its address, and the handle that stops it.
 pub struct Running {
@@ -212,6 +227,10 @@ pub async fn start(options: Options) -> Result<Running, String> {
             "a replica of this name was seen moments ago: if it is another process (not this one before a restart), give each replica its own `replica` name, or they will take each other's work for their own"
         );
     }
+    if let Some(facts) = &options.facts {
+        let at = facts.now.unwrap_or_else(|| options.clock.now());
+        crate::triage::MemoryContext::from_file(facts, Arc::default(), at).map_err(|e| format!("the facts: {e}"))?;
+    }
     let (graph, catalog, diagnostics) =
         reload::build(&config.playbooks, &config.catalog_paths()).map_err(|(e, diags)| {
             let mut msg = format!("cannot start: {e}");
@@ -301,6 +320,7 @@ pub async fn start(options: Options) -> Result<Running, String> {
         metrics,
         wake: Notify::new(),
         clock: options.clock.clone(),
+        facts: options.facts.clone(),
         shutting_down: AtomicBool::new(false),
         config,
     });

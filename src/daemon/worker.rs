@@ -13,7 +13,7 @@ use crate::event::Event;
 use crate::knowledge::{Knowledge, ServiceMatch, find_service};
 use crate::store::{Pending, Record, StoreError};
 use crate::triage::lifecycle::{self, Effects};
-use crate::triage::{self, AnalysisUse, Decision, MemoryContext, Options, Outcome, Pause, Run};
+use crate::triage::{self, AnalysisUse, Decision, MemoryContext, Options, Outcome, Pause, Run, TriageContext};
 use chrono::Utc;
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -96,25 +96,47 @@ async fn round(state: &State) -> Result<usize, StoreError> {
         k
     };
     let by_key = state.store.open_incidents_by_key(&echoed).await?;
+    let facts = facts_at(state, &loaded, batch_now);
     let fingerprints: Vec<&str> = {
         let mut f: Vec<&str> = pending.iter().map(|p| p.event.fingerprint.as_str()).collect();
         f.extend(by_key.values().map(|i| i.fingerprint.as_str()));
+        // An echo of an incident the facts hold open moves that incident's fingerprint.
+        if let Some(facts) = &facts {
+            f.extend(
+                facts
+                    .open_incidents()
+                    .values()
+                    .filter(|i| echoed.contains(&i.key.as_str()))
+                    .map(|i| i.fingerprint.as_str()),
+            );
+        }
         f.sort_unstable();
         f.dedup();
         f
     };
     let open = state.store.open_incidents(&fingerprints).await?;
     let tracks = state.store.tracks(&fingerprints).await?;
-    let (knowledge, runs, services) = gather(state, &loaded, &pending, &fingerprints, batch_now).await?;
+    let (knowledge, runs, services) =
+        gather(state, &loaded, &pending, &fingerprints, facts.as_ref(), batch_now).await?;
     let pauses: Vec<Pause> = state.store.active_pauses(batch_now).await?.into_iter().map(|(_, p)| p).collect();
     // One context for the batch: each decision's effects are applied to it before the next
     // event is decided, exactly as the simulator applies them, and as if the events were
     // decided one at a time.
     let mut ctx = MemoryContext::shared(knowledge);
-    *ctx.settings_mut() = state.config.triage.settings();
+    *ctx.settings_mut() = settings(state, facts.as_ref());
     ctx.set_runs(runs);
-    for p in pauses {
+    for p in pauses.into_iter().chain(facts.iter().flat_map(|f| f.pauses().to_vec())) {
         ctx.pause(p);
+    }
+    if let Some(facts) = &facts {
+        for inc in facts.open_incidents().values() {
+            // Until the daemon closes it: a close remembered since it was opened sticks.
+            let closed =
+                tracks.get(&inc.fingerprint).and_then(|t| t.closed.as_ref()).is_some_and(|c| c.at >= inc.opened_at);
+            if !closed {
+                ctx.open(inc.clone());
+            }
+        }
     }
     for inc in open.into_values().chain(by_key.into_values()) {
         ctx.open(inc);
@@ -139,14 +161,19 @@ async fn round(state: &State) -> Result<usize, StoreError> {
                 state.store.renew_inbox(&seqs, lease_end(Utc::now())).await?;
                 renewed = Instant::now();
             }
-            let asked = Instant::now();
-            let analysis = {
-                let input = Input { event: &event, knowledge: ctx.knowledge_graph(), now };
-                state.analyzer.analyze(&input).await
+            let given = facts.as_ref().and_then(|f| f.analysis().cloned());
+            let analysis = match given {
+                Some(a) => a,
+                None => {
+                    let asked = Instant::now();
+                    let input = Input { event: &event, knowledge: ctx.knowledge_graph(), now };
+                    let analysis = state.analyzer.analyze(&input).await;
+                    let configured = state.analyzer.name();
+                    let fallback = configured != analysis.analyzer;
+                    state.metrics.analyzed(&configured, fallback, asked.elapsed().as_secs_f64());
+                    analysis
+                }
             };
-            let configured = state.analyzer.name();
-            let fallback = configured != analysis.analyzer;
-            state.metrics.analyzed(&configured, fallback, asked.elapsed().as_secs_f64());
             decision = triage::decide_again(&event, &ctx, graph, now, Options::default(), decision, &analysis);
         }
         decision.service = service.clone();
@@ -260,7 +287,8 @@ async fn settle(state: &State) -> Result<usize, StoreError> {
     }
     let now = state.now();
     let mut ctx = MemoryContext::default();
-    *ctx.settings_mut() = state.config.triage.settings();
+    let facts = facts_at(state, &state.ruleset.load_full(), now);
+    *ctx.settings_mut() = settings(state, facts.as_ref());
     for inc in open.into_values() {
         ctx.open(inc);
     }
@@ -293,6 +321,26 @@ async fn settle(state: &State) -> Result<usize, StoreError> {
         state.delivery.wake.notify_waiters();
     }
     Ok(settled.len())
+}
+
+/// The test hook's facts (`Options::facts`) as a context, for a batch at `now`; `None` in
+/// production. Their times count back from the facts' own `now`, so they do not move with
+/// the clock.
+fn facts_at(state: &State, loaded: &super::reload::Loaded, now: chrono::DateTime<Utc>) -> Option<MemoryContext> {
+    let facts = state.facts.as_ref()?;
+    match MemoryContext::from_file(facts, loaded.catalog.clone(), facts.now.unwrap_or(now)) {
+        Ok(ctx) => Some(ctx),
+        Err(e) => {
+            // Checked at start; only a catalog reloaded since could make them unreadable.
+            tracing::error!(error = %e, "the static facts cannot be read; the batch is decided without them");
+            None
+        }
+    }
+}
+
+/// The triage settings: the facts' when the test hook gives them, else the configured ones.
+fn settings(state: &State, facts: Option<&MemoryContext>) -> triage::Settings {
+    facts.map_or_else(|| state.config.triage.settings(), |f| f.settings().clone())
 }
 
 /// One decided event of a batch and everything recorded with it.
@@ -336,6 +384,7 @@ async fn gather(
     loaded: &super::reload::Loaded,
     pending: &[Pending],
     fingerprints: &[&str],
+    facts: Option<&MemoryContext>,
     now: chrono::DateTime<Utc>,
 ) -> Result<Gathered, StoreError> {
     let (deploy_ms, history_ms) = state.config.knowledge_windows_ms();
@@ -345,7 +394,15 @@ async fn gather(
             .and_then(|d| now.checked_sub_signed(d))
             .unwrap_or(chrono::DateTime::<Utc>::MIN_UTC)
     };
-    let mut knowledge = Knowledge::new(loaded.catalog.clone(), now.timestamp_millis());
+    // The test hook's facts lie under what the store knows.
+    let mut knowledge = match facts {
+        Some(f) => {
+            let mut k = f.knowledge_graph().clone();
+            k.set_now_ms(now.timestamp_millis());
+            k
+        }
+        None => Knowledge::new(loaded.catalog.clone(), now.timestamp_millis()),
+    };
     // Deploys of the batch's services and of what they depend on (a deploy upstream is as
     // likely a cause), capped so that a batch never reads the whole table.
     // Each event's service is found once, here, and handed to the decision loop.
@@ -366,7 +423,14 @@ async fn gather(
     }
     let playbooks: Vec<&str> = graph_l1_playbooks(&loaded.graph);
     let window = longest_guard_window(&loaded.graph);
-    let runs = state.store.runs(&playbooks, back(window)).await?;
+    let mut runs = state.store.runs(&playbooks, back(window)).await?;
+    if let Some(f) = facts {
+        // The facts' runs came first: the store's follow them.
+        for (playbook, earlier) in f.all_runs() {
+            let later = runs.remove(playbook).unwrap_or_default();
+            runs.insert(playbook.clone(), earlier.iter().cloned().chain(later).collect());
+        }
+    }
     Ok((Arc::new(knowledge), Arc::new(runs), matches))
 }
 

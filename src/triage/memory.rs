@@ -125,6 +125,11 @@ impl MemoryContext {
         Arc::make_mut(&mut self.runs).entry(playbook.to_string()).or_default().push(run);
     }
 
+    /// The run history, by playbook.
+    pub fn all_runs(&self) -> &HashMap<String, Vec<Run>> {
+        &self.runs
+    }
+
     /// Replaces the run history with one shared with others (the daemon's batch).
     pub fn set_runs(&mut self, runs: Arc<HashMap<String, Vec<Run>>>) {
         self.runs = runs;
