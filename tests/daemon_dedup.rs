@@ -123,3 +123,31 @@ async fn cloudevents_with_one_id_from_two_sources_are_two_deliveries() {
     assert_eq!(reused_key_count(&d, "cloudevents").await, 0);
     d.stop().await;
 }
+
+/// A sender whose payloads carry no times of their own sends the same bytes for every
+/// firing and every resolution. Keyed by its body, the second firing after a resolution is
+/// the next occurrence, not a retry: it must be decided (it reopens the incident), and only a
+/// retry of it, with nothing between, is a duplicate.
+#[tokio::test]
+async fn the_same_body_after_another_event_of_its_alert_is_the_next_occurrence() {
+    let d = Daemon::start("").await;
+    let firing = payload("alertmanager", "kube-prometheus_KubePodCrashLooping_firing.json");
+    let resolved = payload("alertmanager", "kube-prometheus_KubePodCrashLooping_resolved.json");
+    let (_, f1) = d.post("alertmanager", firing.clone(), &[]).await;
+    let (_, retry) = d.post("alertmanager", firing.clone(), &[]).await;
+    assert_eq!((f1["status"].as_str(), retry["status"].as_str()), (Some("accepted"), Some("duplicate")));
+    let (_, r1) = d.post("alertmanager", resolved.clone(), &[]).await;
+    assert_eq!(r1["status"], "accepted", "{r1}");
+    let (_, f2) = d.post("alertmanager", firing.clone(), &[]).await;
+    assert_eq!(f2["status"], "accepted", "the firing after the resolution is not a retry: {f2}");
+    assert_ne!(f2["delivery"], f1["delivery"]);
+    let (_, f2_retry) = d.post("alertmanager", firing.clone(), &[]).await;
+    assert_eq!(f2_retry["status"], "duplicate", "{f2_retry}");
+    let (_, r2) = d.post("alertmanager", resolved, &[]).await;
+    assert_eq!(r2["status"], "accepted", "the second resolution is not a retry of the first: {r2}");
+    d.settle().await;
+    let decisions = d.decisions().await;
+    let statuses: Vec<&str> = decisions.iter().rev().map(|x| x["explained"]["status"].as_str().unwrap()).collect();
+    assert_eq!(statuses, ["firing", "resolved", "firing", "resolved"], "every occurrence is decided: {decisions:?}");
+    d.stop().await;
+}

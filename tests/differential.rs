@@ -167,24 +167,26 @@ impl Daemon {
         Daemon { running, base, clock, client: reqwest::Client::new(), _dir: dir }
     }
 
-    /// Posts one delivery; the seqs of its events in the inbox.
-    async fn post(&self, source: &str, body: Vec<u8>, delivery: &str) -> Result<Vec<i64>, String> {
-        // Each delivery of a case is a notification of its own (Alertmanager's repeat), not an
-        // HTTP retry of the one before: its own id keeps the body-hash dedup out of the way.
+    /// Posts one delivery; the seqs of its events in the inbox, or none when the daemon took
+    /// it for a duplicate (a byte-identical body: the delivery keys of senders without an id of
+    /// their own are the body's hash, so a storm of identical notifications is one delivery).
+    async fn post(&self, source: &str, body: Vec<u8>) -> Result<Option<Vec<i64>>, String> {
         let resp = self
             .client
             .post(format!("{}/webhooks/{source}", self.base))
-            .header("x-request-id", delivery)
             .body(body)
             .send()
             .await
             .map_err(|e| e.to_string())?;
         let status = resp.status().as_u16();
         let v: Value = resp.json().await.map_err(|e| e.to_string())?;
-        if status != 202 || v["status"] != "accepted" {
-            return Err(format!("the daemon answered {status}: {v}"));
+        match (status, v["status"].as_str()) {
+            (202, Some("accepted")) => {
+                Ok(Some(v["seqs"].as_array().unwrap().iter().map(|s| s.as_i64().unwrap()).collect()))
+            }
+            (202, Some("duplicate")) => Ok(None),
+            _ => Err(format!("the daemon answered {status}: {v}")),
         }
-        Ok(v["seqs"].as_array().unwrap().iter().map(|s| s.as_i64().unwrap()).collect())
     }
 
     async fn run_schedule(&self, playbook: &str) -> Result<Vec<i64>, String> {
@@ -288,6 +290,16 @@ fn step_payload(step: &suite::Step, dir: &Path) -> Result<(String, Value), Strin
     if source == input::NORMALIZED {
         return Err("a normalized event has no webhook".into());
     }
+    if source == "pagerduty" {
+        // A v3 webhook's incident: the labels PagerDuty's normalizer reads from it.
+        for (key, value) in &step.set {
+            if let (Some(k @ ("incident_key" | "urgency")), Some(data)) =
+                (key.strip_prefix("labels."), doc.pointer_mut("/event/data"))
+            {
+                data[k] = Value::String(value.clone());
+            }
+        }
+    }
     if source == "alertmanager" && !step.set.is_empty() {
         for alert in doc["alerts"].as_array_mut().into_iter().flatten() {
             for (key, value) in &step.set {
@@ -363,7 +375,7 @@ async fn suite_file(path: &Path, tally: &mut Tally) {
     let graph = input::load_graph(&loaded.playbooks).unwrap();
     let catalog = input::load_catalog(&loaded.catalog).unwrap();
     let name = path.file_name().unwrap().to_string_lossy().to_string();
-    for (n, case) in loaded.suite.cases.iter().enumerate() {
+    for case in &loaded.suite.cases {
         let what = format!("{name}: {}", case.name);
         let mut facts = suite::case_context(&loaded.suite, case).unwrap();
         let sim = suite::simulate_case(case, &facts, &catalog, &loaded.dir, &graph).unwrap();
@@ -416,16 +428,26 @@ async fn suite_file(path: &Path, tally: &mut Tally) {
                 let these: Vec<&suite::Delivered> = deliveries.iter().copied().filter(|x| x.delivery == r).collect();
                 d.clock.set(these[0].at);
                 let seqs = match (&payload, &step.schedule) {
-                    (Some((source, doc)), _) => {
-                        d.post(source, serde_json::to_vec(doc).unwrap(), &format!("differential/{n}/{i}/{r}")).await
-                    }
-                    (None, Some(pb)) => d.run_schedule(pb).await,
+                    (Some((source, doc)), _) => d.post(source, serde_json::to_vec(doc).unwrap()).await,
+                    (None, Some(pb)) => d.run_schedule(pb).await.map(Some),
                     (None, None) => unreachable!(),
                 };
                 let seqs = match seqs {
-                    Ok(s) => {
+                    Ok(Some(s)) => {
                         posted += s.len();
                         s
+                    }
+                    // A duplicate does nothing; so does a repeat the simulator suppresses.
+                    Ok(None) if these.iter().all(|x| x.decision.level == Level::Suppressed) => {
+                        tally.compared += these.len();
+                        continue;
+                    }
+                    Ok(None) => {
+                        let levels: Vec<&str> = these.iter().map(|x| x.decision.level.as_str()).collect();
+                        tally.disagreements.push(format!(
+                            "{step_what}: the daemon took it for a duplicate of an earlier body, the simulator decided {levels:?}\n"
+                        ));
+                        continue;
                     }
                     Err(e) => {
                         tally.disagreements.push(format!("{step_what}: the daemon did not take it: {e}\n"));
@@ -504,7 +526,12 @@ async fn fixture(dir: &Path, tally: &mut Tally) {
             d.stop(decided.len(), &name, tally).await;
             return;
         };
-        let seqs = d.post(&src, doc.clone(), &format!("differential/fixture/{i}")).await.unwrap();
+        let Some(seqs) = d.post(&src, doc.clone()).await.unwrap() else {
+            tally
+                .disagreements
+                .push(format!("{name}: the daemon took line {} for a duplicate of an earlier one\n", i + 1));
+            continue;
+        };
         d.settle().await;
         decided.extend(d.decisions(&seqs).await);
     }

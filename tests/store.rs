@@ -100,6 +100,44 @@ async fn a_key_is_a_duplicate_only_with_the_same_body() {
     }
 }
 
+/// A body-hash key: the same body is a duplicate only while nothing else of its fingerprints
+/// came since; after another event of them (a resolution), it is the next occurrence.
+#[tokio::test]
+async fn the_same_body_after_another_event_of_its_fingerprint_is_accepted() {
+    use sparky::store::Delivery;
+    for on in backends::names("the_same_body_after_another_event_of_its_fingerprint_is_accepted") {
+        let db = TestDb::on(on, "the_same_body_after_another_event_of_its_fingerprint_is_accepted").await;
+        let store = Store::open(&db.url).await.unwrap();
+        let firing = events("kube-prometheus_KubePodCrashLooping_firing.json");
+        let resolved = events("kube-prometheus_KubePodCrashLooping_resolved.json");
+        assert_eq!(firing[0].fingerprint, resolved[0].fingerprint);
+        let now = Utc::now();
+        let (hf, hr) = ("f".repeat(64), "e".repeat(64));
+        let (kf, kr) = (format!("sha256:{hf}"), format!("sha256:{hr}"));
+        let d = |events, key: &str, hash: &str| -> (Vec<Event>, String, String) { (events, key.into(), hash.into()) };
+        let sequence = [
+            d(firing.clone(), &kf, &hf),
+            d(firing.clone(), &kf, &hf),
+            d(resolved.clone(), &kr, &hr),
+            d(firing.clone(), &kf, &hf),
+            d(firing.clone(), &kf, &hf),
+        ];
+        let mut shown = Vec::new();
+        for (events, key, hash) in &sequence {
+            let delivery = Delivery { source: "alertmanager", key, body_hash: Some(hash), events, received_at: now };
+            let a = store.accept_all(&[delivery]).await.unwrap().remove(0);
+            shown.push((a.duplicate, a.key.split('@').nth(1).is_some()));
+        }
+        assert_eq!(
+            shown,
+            [(false, false), (true, false), (false, false), (false, true), (true, true)],
+            "{on}: firing, its retry, resolved, the next firing (a key of its own), its retry"
+        );
+        assert_eq!(store.inbox_depth().await.unwrap(), 3, "{on}");
+        store.close().await;
+    }
+}
+
 #[tokio::test]
 async fn incidents_open_attach_and_close_by_fingerprint() {
     for on in backends::names("incidents_open_attach_and_close_by_fingerprint") {

@@ -221,7 +221,19 @@ async fn insert_delivery(tx: &mut AnyConnection, d: &Delivery<'_>) -> Result<Acc
         // A row from before body hashes were kept cannot be compared: it keeps the answer
         // it had then.
         if stored.as_deref().is_none_or(|s| s == hash) {
-            return Ok(duplicate(&key));
+            // A key made of the body alone says "the same content", not "the same delivery":
+            // the same body after another event of its fingerprints (firing, resolved, firing
+            // again, from a sender whose payloads carry no times) is the next occurrence.
+            match next_occurrence(tx, d, &key).await? {
+                None => return Ok(duplicate(&key)),
+                Some(after) => {
+                    key = format!("{}@{after}", d.key);
+                    if !claim_key(tx, d, &key).await? {
+                        return Ok(duplicate(&key));
+                    }
+                    return insert_events(tx, d, key, false).await;
+                }
+            }
         }
         // Another body under a taken key is another delivery; its own retries find it here.
         key = format!("{}#{}", d.key, &hash[..REUSED_KEY_HASH.min(hash.len())]);
@@ -230,6 +242,47 @@ async fn insert_delivery(tx: &mut AnyConnection, d: &Delivery<'_>) -> Result<Acc
         }
         key_reused = true;
     }
+    insert_events(tx, d, key, key_reused).await
+}
+
+/// For a delivery whose key is its body's hash and whose body was seen under `key` before:
+/// `None` when nothing else of its fingerprints came since (a retry, or a storm of identical
+/// notifications: a duplicate); otherwise the inbox position of the latest event of its
+/// fingerprints from another body, which names this occurrence (its own retries find it).
+async fn next_occurrence(tx: &mut AnyConnection, d: &Delivery<'_>, key: &str) -> Result<Option<i64>, StoreError> {
+    if !key.starts_with("sha256:") || d.events.is_empty() {
+        return Ok(None);
+    }
+    let first: i64 =
+        sqlx::query_scalar("SELECT COALESCE(MIN(seq), 0) FROM events WHERE source = $1 AND delivery_key = $2")
+            .bind(d.source)
+            .bind(key)
+            .fetch_one(&mut *tx)
+            .await
+            .map_err(unavailable)?;
+    let mut fingerprints: Vec<&str> = d.events.iter().map(|e| e.fingerprint.as_str()).collect();
+    fingerprints.sort_unstable();
+    fingerprints.dedup();
+    let sql = format!(
+        "SELECT COALESCE(MAX(seq), 0) FROM events
+         WHERE fingerprint IN ({}) AND source = $1 AND delivery_key != $2 AND delivery_key NOT LIKE $3",
+        placeholders(4, fingerprints.len())
+    );
+    let mut q = sqlx::query_scalar(&sql).bind(d.source).bind(key).bind(format!("{key}@%"));
+    for f in &fingerprints {
+        q = q.bind(*f);
+    }
+    let other: i64 = q.fetch_one(&mut *tx).await.map_err(unavailable)?;
+    Ok((other > first).then_some(other))
+}
+
+/// Adds the events of `d`, accepted under `key`, to the inbox.
+async fn insert_events(
+    tx: &mut AnyConnection,
+    d: &Delivery<'_>,
+    key: String,
+    key_reused: bool,
+) -> Result<Accepted, StoreError> {
     let mut seqs = Vec::with_capacity(d.events.len());
     for e in d.events {
         let json = serde_json::to_string(e).map_err(|e| StoreError::Unavailable(e.to_string()))?;
