@@ -120,8 +120,8 @@ pub struct Options {
 /// Static facts for the worker (a test hook): the knowledge (services, pods, deploys, past
 /// incidents) goes under the store's, the runs under the store's runs, the pauses beside
 /// the store's; the settings replace the configured triage settings and the analysis, when
-/// given, answers instead of the analyzer. Its open incidents are open until the store
-/// remembers a close of their fingerprint since (the daemon's own close sticks). Times
+/// given, answers instead of the analyzer. Its open incidents are open until a recorded
+/// decision closes them (the daemon's own close sticks). Times
 /// written `ago`/`for` count back from the file's `now` (the batch's time when absent), so
 /// that they do not move as the clock does.
 pub type Facts = Arc<crate::triage::ContextFile>;

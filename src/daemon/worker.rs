@@ -11,7 +11,7 @@ use crate::analysis::package::Package;
 use crate::escalate::EscalationPackage;
 use crate::event::Event;
 use crate::knowledge::{Knowledge, ServiceMatch, find_service};
-use crate::store::{Pending, Record, StoreError};
+use crate::store::{Pending, Record, Settled, StoreError};
 use crate::triage::lifecycle::{self, Effects};
 use crate::triage::{self, AnalysisUse, Decision, MemoryContext, Options, Outcome, Pause, Run, TriageContext};
 use chrono::Utc;
@@ -45,7 +45,7 @@ pub async fn run(state: Arc<State>) {
         if settled.elapsed() >= SETTLE_EVERY {
             settled = Instant::now();
             if let Err(e) = settle(&state).await {
-                tracing::warn!(error = %e, "cannot look for flapping alerts that went quiet; tried again shortly");
+                tracing::warn!(error = %e, "cannot look for flapping alerts that went quiet; retried in 30s");
             }
         }
         match round(&state).await {
@@ -129,13 +129,11 @@ async fn round(state: &State) -> Result<usize, StoreError> {
         ctx.pause(p);
     }
     if let Some(facts) = &facts {
-        for inc in facts.open_incidents().values() {
-            // Until the daemon closes it: a close remembered since it was opened sticks.
-            let closed =
-                tracks.get(&inc.fingerprint).and_then(|t| t.closed.as_ref()).is_some_and(|c| c.at >= inc.opened_at);
-            if !closed {
-                ctx.open(inc.clone());
-            }
+        // Open until the daemon closes it: its close (recorded by key) sticks.
+        let keys: Vec<&str> = facts.open_incidents().values().map(|i| i.key.as_str()).collect();
+        let closed = state.store.closed_by_decision(&keys).await?;
+        for inc in facts.open_incidents().values().filter(|i| !closed.contains(&i.key)) {
+            ctx.open(inc.clone());
         }
     }
     for inc in open.into_values().chain(by_key.into_values()) {
@@ -183,22 +181,10 @@ async fn round(state: &State) -> Result<usize, StoreError> {
                 "it wants a page ({}), but no PagerDuty is configured (`integrations.pagerduty`): nobody is paged; the ticket and chat message go out as configured",
                 e.priority
             ));
-            state.metrics.page_undeliverable(decision.playbook.as_deref());
-            tracing::warn!(
-                event = %event.id,
-                playbook = decision.playbook.as_deref().unwrap_or("-"),
-                "a decision wants a page, but no PagerDuty is configured: nobody is paged"
-            );
         }
         // What the decision does: the one account of effects, applied to the batch's context
         // here and written to the store with the decision below.
         let fx = ctx.record(&event, arrival, &decision, graph, Outcome::Pending, now);
-        if fx.flap_started {
-            state.metrics.flapping_started();
-        }
-        if fx.flap_stopped {
-            state.metrics.flapping_stopped(1);
-        }
         let execution = decision
             .playbook
             .as_deref()
@@ -240,7 +226,7 @@ async fn round(state: &State) -> Result<usize, StoreError> {
             package: d.package.clone(),
             fix: d.fix.clone(),
             feedback: d.feedback.clone(),
-            track: Some((d.fx.fingerprint.clone(), d.fx.track.clone())),
+            track: d.fx.track.clone().map(|t| (d.fx.fingerprint.clone(), t)),
             refired: d.fx.refired.clone(),
         })
         .collect();
@@ -258,8 +244,23 @@ async fn round(state: &State) -> Result<usize, StoreError> {
         state.delivery.wake.notify_waiters();
     }
     let per_event = started.elapsed().as_secs_f64() / decided.len() as f64;
-    for Decided { seq, event, decision, .. } in &decided {
+    // Counted once recorded: a batch decided again (another replica's run) counts once.
+    for Decided { seq, event, decision, fx, .. } in &decided {
         state.metrics.decided(decision.level.as_str(), decision.playbook.as_deref(), per_event);
+        if fx.flap_started {
+            state.metrics.flapping_started();
+        }
+        if fx.flap_stopped {
+            state.metrics.flapping_stopped(1);
+        }
+        if decision.escalation.as_ref().is_some_and(|e| e.page) && !pagerduty {
+            state.metrics.page_undeliverable(decision.playbook.as_deref());
+            tracing::warn!(
+                event = %event.id,
+                playbook = decision.playbook.as_deref().unwrap_or("-"),
+                "a decision wants a page, but no PagerDuty is configured: nobody is paged"
+            );
+        }
         tracing::info!(
             seq,
             event = %event.id,
@@ -292,24 +293,27 @@ async fn settle(state: &State) -> Result<usize, StoreError> {
     for inc in open.into_values() {
         ctx.open(inc);
     }
-    for (fingerprint, track) in tracks {
-        ctx.set_track(&fingerprint, track);
+    let mut was: HashMap<String, String> = HashMap::new();
+    for t in tracks {
+        ctx.set_track(&t.fingerprint, t.track);
+        was.insert(t.fingerprint, t.text);
     }
     let settings = ctx.settings().clone();
-    let settled: Vec<(Effects, String)> = ctx
+    let settled: Vec<Settled> = ctx
         .settle(now)
         .into_iter()
-        .map(|fx| {
-            let headline = lifecycle::settle_headline(&fx.track, &settings, now);
-            (fx, headline)
+        .map(|fx| Settled {
+            headline: lifecycle::settle_headline(fx.track.as_ref(), &settings, now),
+            was: was.remove(&fx.fingerprint).unwrap_or_default(),
+            effects: fx,
         })
         .collect();
-    if settled.is_empty() {
+    let applied = state.store.settle(&settled, now).await?;
+    if applied == 0 {
         return Ok(0);
     }
-    state.store.settle(&settled, now).await?;
-    state.metrics.flapping_stopped(settled.len() as u64);
-    for (fx, _) in &settled {
+    state.metrics.flapping_stopped(applied as u64);
+    for Settled { effects: fx, .. } in &settled {
         tracing::info!(
             fingerprint = %fx.fingerprint,
             incident = fx.closed.as_deref().unwrap_or("-"),
@@ -317,10 +321,10 @@ async fn settle(state: &State) -> Result<usize, StoreError> {
             if fx.closed.is_some() { "; it stays resolved, so its incident is closed" } else { "" }
         );
     }
-    if settled.iter().any(|(fx, _)| fx.closed.is_some()) {
+    if settled.iter().any(|s| s.effects.closed.is_some()) {
         state.delivery.wake.notify_waiters();
     }
-    Ok(settled.len())
+    Ok(applied)
 }
 
 /// The test hook's facts (`Options::facts`) as a context, for a batch at `now`; `None` in

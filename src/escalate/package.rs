@@ -111,7 +111,9 @@ impl EscalationPackage {
             incident_key,
             priority: settings.priority,
             jira_project: settings.jira_project,
-            page: settings.page,
+            // Never a page about what PagerDuty itself reported, whenever it is escalated (now,
+            // or later by the engine when an L1 fails).
+            page: settings.page && event.source != "pagerduty",
             cause,
             attempt: None,
             package,

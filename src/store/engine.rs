@@ -560,8 +560,12 @@ pub(crate) async fn refired(
         set_state(conn, &e.id, "failed", Some(&result), now).await?;
         set_run(conn, &e, Outcome::Failure, now).await?;
         append(conn, now, &audit_entry(&e, "sparky", "verify", json!({ "outcome": "failure", "how": how }))).await?;
-        if !e.dry_run {
-            trip_breaker(conn, &e.playbook, breaker, now).await?;
+        if !e.dry_run
+            && let Some(d) = trip_breaker(conn, &e.playbook, breaker, now).await?
+        {
+            // The engine tells the owner of a demotion it makes; this one is made where the
+            // re-fire is recorded, so it is said here, loudly (the audit log has it too).
+            tracing::error!(playbook = %d.playbook, failures = d.failures, reason = %d.reason, "a playbook was demoted: its L1 runs keep failing their verification");
         }
     }
     Ok(())

@@ -142,6 +142,24 @@ pub struct StoredDecision {
     pub decision: Value,
 }
 
+/// A track as stored: its fingerprint, the track, and its stored text.
+#[derive(Debug, Clone)]
+pub struct StoredTrack {
+    pub fingerprint: String,
+    pub track: Track,
+    pub text: String,
+}
+
+/// What the passing of time did to a flapping fingerprint, for [`Store::settle`]: its
+/// effects, the resolution note of the incident it closes, and the track's stored text as it
+/// was read.
+#[derive(Debug, Clone)]
+pub struct Settled {
+    pub effects: crate::triage::lifecycle::Effects,
+    pub headline: String,
+    pub was: String,
+}
+
 /// One webhook delivery to commit: its source, its idempotency key and its events.
 pub struct Delivery<'a> {
     pub source: &'a str,
@@ -703,18 +721,40 @@ impl Store {
         Ok(rows.into_iter().filter_map(|r| track_of(r.get(0), &r.get::<String, _>(1))).collect())
     }
 
-    /// The tracks of the fingerprints that flap now, with their open incidents (for the sweep
-    /// that ends flapping when the alerts go quiet).
-    pub async fn flapping(&self) -> Result<(HashMap<String, Track>, HashMap<String, OpenIncident>), StoreError> {
+    /// The tracks of the fingerprints that flap now, each with its stored text (the sweep
+    /// writes a track back only if nobody changed it meanwhile), and their open incidents.
+    pub async fn flapping(&self) -> Result<(Vec<StoredTrack>, HashMap<String, OpenIncident>), StoreError> {
         let rows = sqlx::query("SELECT fingerprint, track_json FROM fingerprint_tracks WHERE flapping = 1")
             .fetch_all(&self.pool)
             .await
             .map_err(unavailable)?;
-        let tracks: HashMap<String, Track> =
-            rows.into_iter().filter_map(|r| track_of(r.get(0), &r.get::<String, _>(1))).collect();
-        let fingerprints: Vec<&str> = tracks.keys().map(String::as_str).collect();
+        let tracks: Vec<StoredTrack> = rows
+            .into_iter()
+            .filter_map(|r| {
+                let text: String = r.get(1);
+                track_of(r.get(0), &text).map(|(fingerprint, track)| StoredTrack { fingerprint, track, text })
+            })
+            .collect();
+        let fingerprints: Vec<&str> = tracks.iter().map(|t| t.fingerprint.as_str()).collect();
         let open = self.open_incidents(&fingerprints).await?;
         Ok((tracks, open))
+    }
+
+    /// Which of `keys` a recorded decision closed (for incidents the store never opened: the
+    /// daemon's test hook for static facts holds such incidents open until one does).
+    pub async fn closed_by_decision(&self, keys: &[&str]) -> Result<Vec<String>, StoreError> {
+        if keys.is_empty() {
+            return Ok(Vec::new());
+        }
+        let sql = format!(
+            "SELECT DISTINCT incident_key FROM decisions WHERE incident_key IN ({}) AND decision_json LIKE $1",
+            placeholders(2, keys.len())
+        );
+        let mut q = sqlx::query_scalar(&sql).bind("%\"effect\":\"close\"%");
+        for k in keys {
+            q = q.bind(*k);
+        }
+        q.fetch_all(&self.pool).await.map_err(unavailable)
     }
 
     /// The open incidents under any of `keys`, by key (echoes of Sparky's own pages).
@@ -736,25 +776,42 @@ impl Store {
 
     /// Applies what the passing of time did ([`crate::triage::lifecycle::settle`]): the
     /// tracks that stopped flapping, and the incidents that closed with them, each closed with
-    /// `headline` as its resolution note. One transaction.
-    pub async fn settle(
-        &self,
-        settled: &[(crate::triage::lifecycle::Effects, String)],
-        now: DateTime<Utc>,
-    ) -> Result<(), StoreError> {
+    /// its headline as its resolution note. A track that changed since it was read (an event of
+    /// its alert was recorded meanwhile, by this replica or another) is left alone, and so is
+    /// its incident: the next sweep looks again. One transaction; how many were applied.
+    pub async fn settle(&self, settled: &[Settled], now: DateTime<Utc>) -> Result<usize, StoreError> {
         if settled.is_empty() {
-            return Ok(());
+            return Ok(0);
         }
         let mut tx = self.begin_write().await?;
-        for (fx, headline) in settled {
-            save_track(&mut tx, &fx.fingerprint, &fx.track, now).await?;
+        let mut applied = 0;
+        for Settled { effects: fx, headline, was } in settled {
+            let Some(track) = &fx.track else { continue };
+            let json = serde_json::to_string(track).map_err(|e| StoreError::Unavailable(e.to_string()))?;
+            let moved = sqlx::query(
+                "UPDATE fingerprint_tracks SET track_json = $1, flapping = $2, updated_at = $3
+                 WHERE fingerprint = $4 AND track_json = $5",
+            )
+            .bind(json)
+            .bind(i64::from(track.is_flapping()))
+            .bind(ts(now))
+            .bind(&fx.fingerprint)
+            .bind(was)
+            .execute(&mut *tx)
+            .await
+            .map_err(unavailable)?
+            .rows_affected();
+            if moved == 0 {
+                continue;
+            }
+            applied += 1;
             if let Some(key) = &fx.closed {
                 engine::resolved(&mut tx, key, now).await?;
                 close_incident(&mut tx, key, headline, now).await?;
             }
         }
         tx.commit().await.map_err(unavailable)?;
-        Ok(())
+        Ok(applied)
     }
 
     /// Records the decision on the inbox event `seq` and its incident change, in one

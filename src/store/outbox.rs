@@ -249,6 +249,10 @@ pub(super) async fn repeat(
     let summary = event.summary.as_str();
     let headline = if event.kind == crate::event::Kind::Schedule {
         format!("the schedule ran again while this incident is open ({events} runs so far)")
+    } else if event.status == crate::event::Status::Resolved {
+        format!(
+            "the alert resolved again while it flaps; the incident stays open until the flapping stops ({events} events so far)"
+        )
     } else {
         format!("the alert fired again ({events} events so far)")
     };
@@ -344,7 +348,7 @@ async fn bare_package(
         incident_key: key.to_string(),
         priority: settings.priority,
         jira_project: None,
-        page: settings.page,
+        page: settings.page && event.source != "pagerduty",
         cause: String::new(),
         attempt: None,
         package: crate::analysis::package::Package::assemble(&event, &knowledge, None, None, now),

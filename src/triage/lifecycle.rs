@@ -31,6 +31,9 @@ use serde::{Deserialize, Serialize};
 /// changes state every second must not grow its row without bound.
 const MAX_CHANGES: usize = 200;
 
+/// How many state changes a flap report names (the latest); the others are counted.
+const SHOWN_CHANGES: usize = 20;
+
 /// When a fingerprint flaps: at least `start` state changes (firing ⇄ resolved) within
 /// `window` start it, at a re-fire; `stop` or fewer end it. Two thresholds, so that flapping
 /// does not itself flap (Nagios' and Icinga's high and low thresholds).
@@ -128,13 +131,6 @@ impl Track {
             self.changes.drain(..self.changes.len() - MAX_CHANGES);
         }
     }
-
-    /// The flap history in words: `firing 12:00:00, resolved 12:03:00, …`.
-    pub fn history(&self) -> String {
-        let shown: Vec<String> =
-            self.changes.iter().map(|c| format!("{} at {}", c.status.as_str(), c.at.format("%H:%M:%S"))).collect();
-        shown.join(", ")
-    }
 }
 
 /// The flapping of a fingerprint as a decision shows it (in the trace, the escalation
@@ -160,10 +156,17 @@ impl FlapReport {
         })
     }
 
-    /// `6 state changes in 1h (flapping at 5, stops at 2): firing at …`
+    /// `6 state changes within 1h (flapping from 5, until 2 or fewer): firing at …`, the
+    /// latest [`SHOWN_CHANGES`] of them.
     pub fn describe(&self) -> String {
-        let changes: Vec<String> =
-            self.changes.iter().map(|c| format!("{} at {}", c.status.as_str(), c.at.format("%H:%M:%S"))).collect();
+        let skip = self.changes.len().saturating_sub(SHOWN_CHANGES);
+        let mut changes: Vec<String> = self.changes[skip..]
+            .iter()
+            .map(|c| format!("{} at {}", c.status.as_str(), c.at.format("%H:%M:%S")))
+            .collect();
+        if skip > 0 {
+            changes.insert(0, format!("{skip} earlier"));
+        }
         format!(
             "{} state changes within {} (flapping from {}, until {} or fewer): {}",
             self.changes.len(),
@@ -178,8 +181,7 @@ impl FlapReport {
 /// What an event's arrival changed before it was decided.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Arrival {
-    /// The fingerprint whose track the event moves: its own, or for an echo of one of
-    /// Sparky's own pages, the fingerprint of the incident it echoes.
+    /// The event's fingerprint.
     pub fingerprint: String,
     pub track: Track,
     /// The incident whose L1 run failed its verification: the alert fired again inside the
@@ -189,6 +191,10 @@ pub struct Arrival {
     pub flap_started: bool,
     /// Flapping stopped at this event.
     pub flap_stopped: bool,
+    /// Whether the event is part of its alert's life (firing, resolved, acknowledged): an
+    /// echo of one of Sparky's own pages is not (PagerDuty's word on a page is not the alert's
+    /// state), nor is a deploy or a schedule tick. Nothing is remembered of those.
+    pub remembered: bool,
 }
 
 /// The incident key in a PagerDuty event that echoes one of Sparky's own pages (Sparky's
@@ -210,8 +216,13 @@ pub fn is_incident_key(key: &str) -> bool {
 pub fn arrive(fingerprint: &str, track: Option<&Track>, event: &Event, now: DateTime<Utc>, s: &Settings) -> Arrival {
     let mut t = track.cloned().unwrap_or_default();
     t.changed = false;
-    t.forget_before(now, s.flapping.window);
     let mut arrival = Arrival { fingerprint: fingerprint.to_string(), ..Arrival::default() };
+    if echo_key(event).is_some() || event.status == Status::Info {
+        arrival.track = t;
+        return arrival;
+    }
+    arrival.remembered = true;
+    t.forget_before(now, s.flapping.window);
     let state = match event.status {
         Status::Firing if event.kind != Kind::Schedule => Some(Status::Firing),
         Status::Resolved => Some(Status::Resolved),
@@ -249,9 +260,10 @@ pub fn arrive(fingerprint: &str, track: Option<&Track>, event: &Event, now: Date
 /// What one decision (or the passing of time) does to the state.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Effects {
-    /// The fingerprint whose track changed, and its new track.
+    /// The fingerprint whose track changed, and its new track (`None`: nothing to remember,
+    /// see [`Arrival::remembered`]).
     pub fingerprint: String,
-    pub track: Track,
+    pub track: Option<Track>,
     /// The incident opened (new, or a closed one opened again under the same key).
     pub opened: Option<OpenIncident>,
     /// The incident closed, by key.
@@ -280,7 +292,7 @@ pub fn effects(
     applied: Outcome,
     now: DateTime<Utc>,
 ) -> Effects {
-    let Arrival { fingerprint, mut track, refired, flap_started, flap_stopped } = arrival;
+    let Arrival { fingerprint, mut track, refired, flap_started, flap_stopped, remembered } = arrival;
     let mut fx = Effects { refired, flap_started, flap_stopped, ..Effects::default() };
     fx.deploy = crate::knowledge::deploy_of(event, event.service.as_deref());
     let playbook = decision.playbook.as_deref().and_then(|id| graph.playbooks().iter().find(|p| p.id == id));
@@ -334,7 +346,7 @@ pub fn effects(
             Some(Seen { level: decision.level.as_str().to_string(), playbook: decision.playbook.clone(), at: now });
     }
     fx.fingerprint = fingerprint;
-    fx.track = track;
+    fx.track = remembered.then_some(track);
     fx
 }
 
@@ -364,13 +376,13 @@ pub fn settle(
         t.closed = Some(KeyAt { key: inc.key.clone(), at: now });
         fx.closed = Some(inc.key.clone());
     }
-    fx.track = t;
+    fx.track = Some(t);
     Some(fx)
 }
 
 /// The words a settle's close is recorded with (the incident's resolution note).
-pub fn settle_headline(track: &Track, s: &Settings, now: DateTime<Utc>) -> String {
-    let last = match track.changes.last() {
+pub fn settle_headline(track: Option<&Track>, s: &Settings, now: DateTime<Utc>) -> String {
+    let last = match track.and_then(|t| t.changes.last()) {
         Some(c) => format!(" (last: {} at {})", c.status.as_str(), c.at.to_rfc3339()),
         None => String::new(),
     };
@@ -385,6 +397,7 @@ pub fn settle_headline(track: &Track, s: &Settings, now: DateTime<Utc>) -> Strin
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::triage::Span;
 
     fn at(min: i64) -> DateTime<Utc> {
         DateTime::parse_from_rfc3339("2026-03-10T08:00:00Z").unwrap().with_timezone(&Utc)
@@ -456,7 +469,7 @@ mod tests {
         // Still six changes within the hour at 30m; at 71m only 12m and 15m are left.
         assert!(settle("fp", track, Some(&inc), at(30), &s).is_none());
         let fx = settle("fp", track, Some(&inc), at(71), &s).expect("it stops flapping");
-        assert!(fx.flap_stopped && !fx.track.is_flapping());
+        assert!(fx.flap_stopped && !fx.track.as_ref().unwrap().is_flapping());
         assert_eq!(fx.closed.as_deref(), Some("SPK-000000000001"));
     }
 
@@ -479,6 +492,44 @@ mod tests {
         // A run of another incident than the one closed is not undone.
         t.closed = Some(KeyAt { key: "SPK-bbbbbbbbbbbb".into(), at: at(3) });
         assert!(arrive("fp", Some(&t), &event(Firing), at(5), &s).refired.is_none());
+    }
+
+    #[test]
+    fn an_echo_of_a_page_is_no_state_of_the_alert() {
+        use Status::*;
+        let s = Settings::default();
+        let a = walk(&[(0, Firing), (3, Resolved), (6, Firing), (9, Resolved), (12, Firing), (15, Resolved)], &s);
+        let track = a[5].track.clone();
+        // PagerDuty escalates the page (an `incident.escalated`, status triggered) while the
+        // alert stays resolved: the track is untouched and nothing is remembered of it.
+        let mut echo = event(Firing);
+        echo.source = "pagerduty".into();
+        echo.labels.insert("incident_key".into(), "SPK-9e8d7c6b5a41".into());
+        let e = arrive("fp", Some(&track), &echo, at(40), &s);
+        assert!(!e.remembered);
+        assert_eq!(e.track.status, Some(Resolved));
+        assert_eq!(e.track.changes, track.changes);
+        // So the flapping still settles, and the resolved alert's incident closes.
+        let inc = OpenIncident {
+            key: "SPK-9e8d7c6b5a41".into(),
+            fingerprint: "fp".into(),
+            opened_at: at(12),
+            level: "L3".into(),
+            playbook: None,
+        };
+        assert!(settle("fp", &track, Some(&inc), at(76), &s).is_some_and(|fx| fx.closed.is_some()));
+    }
+
+    #[test]
+    fn a_flap_report_names_the_latest_changes_and_counts_the_rest() {
+        let changes: Vec<Change> = (0..30)
+            .map(|m| Change { at: at(m), status: if m % 2 == 0 { Status::Firing } else { Status::Resolved } })
+            .collect();
+        let r = FlapReport { since: at(4), changes, window: Span::minutes(60), start: 5, stop: 2 };
+        let text = r.describe();
+        assert!(text.starts_with("30 state changes within 1h"), "{text}");
+        assert!(text.contains(": 10 earlier, firing at 08:10:00"), "{text}");
+        assert_eq!(text.matches(" at ").count(), SHOWN_CHANGES);
     }
 
     #[test]

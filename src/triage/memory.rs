@@ -166,19 +166,18 @@ impl MemoryContext {
     }
 
     /// The event arrives at `now`, before it is decided: its state change is counted on its
-    /// fingerprint (or, for an echo of one of Sparky's pages, on the echoed incident's), which
-    /// may start or stop flapping, and a re-fire inside the verification window makes the
+    /// fingerprint, which may start or stop flapping, and a re-fire inside the verification window makes the
     /// run the resolution had verified a failure. Applied here; the returned arrival goes
     /// with the decision to [`MemoryContext::record`].
     pub fn arrive(&mut self, event: &Event, now: DateTime<Utc>) -> Arrival {
-        let fingerprint = lifecycle::echo_key(event)
-            .and_then(|k| self.incident(k))
-            .map_or_else(|| event.fingerprint.clone(), |i| i.fingerprint.clone());
-        let arrival = lifecycle::arrive(&fingerprint, self.tracks.get(&fingerprint), event, now, &self.settings);
+        let fingerprint = &event.fingerprint;
+        let arrival = lifecycle::arrive(fingerprint, self.tracks.get(fingerprint), event, now, &self.settings);
         if let Some(key) = &arrival.refired {
             self.fail_run(key);
         }
-        self.tracks.insert(fingerprint, arrival.track.clone());
+        if arrival.remembered {
+            self.tracks.insert(fingerprint.clone(), arrival.track.clone());
+        }
         arrival
     }
 
@@ -236,7 +235,9 @@ impl MemoryContext {
             self.knowledge_mut().add_incident(past.clone());
             self.refresh();
         }
-        self.tracks.insert(fx.fingerprint.clone(), fx.track.clone());
+        if let Some(track) = &fx.track {
+            self.tracks.insert(fx.fingerprint.clone(), track.clone());
+        }
     }
 
     /// The runs of incident `key` that a resolution had verified are failures after all.
