@@ -392,6 +392,12 @@ async fn run(
 ) -> Result<(), String> {
     let worker = tokio::spawn(worker::run(state.clone()));
     let scheduler = tokio::spawn(scheduler::run(state.clone()));
+    if !state.config.scheduler.enabled {
+        tracing::info!(
+            "the scheduler is off on this replica (`scheduler.enabled: false`): schedules fire elsewhere, or through the API"
+        );
+        scheduler.abort();
+    }
     let engine_stop = Arc::new(AtomicBool::new(false));
     let engine = tokio::spawn(state.engine.clone().run(engine_stop.clone()));
     let delivery_stop = Arc::new(AtomicBool::new(false));

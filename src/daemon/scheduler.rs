@@ -34,11 +34,15 @@ use std::time::Duration;
 pub struct SchedulerConfig {
     /// A slot missed while Sparky was down still runs at start when it is less than this old.
     pub catch_up: String,
+    /// Whether this replica fires schedules (on by default). Off, its slots are left to the
+    /// other replicas (a slot fires once cluster-wide whichever fires it), or to
+    /// `POST /api/v1/schedules/<playbook>/run`.
+    pub enabled: bool,
 }
 
 impl Default for SchedulerConfig {
     fn default() -> Self {
-        SchedulerConfig { catch_up: "6h".into() }
+        SchedulerConfig { catch_up: "6h".into(), enabled: true }
     }
 }
 
