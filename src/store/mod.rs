@@ -688,19 +688,25 @@ impl Store {
 
     /// The incidents open for any of `fingerprints`, by fingerprint (one query for a batch).
     pub async fn open_incidents(&self, fingerprints: &[&str]) -> Result<HashMap<String, OpenIncident>, StoreError> {
-        if fingerprints.is_empty() {
-            return Ok(HashMap::new());
+        let open = self.open_incidents_where("fingerprint", fingerprints).await?;
+        Ok(open.into_iter().map(|i| (i.fingerprint.clone(), i)).collect())
+    }
+
+    /// The open incidents whose `column` (`fingerprint` or `key`) is one of `values`.
+    async fn open_incidents_where(&self, column: &str, values: &[&str]) -> Result<Vec<OpenIncident>, StoreError> {
+        if values.is_empty() {
+            return Ok(Vec::new());
         }
         let sql = format!(
-            "SELECT key, fingerprint, opened_at, level, playbook FROM incidents WHERE state = 'open' AND fingerprint IN ({})",
-            placeholders(1, fingerprints.len())
+            "SELECT key, fingerprint, opened_at, level, playbook FROM incidents WHERE state = 'open' AND {column} IN ({})",
+            placeholders(1, values.len())
         );
         let mut q = sqlx::query(&sql);
-        for f in fingerprints {
-            q = q.bind(*f);
+        for v in values {
+            q = q.bind(*v);
         }
         let rows = q.fetch_all(&self.pool).await.map_err(unavailable)?;
-        Ok(rows.iter().map(open_incident_of).map(|i| (i.fingerprint.clone(), i)).collect())
+        Ok(rows.iter().map(open_incident_of).collect())
     }
 
     /// What is remembered of each of `fingerprints` that has a track (one query for a batch,
@@ -759,19 +765,8 @@ impl Store {
 
     /// The open incidents under any of `keys`, by key (echoes of Sparky's own pages).
     pub async fn open_incidents_by_key(&self, keys: &[&str]) -> Result<HashMap<String, OpenIncident>, StoreError> {
-        if keys.is_empty() {
-            return Ok(HashMap::new());
-        }
-        let sql = format!(
-            "SELECT key, fingerprint, opened_at, level, playbook FROM incidents WHERE state = 'open' AND key IN ({})",
-            placeholders(1, keys.len())
-        );
-        let mut q = sqlx::query(&sql);
-        for k in keys {
-            q = q.bind(*k);
-        }
-        let rows = q.fetch_all(&self.pool).await.map_err(unavailable)?;
-        Ok(rows.iter().map(open_incident_of).map(|i| (i.key.clone(), i)).collect())
+        let open = self.open_incidents_where("key", keys).await?;
+        Ok(open.into_iter().map(|i| (i.key.clone(), i)).collect())
     }
 
     /// Applies what the passing of time did ([`crate::triage::lifecycle::settle`]): the
