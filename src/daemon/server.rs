@@ -101,6 +101,23 @@ async fn webhook(
         return error(status, e.to_string());
     }
     let kind = config.kind.as_deref().unwrap_or(&source);
+    // CloudEvents attributes are strings: raw bytes that are not UTF-8 are no attribute value
+    // (read as replacement characters they would be an attribute the sender never sent).
+    if kind == "cloudevents"
+        && let Some(name) = parts
+            .headers
+            .iter()
+            .find(|(k, v)| k.as_str().starts_with("ce-") && std::str::from_utf8(v.as_bytes()).is_err())
+            .map(|(k, _)| k.as_str())
+    {
+        state.metrics.received(&source, "bad_request");
+        return error(
+            StatusCode::BAD_REQUEST,
+            format!(
+                "not a valid CloudEvents payload: the `{name}` header is not UTF-8 text; send attribute values as UTF-8, percent-encoding what is not printable ASCII"
+            ),
+        );
+    }
     let batch = match (kind, &config.mapping) {
         ("generic", Some(mapping)) => ingest::generic::normalize(mapping, &source, &headers, &body, now),
         _ => ingest::normalize(kind, &headers, &body, now),

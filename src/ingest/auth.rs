@@ -274,8 +274,17 @@ impl Auth {
     }
 }
 
-/// The first value of `name`, trimmed, or `Missing` when absent or blank.
+/// The value of `name`, trimmed, or `Missing` when absent or blank. A header sent more than
+/// once is refused: which copy a verifier reads must never decide whether a request passes.
 fn required<'h>(headers: &'h Headers, name: &str, hint: &'static str) -> Result<&'h str, AuthError> {
+    let copies = headers.get_all(name).count();
+    if copies > 1 {
+        return Err(malformed(
+            name,
+            format!("it is sent {copies} times; a request carries its credentials once"),
+            "exactly one copy of the header",
+        ));
+    }
     match headers.get(name).map(|v| v.trim_matches([' ', '\t'])) {
         Some(v) if !v.is_empty() => Ok(v),
         found => Err(AuthError::Missing { header: name.to_string(), empty: found.is_some(), hint }),
@@ -810,11 +819,14 @@ mod tests {
         // Spaces after commas, empty entries and other versions are tolerated.
         let loose = headers(&[("X-PagerDuty-Signature", &format!("v2=abc, v1={sig_new} ,"))]);
         pd(&[new]).verify(&loose, body, at(NOW)).unwrap();
+        // Two copies of the header are refused, as on every scheme: PagerDuty sends one, and
+        // which copy a verifier reads must never decide.
         let split = headers(&[
             ("X-PagerDuty-Signature", format!("v1={sig_old}").as_str()),
             ("X-PagerDuty-Signature", &format!("v1={sig_new}")),
         ]);
-        pd(&[new]).verify(&split, body, at(NOW)).unwrap();
+        let msg = refused(pd(&[new]).verify(&split, body, at(NOW)), 403, &[old, new]);
+        assert!(msg.contains("sent 2 times"), "{msg}");
 
         let hidden = [old, new, sig_old.as_str(), sig_new.as_str()];
         let msg = refused(pd(&["unrelated"]).verify(&rotating, body, at(NOW)), 403, &hidden);

@@ -1,0 +1,71 @@
+//! Hostile requests against the real daemon: credentials sent twice, and CloudEvents
+//! attributes that are not text. Each gets a clear 4xx and adds nothing.
+
+#[path = "support/daemon.rs"]
+mod support;
+
+use support::{Daemon, hmac_hex, payload};
+
+/// A verifier must not depend on header order: a valid signature followed by a wrong one
+/// was accepted (and the reverse refused). Both orders are refused now, on every scheme.
+#[tokio::test]
+async fn a_signature_header_sent_twice_is_refused_in_either_order() {
+    let yaml = "sources:
+  github: {auth: {type: github, secret: gh-secret}}
+  pagerduty: {auth: {type: pagerduty, secrets: [pd-secret]}}
+  alertmanager: {auth: {type: bearer, token: am-token}}
+";
+    let d = Daemon::start(yaml).await;
+    let body = payload("github", "deployment_status.created.json");
+    let good = format!("sha256={}", hmac_hex("gh-secret", &body));
+    let bad = format!("sha256={}", hmac_hex("another", &body));
+    let event = ("x-github-event", "deployment_status");
+    for pair in [[good.as_str(), bad.as_str()], [bad.as_str(), good.as_str()], [good.as_str(), good.as_str()]] {
+        let headers = [event, ("x-hub-signature-256", pair[0]), ("x-hub-signature-256", pair[1])];
+        let (code, answer) = d.post("github", body.clone(), &headers).await;
+        assert_eq!(code, 403, "{answer}");
+        assert!(answer["error"].as_str().unwrap().contains("sent 2 times"), "{answer}");
+    }
+    let (code, answer) = d.post("github", body.clone(), &[event, ("x-hub-signature-256", good.as_str())]).await;
+    assert_eq!(code, 202, "one copy of the right signature passes: {answer}");
+
+    let pd = payload("pagerduty", "v3_incident.triggered.json");
+    let sig = format!("v1={}", hmac_hex("pd-secret", &pd));
+    let (code, _) =
+        d.post("pagerduty", pd.clone(), &[("x-pagerduty-signature", &sig), ("x-pagerduty-signature", &sig)]).await;
+    assert_eq!(code, 403);
+    let am = payload("alertmanager", "kube-prometheus_TargetDown_firing.json");
+    let (code, _) =
+        d.post("alertmanager", am, &[("authorization", "Bearer am-token"), ("authorization", "Bearer am-token")]).await;
+    assert_eq!(code, 403);
+    let status = d.settle().await;
+    assert_eq!(status["events"]["decided"], 1, "only the one good delivery: {status}");
+    d.stop().await;
+}
+
+/// `docs/sources/cloudevents.md` says attributes that are not UTF-8 are refused; raw bytes
+/// in a `ce-*` header were read as replacement characters instead.
+#[tokio::test]
+async fn a_cloudevents_header_that_is_not_utf8_gets_400() {
+    let d = Daemon::start("").await;
+    let client = reqwest::Client::new();
+    let send = |subject: reqwest::header::HeaderValue| {
+        client
+            .post(d.url("/webhooks/cloudevents"))
+            .header("ce-specversion", "1.0")
+            .header("ce-id", "hostile-1")
+            .header("ce-source", "/ci/hostile")
+            .header("ce-type", "dev.sparky.test")
+            .header("ce-subject", subject)
+            .header("content-type", "application/json")
+            .body(r#"{"status":"firing"}"#)
+            .send()
+    };
+    let resp = send(reqwest::header::HeaderValue::from_bytes(b"\xff\xfe").unwrap()).await.unwrap();
+    assert_eq!(resp.status().as_u16(), 400);
+    let text = resp.text().await.unwrap();
+    assert!(text.contains("`ce-subject` header is not UTF-8"), "{text}");
+    let resp = send(reqwest::header::HeaderValue::from_static("checkout")).await.unwrap();
+    assert_eq!(resp.status().as_u16(), 202, "{}", resp.text().await.unwrap());
+    d.stop().await;
+}
