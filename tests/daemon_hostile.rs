@@ -69,3 +69,39 @@ async fn a_cloudevents_header_that_is_not_utf8_gets_400() {
     assert_eq!(resp.status().as_u16(), 202, "{}", resp.text().await.unwrap());
     d.stop().await;
 }
+
+/// Sends the head of a POST whose body is announced but never sent, and returns the status
+/// line the daemon answers with within two seconds (`None`: it waited for the body).
+async fn answer_without_body(d: &Daemon, path: &str, extra: &str) -> Option<String> {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let addr = d.base.trim_start_matches("http://").to_string();
+    let mut stream = tokio::net::TcpStream::connect(&addr).await.unwrap();
+    let head = format!(
+        "POST {path} HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/json\r\nContent-Length: 900000\r\n{extra}\r\n"
+    );
+    stream.write_all(head.as_bytes()).await.unwrap();
+    let mut buf = vec![0u8; 512];
+    let n = tokio::time::timeout(std::time::Duration::from_secs(2), stream.read(&mut buf)).await.ok()?.ok()?;
+    String::from_utf8_lossy(&buf[..n]).lines().next().map(str::to_string)
+}
+
+/// Credentials are checked before the body is read: an unauthenticated client cannot make
+/// Sparky wait for, or buffer, the megabyte it announces.
+#[tokio::test]
+async fn credentials_the_headers_decide_are_refused_before_the_body_is_read() {
+    let yaml = "sources:
+  alertmanager: {auth: {type: bearer, token: am-token}}
+  github: {auth: {type: github, secret: gh-secret}}
+";
+    let d = Daemon::start(yaml).await;
+    let wrong = answer_without_body(&d, "/webhooks/alertmanager", "Authorization: Bearer nope\r\n").await;
+    assert!(wrong.as_deref().is_some_and(|l| l.contains(" 403")), "{wrong:?}");
+    let none = answer_without_body(&d, "/webhooks/alertmanager", "").await;
+    assert!(none.as_deref().is_some_and(|l| l.contains(" 401")), "{none:?}");
+    let unsigned = answer_without_body(&d, "/webhooks/github", "X-GitHub-Event: push\r\n").await;
+    assert!(unsigned.as_deref().is_some_and(|l| l.contains(" 401")), "{unsigned:?}");
+    // A well-formed signature is checked against the body: the daemon waits for it.
+    let sig = format!("X-GitHub-Event: push\r\nX-Hub-Signature-256: sha256={}\r\n", "0".repeat(64));
+    assert_eq!(answer_without_body(&d, "/webhooks/github", &sig).await, None);
+    d.stop().await;
+}

@@ -78,6 +78,20 @@ async fn webhook(
             format!("the body is larger than {limit} bytes (`max_body` in the configuration)"),
         )
     };
+    let headers = to_headers(&parts.headers);
+    let now = Utc::now();
+    let refuse = |e: ingest::auth::AuthError| {
+        let status = StatusCode::from_u16(e.status()).unwrap_or(StatusCode::UNAUTHORIZED);
+        state.metrics.received(&source, if status == StatusCode::UNAUTHORIZED { "unauthorized" } else { "forbidden" });
+        tracing::warn!(source, error = %e, "delivery refused");
+        error(status, e.to_string())
+    };
+    // Credentials the headers alone decide are checked before a byte of the body is read.
+    if let Some(auth) = &config.auth
+        && let Err(e) = auth.verify_headers(&headers, now)
+    {
+        return refuse(e);
+    }
     let declared = parts.headers.get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()?.parse::<u64>().ok());
     if declared.is_some_and(|n| n > limit as u64) {
         state.metrics.received(&source, "too_large");
@@ -90,15 +104,10 @@ async fn webhook(
             return too_large();
         }
     };
-    let headers = to_headers(&parts.headers);
-    let now = Utc::now();
     if let Some(auth) = &config.auth
         && let Err(e) = auth.verify(&headers, &body, now)
     {
-        let status = StatusCode::from_u16(e.status()).unwrap_or(StatusCode::UNAUTHORIZED);
-        state.metrics.received(&source, if status == StatusCode::UNAUTHORIZED { "unauthorized" } else { "forbidden" });
-        tracing::warn!(source, error = %e, "delivery refused");
-        return error(status, e.to_string());
+        return refuse(e);
     }
     let kind = config.kind.as_deref().unwrap_or(&source);
     // CloudEvents attributes are strings: raw bytes that are not UTF-8 are no attribute value

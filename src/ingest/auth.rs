@@ -258,6 +258,19 @@ impl Auth {
         }
     }
 
+    /// What can be decided from the headers alone, before the body is read, so that an
+    /// unauthenticated client never makes Sparky buffer a body: everything for `bearer` and
+    /// `basic`; for the signature schemes, a missing, repeated or malformed header (the
+    /// signature itself is checked with the body, by [`Auth::verify`]).
+    pub fn verify_headers(&self, headers: &Headers, now: DateTime<Utc>) -> Result<(), AuthError> {
+        match self.verify(headers, &[], now) {
+            Ok(()) => Ok(()),
+            Err(e) if matches!(self, Auth::Bearer { .. } | Auth::Basic { .. }) => Err(e),
+            Err(e @ (AuthError::Missing { .. } | AuthError::Malformed { .. })) => Err(e),
+            Err(_) => Ok(()),
+        }
+    }
+
     /// Checks a delivery's credentials against this configuration. `body` is the raw body as
     /// received; `now` is the time of receipt, against which signed timestamps are checked.
     pub fn verify(&self, headers: &Headers, body: &[u8], now: DateTime<Utc>) -> Result<(), AuthError> {
