@@ -236,3 +236,30 @@ fn pb001_guards_read_the_knowledge_snapshot() {
     ctx.add_deploy(deploy(45));
     assert!(eval(ctx), "deployed 45 minutes ago");
 }
+
+/// A limit hit inside a closure that a built-in calls (a `sort` comparator, `map`, `filter`,
+/// `reduce`, `retain`, `all`, `some`) is an error of the whole condition: rhai's iterating
+/// built-ins swallowed it, so a condition ran many times its deadline and still matched.
+#[test]
+fn limits_hold_inside_closures_of_iterating_built_ins() {
+    let fill = "let a = []; for i in 0..300 { a.push(i) }";
+    let slow = "{ let s = 0; for j in 0..2000 { s += j } }";
+    let cases = [
+        format!("{fill} a.sort(|x, y| {{ {slow}; y - x }}); true"),
+        format!("{fill} let b = a.map(|x| {{ {slow}; x }}); true"),
+        format!("{fill} let b = a.filter(|x| {{ {slow}; true }}); true"),
+        format!("{fill} let r = a.reduce(|s, x| {{ {slow}; s + x }}, 0); true"),
+        format!("{fill} a.retain(|x| {{ {slow}; true }}); true"),
+        format!("{fill} a.all(|x| {{ {slow}; true }})"),
+        format!("{fill} !a.some(|x| {{ {slow}; false }})"),
+    ];
+    for condition in &cases {
+        let started = Instant::now();
+        let result = run(condition, Arc::new(NoContext));
+        assert!(matches!(result, Err(EvalError::Limit(_) | EvalError::Deadline)), "{condition}: {result:?}");
+        assert!(started.elapsed() < Duration::from_secs(2), "{condition}: {:?}", started.elapsed());
+    }
+    // A comparator that errors is an error too, not an `equal` that lets the sort go on.
+    let err = run(&format!("{fill} a.sort(|x, y| x / (y - y)); true"), Arc::new(NoContext));
+    assert!(err.is_err(), "{err:?}");
+}

@@ -109,11 +109,23 @@ pub fn build_engine(library: Option<&Library>) -> Engine {
         // What the SRE wrote is what is checked and run: the optimizer would drop calls it
         // proves dead (hiding misspelt names from `check`) for little gain on short conditions.
         .set_optimization_level(rhai::OptimizationLevel::None);
+    // A limit hit is remembered for the whole evaluation (`TRIPPED`), and every operation
+    // after it stops at once: rhai's iterating built-ins call closures and may swallow the
+    // error a closure stops with (a `sort` comparator does), so the limit must hold across
+    // the calls, and the evaluation must fail even when the built-in carried on.
     engine.on_progress(|ops| {
-        if ops % 256 == 0 && DEADLINE.with(|d| d.get().is_some_and(|d| Instant::now() > d)) {
-            return Some(Dynamic::from("deadline"));
+        if let Some(trip) = TRIPPED.with(Cell::get) {
+            return Some(Dynamic::from(trip.as_str()));
         }
-        None
+        let trip = if ops >= limits::MAX_OPERATIONS {
+            Trip::Operations
+        } else if ops % 256 == 0 && DEADLINE.with(|d| d.get().is_some_and(|d| Instant::now() > d)) {
+            Trip::Deadline
+        } else {
+            return None;
+        };
+        TRIPPED.with(|t| t.set(Some(trip)));
+        Some(Dynamic::from(trip.as_str()))
     });
     engine.register_static_module("kg", kg::module().into());
     if let Some(library) = library {
@@ -150,6 +162,37 @@ fn guard_amplifying_functions(engine: &mut Engine) {
         Ok(())
     }
     engine.register_fn("replace", checked_replace);
+    // rhai's `sort` with a comparator treats a comparator that fails as "equal" and goes on:
+    // this one stops at the first failure and fails the call.
+    engine.register_fn(
+        "sort",
+        |ctx: rhai::NativeCallContext,
+         array: &mut rhai::Array,
+         comparer: rhai::FnPtr|
+         -> Result<(), Box<EvalAltResult>> {
+            let mut failed: Option<Box<EvalAltResult>> = None;
+            array.sort_by(|x, y| {
+                if failed.is_some() {
+                    return std::cmp::Ordering::Equal;
+                }
+                match comparer.call_within_context::<Dynamic>(&ctx, (x.clone(), y.clone())) {
+                    Ok(v) => match v.as_int() {
+                        Ok(n) => n.cmp(&0),
+                        Err(t) => {
+                            failed =
+                                Some(format!("the `sort` comparator returned {}, not a number", article(t)).into());
+                            std::cmp::Ordering::Equal
+                        }
+                    },
+                    Err(e) => {
+                        failed = Some(e);
+                        std::cmp::Ordering::Equal
+                    }
+                }
+            });
+            failed.map_or(Ok(()), Err)
+        },
+    );
     engine.register_fn("replace", |s: &mut rhai::ImmutableString, find: char, sub: &str| {
         checked_replace(s, find.encode_utf8(&mut [0; 4]), sub)
     });
@@ -161,6 +204,31 @@ fn guard_amplifying_functions(engine: &mut Engine) {
 thread_local! {
     /// The deadline of the evaluation running on this thread, checked by `on_progress`.
     static DEADLINE: Cell<Option<Instant>> = const { Cell::new(None) };
+    /// The limit the evaluation running on this thread hit, if any.
+    static TRIPPED: Cell<Option<Trip>> = const { Cell::new(None) };
+}
+
+/// A limit `on_progress` enforces.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Trip {
+    Deadline,
+    Operations,
+}
+
+impl Trip {
+    fn as_str(self) -> &'static str {
+        match self {
+            Trip::Deadline => "deadline",
+            Trip::Operations => "operations",
+        }
+    }
+
+    fn error(self) -> EvalError {
+        match self {
+            Trip::Deadline => EvalError::Deadline,
+            Trip::Operations => EvalError::Limit(format!("more than {} operations", limits::MAX_OPERATIONS)),
+        }
+    }
 }
 
 /// Why an evaluation did not produce a boolean.
@@ -198,8 +266,13 @@ pub fn evaluate_bool(
     deadline: Duration,
 ) -> Result<bool, EvalError> {
     DEADLINE.with(|d| d.set(Some(Instant::now() + deadline)));
+    TRIPPED.with(|t| t.set(None));
     let result = context::with_context(context, || engine.eval_ast_with_scope::<Dynamic>(scope, ast));
     DEADLINE.with(|d| d.set(None));
+    // A limit hit anywhere, even inside a closure whose error a built-in swallowed, fails it.
+    if let Some(trip) = TRIPPED.with(|t| t.take()) {
+        return Err(trip.error());
+    }
     match result {
         Ok(v) => v.as_bool().map_err(|t| EvalError::NotBoolean(article(t))),
         Err(e) => Err(to_eval_error(*e)),
