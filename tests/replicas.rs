@@ -263,7 +263,8 @@ async fn three_replicas_on_one_database_act_as_one_sparky_even_when_one_is_kille
 }
 
 /// A TCP proxy in front of PostgreSQL that the test can cut (every connection dropped, new
-/// ones refused) and restore: the database "goes down" for the daemon alone.
+/// ones accepted and never answered) and restore: the database "goes down" for the daemon
+/// alone.
 struct Cuttable {
     port: u16,
     down: std::sync::Arc<std::sync::atomic::AtomicBool>,
@@ -280,7 +281,13 @@ impl Cuttable {
         tokio::spawn(async move {
             while let Ok((mut client, _)) = listener.accept().await {
                 if d.load(std::sync::atomic::Ordering::SeqCst) {
-                    continue; // dropped: the connection is closed at once
+                    // Accepted and never answered, as a database behind a dead network path
+                    // looks: a client waits for its own timeout.
+                    tokio::spawn(async move {
+                        tokio::time::sleep(Duration::from_secs(60)).await;
+                        drop(client);
+                    });
+                    continue;
                 }
                 let upstream = upstream.clone();
                 c.lock().unwrap().push(tokio::spawn(async move {
@@ -325,11 +332,22 @@ async fn while_the_database_is_down_webhooks_get_503_and_nothing_acknowledged_is
 
     assert_eq!(post(&client, &base, &delivery(0)).await, Some(202));
     proxy.cut(true);
+    let first = Instant::now();
     let r = client.post(format!("{base}/webhooks/alertmanager")).json(&delivery(1)).send().await.unwrap();
     assert_eq!(r.status().as_u16(), 503, "not acknowledged while the database is down");
+    assert!(first.elapsed() < Duration::from_secs(5), "within PagerDuty's patience: {:?}", first.elapsed());
     assert!(r.headers().contains_key("retry-after"));
     let ready = client.get(format!("{base}/readyz")).send().await.unwrap();
     assert_eq!(ready.status().as_u16(), 503, "the load balancer is told");
+    // Known down now: the next sender and the next probe are answered at once (PagerDuty
+    // gives up on a webhook after 5 s; a load balancer's probe waits less).
+    let started = Instant::now();
+    let r = client.post(format!("{base}/webhooks/alertmanager")).json(&delivery(2)).send().await.unwrap();
+    assert_eq!(r.status().as_u16(), 503);
+    assert!(r.headers().contains_key("retry-after"));
+    let ready = client.get(format!("{base}/readyz")).send().await.unwrap();
+    assert_eq!(ready.status().as_u16(), 503);
+    assert!(started.elapsed() < Duration::from_secs(1), "{:?}", started.elapsed());
 
     // The database is back: the sender's retry is accepted, and both events are decided.
     proxy.cut(false);

@@ -58,6 +58,9 @@ pub struct State {
     pub clock: Clock,
     /// The test hook's static facts (`Options::facts`).
     pub facts: Option<Facts>,
+    /// Why the store is known to be unreachable (from the probe or the last failed commit);
+    /// `None` while it answers.
+    store_down: Mutex<Option<String>>,
     shutting_down: AtomicBool,
 }
 
@@ -69,6 +72,25 @@ impl State {
     /// The time decisions are made at: the system's, or the one a test holds.
     pub fn now(&self) -> chrono::DateTime<chrono::Utc> {
         self.clock.now()
+    }
+
+    /// Why the store is known to be unreachable, if it is: webhooks and `/readyz` answer 503
+    /// at once from this instead of waiting for a connection that will not come.
+    pub fn store_down(&self) -> Option<String> {
+        self.store_down.lock().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    /// Records what the store last said: `None` when it answered.
+    pub fn set_store_down(&self, why: Option<String>) {
+        let mut down = self.store_down.lock().unwrap_or_else(|e| e.into_inner());
+        match (&*down, &why) {
+            (None, Some(w)) => {
+                tracing::error!(error = %w, "the store is unreachable: webhooks get 503 with Retry-After until it answers")
+            }
+            (Some(_), None) => tracing::info!("the store answers again"),
+            _ => {}
+        }
+        *down = why;
     }
 }
 
@@ -321,6 +343,7 @@ pub async fn start(options: Options) -> Result<Running, String> {
         wake: Notify::new(),
         clock: options.clock.clone(),
         facts: options.facts.clone(),
+        store_down: Mutex::new(None),
         shutting_down: AtomicBool::new(false),
         config,
     });
@@ -404,6 +427,7 @@ async fn run(
     let delivery = tokio::spawn(state.delivery.clone().run(delivery_stop.clone()));
     let hup = tokio::spawn(reload_on_sighup(state.clone()));
     let heartbeat = tokio::spawn(heartbeat(state.clone()));
+    let probe = tokio::spawn(probe_store(state.clone()));
     let app = server::router(state.clone());
     let stop = {
         let shutdown = shutdown.clone();
@@ -440,6 +464,7 @@ async fn run(
     }
     hup.abort();
     heartbeat.abort();
+    probe.abort();
     drop(watcher);
     state.store.close().await;
     tracing::info!("stopped");
@@ -458,6 +483,23 @@ async fn heartbeat(state: Arc<State>) {
         tokio::time::sleep(HEARTBEAT).await;
     }
 }
+
+/// Asks the store every second whether it answers (within [`PROBE_TIMEOUT`]), so that while
+/// it is down a webhook or a load balancer's probe gets its 503 at once.
+async fn probe_store(state: Arc<State>) {
+    loop {
+        let why = match tokio::time::timeout(PROBE_TIMEOUT, state.store.ping()).await {
+            Ok(Ok(())) => None,
+            Ok(Err(e)) => Some(e.to_string()),
+            Err(_) => Some(format!("the store did not answer within {} ms", PROBE_TIMEOUT.as_millis())),
+        };
+        state.set_store_down(why);
+        tokio::time::sleep(Duration::from_secs(1)).await;
+    }
+}
+
+/// How long the store's health probe and `/readyz` wait for an answer.
+pub(crate) const PROBE_TIMEOUT: Duration = Duration::from_millis(800);
 
 /// How often a replica says it runs: well within [`crate::store::GONE_AFTER`].
 const HEARTBEAT: Duration = Duration::from_secs(5);

@@ -70,6 +70,10 @@ async fn webhook(
         state.metrics.received(&source, "unavailable");
         return unavailable("Sparky is shutting down; retry shortly");
     }
+    if let Some(why) = state.store_down() {
+        state.metrics.received(&source, "unavailable");
+        return unavailable(format!("the store is unreachable ({why}): nothing was stored; retry later"));
+    }
     let limit = state.config.max_body.0;
     let (parts, body) = request.into_parts();
     let too_large = || {
@@ -141,7 +145,16 @@ async fn webhook(
     };
     let key = ingest::delivery::delivery_key(&mut batch, config.auth.as_ref(), &headers, &body);
     let ids: Vec<String> = batch.events.iter().map(|e| e.id.clone()).collect();
-    match state.committer.accept(&source, key.key.clone(), key.body_hash, batch.events, now).await {
+    // Senders give up after a few seconds (PagerDuty after 5): past that a store that does
+    // not answer is a 503 they retry, not a timeout. A commit that lands after all makes
+    // the retry a duplicate.
+    let committed = tokio::time::timeout(
+        COMMIT_PATIENCE,
+        state.committer.accept(&source, key.key.clone(), key.body_hash, batch.events, now),
+    )
+    .await
+    .unwrap_or_else(|_| Err(format!("the store did not commit within {} s", COMMIT_PATIENCE.as_secs())));
+    match committed {
         Ok(accepted) if accepted.duplicate => {
             state.metrics.received(&source, "duplicate");
             let answer = json!({ "status": "duplicate", "accepted": 0, "delivery": accepted.key });
@@ -180,10 +193,16 @@ async fn webhook(
         Err(e) => {
             state.metrics.received(&source, "unavailable");
             tracing::error!(source, error = %e, "delivery not stored; the sender is told to retry");
+            // Known down from now on, until the probe hears it answer: the next senders get
+            // their 503 at once.
+            state.set_store_down(Some(e.clone()));
             unavailable(format!("{e}; nothing was stored, retry later"))
         }
     }
 }
+
+/// How long a webhook waits for its commit before answering 503.
+const COMMIT_PATIENCE: std::time::Duration = std::time::Duration::from_secs(4);
 
 /// The CloudEvents HTTP webhook abuse-protection handshake: a sender asks with
 /// `WebHook-Request-Origin` before its first delivery; a configured source allows it.
@@ -212,9 +231,13 @@ async fn readyz(Extract(state): Extract<Arc<State>>) -> Response {
     if state.is_shutting_down() {
         return unavailable("shutting down");
     }
-    match state.store.ping().await {
-        Ok(()) => (StatusCode::OK, "ready\n").into_response(),
-        Err(e) => unavailable(e.to_string()),
+    if let Some(why) = state.store_down() {
+        return unavailable(format!("the store is unreachable: {why}"));
+    }
+    match tokio::time::timeout(super::PROBE_TIMEOUT, state.store.ping()).await {
+        Ok(Ok(())) => (StatusCode::OK, "ready\n").into_response(),
+        Ok(Err(e)) => unavailable(e.to_string()),
+        Err(_) => unavailable(format!("the store did not answer within {} ms", super::PROBE_TIMEOUT.as_millis())),
     }
 }
 
