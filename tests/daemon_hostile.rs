@@ -105,3 +105,39 @@ async fn credentials_the_headers_decide_are_refused_before_the_body_is_read() {
     assert_eq!(answer_without_body(&d, "/webhooks/github", &sig).await, None);
     d.stop().await;
 }
+
+/// An alert's content never widens what an action touches: through the daemon, a user id of
+/// `*` is escaped in PB-004's Redis pattern, and a pod label that is no Kubernetes name
+/// refuses PB-001's plan while the alert is still escalated.
+#[tokio::test]
+async fn hostile_label_values_are_escaped_or_refused_in_plans() {
+    let d = Daemon::start("").await;
+    let mut cache: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string("playbooks/events/CacheDataInconsistency_prod_firing.json").unwrap(),
+    )
+    .unwrap();
+    cache["alerts"][0]["labels"]["user_id"] = "*".into();
+    let (code, _) = d.post("alertmanager", cache.to_string(), &[]).await;
+    assert_eq!(code, 202);
+    let mut crash: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string("playbooks/events/KubePodCrashLooping_prod_firing.json").unwrap(),
+    )
+    .unwrap();
+    crash["alerts"][0]["labels"]["pod"] = "../kube-system/x".into();
+    let (code, _) = d.post("alertmanager", crash.to_string(), &[]).await;
+    assert_eq!(code, 202);
+    d.settle().await;
+    let decisions = d.decisions().await;
+    let of = |playbook: &str| {
+        decisions.iter().find(|x| x["playbook"] == playbook).unwrap_or_else(|| panic!("{decisions:?}"))["explained"]
+            ["decision"]
+            .clone()
+    };
+    let flush = of("PB-004");
+    assert_eq!(flush["actions"][0]["args"]["pattern"], "user:\\*:*", "{flush}");
+    let restart = of("PB-001");
+    assert_eq!(restart["level"], "L3", "{restart}");
+    assert!(restart["actions"].as_array().unwrap().is_empty());
+    assert!(restart["reasons"].to_string().contains("is not a Kubernetes name"), "{restart}");
+    d.stop().await;
+}

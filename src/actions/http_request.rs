@@ -13,6 +13,7 @@
 //! A 5xx, a 429, a timeout or a dropped connection is retried by the executor: the endpoint
 //! must be safe to call twice. Redirects are not followed (a 3xx is a failure).
 
+use super::text::TextKind;
 use super::{
     ActionSpec, Applied, ApplyError, ApplyFuture, Args, Clients, ParamSpec, ParamType, Plan, PlanError, Radius,
     RadiusCount, arg_i64, arg_str, notify_slack::head, required_str,
@@ -40,9 +41,11 @@ pub(super) static SPEC: ActionSpec = ActionSpec {
             "url",
             ParamType::Str,
             "An `http` or `https` URL, e.g. `\"https://cdn.example.com/purge/{labels.path}\"`; it may not hold a \
-             secret (send those in a header or the body) nor credentials before the host.",
+             secret (send those in a header or the body) nor credentials before the host. A value from the \
+             event is percent-encoded as one path segment (`/` becomes `%2F`; `.` and `..` are refused).",
         )
-        .target(),
+        .target()
+        .text(TextKind::UrlSegment),
         ParamSpec::new(
             "headers",
             ParamType::StrList,

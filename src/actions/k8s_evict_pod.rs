@@ -6,6 +6,7 @@
 //! already gone (404) is a success.
 
 use super::kubernetes::{self, Call};
+use super::text::TextKind;
 use super::{
     ActionSpec, Applied, ApplyError, ApplyFuture, Args, Clients, ParamSpec, ParamType, Plan, PlanError, Radius,
     RadiusCount, arg_i64, arg_str,
@@ -23,8 +24,11 @@ pub(super) static SPEC: ActionSpec = ActionSpec {
     idempotent: true,
     blast_radius: Radius { count: RadiusCount::Fixed(1), doc: "1: exactly one pod" },
     params: &[
-        ParamSpec::new("namespace", ParamType::Str, "Namespace of the pod, usually `labels.namespace`."),
-        ParamSpec::new("pod", ParamType::Str, "Name of the pod, usually `labels.pod`.").target(),
+        ParamSpec::new("namespace", ParamType::Str, "Namespace of the pod, usually `labels.namespace`.")
+            .text(TextKind::KubernetesNamespace),
+        ParamSpec::new("pod", ParamType::Str, "Name of the pod, usually `labels.pod`.")
+            .target()
+            .text(TextKind::KubernetesName),
         ParamSpec::new(
             "grace_period",
             ParamType::Duration,

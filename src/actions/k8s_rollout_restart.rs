@@ -8,6 +8,7 @@
 //! would not roll out until someone resumes it.
 
 use super::kubernetes::{self, Call};
+use super::text::TextKind;
 use super::{
     ActionSpec, Applied, ApplyError, ApplyFuture, Args, Clients, ParamSpec, ParamType, Plan, PlanError, Radius,
     RadiusCount, arg_str,
@@ -31,7 +32,8 @@ pub(super) static SPEC: ActionSpec = ActionSpec {
         doc: "1 workload (all its pods are replaced, one surge at a time)",
     },
     params: &[
-        ParamSpec::new("namespace", ParamType::Str, "Namespace of the workload, usually `labels.namespace`."),
+        ParamSpec::new("namespace", ParamType::Str, "Namespace of the workload, usually `labels.namespace`.")
+            .text(TextKind::KubernetesNamespace),
         ParamSpec::new(
             "kind",
             ParamType::Str,
@@ -45,7 +47,8 @@ pub(super) static SPEC: ActionSpec = ActionSpec {
             ParamType::Str,
             "Name of the workload, e.g. `labels.deployment` or `labels.statefulset`.",
         )
-        .target(),
+        .target()
+        .text(TextKind::KubernetesName),
     ],
     examples: &[
         "k8s.rollout_restart(namespace = labels.namespace, name = labels.deployment)",

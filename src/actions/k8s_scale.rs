@@ -12,6 +12,7 @@
 //! deploy) answers 409 and the retry starts from the new value.
 
 use super::kubernetes::{self, Call};
+use super::text::TextKind;
 use super::{
     ActionSpec, Applied, ApplyError, ApplyFuture, Args, Clients, ParamSpec, ParamType, Plan, PlanError, Radius,
     RadiusCount, arg_i64, arg_str,
@@ -31,9 +32,9 @@ pub(super) static SPEC: ActionSpec = ActionSpec {
     idempotent: false,
     blast_radius: Radius { count: RadiusCount::Param("step"), doc: "the number of replicas added or removed (`step`)" },
     params: &[
-        ParamSpec::new("namespace", ParamType::Str, "Namespace of the workload."),
+        ParamSpec::new("namespace", ParamType::Str, "Namespace of the workload.").text(TextKind::KubernetesNamespace),
         ParamSpec::new("kind", ParamType::Str, "What to scale: `Deployment` (default), `StatefulSet`, or `HorizontalPodAutoscaler` (raises its `maxReplicas`).").optional().literal().choices(KINDS),
-        ParamSpec::new("name", ParamType::Str, "Name of the workload or autoscaler, e.g. `labels.deployment` or `labels.horizontalpodautoscaler`.").target(),
+        ParamSpec::new("name", ParamType::Str, "Name of the workload or autoscaler, e.g. `labels.deployment` or `labels.horizontalpodautoscaler`.").target().text(TextKind::KubernetesName),
         ParamSpec::new("step", ParamType::Int, "Replicas to add (negative to remove) in one run.").literal().range(-10.0, 10.0),
         ParamSpec::new("max_replicas", ParamType::Int, "Ceiling: the action never sets more replicas (or a higher `maxReplicas`) than this.").literal().range(1.0, 1000.0),
         ParamSpec::new("min_replicas", ParamType::Int, "Floor for scaling down; 1 when left out.").optional().literal().range(0.0, 1000.0),

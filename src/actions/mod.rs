@@ -21,6 +21,7 @@ mod notify_token_owners;
 mod redis_delete_keys;
 mod redis_flush;
 pub mod reference;
+pub mod text;
 
 pub use clients::{ActionsConfig, Clients, Mode, Secret};
 pub use notify_token_owners::{NAME as TOKEN_OWNERS, notice_policy};
@@ -161,6 +162,8 @@ pub struct ParamSpec {
     pub choices: &'static [&'static str],
     /// The smallest and largest value a number parameter may take, both included.
     pub range: Option<(f64, f64)>,
+    /// What a value from the event becomes in a string parameter (see [`text`]).
+    pub text: text::TextKind,
     pub doc: &'static str,
 }
 
@@ -168,7 +171,17 @@ impl ParamSpec {
     /// A required parameter that takes literals, templates and event fields; narrow it with
     /// the methods below.
     pub const fn new(name: &'static str, ty: ParamType, doc: &'static str) -> Self {
-        ParamSpec { name, ty, required: true, source: ParamSource::Any, target: false, choices: &[], range: None, doc }
+        ParamSpec {
+            name,
+            ty,
+            required: true,
+            source: ParamSource::Any,
+            target: false,
+            choices: &[],
+            range: None,
+            text: text::TextKind::Plain,
+            doc,
+        }
     }
 
     pub const fn optional(self) -> Self {
@@ -191,6 +204,11 @@ impl ParamSpec {
 
     pub const fn range(self, min: f64, max: f64) -> Self {
         ParamSpec { range: Some((min, max)), ..self }
+    }
+
+    /// The kind of text a value from the event is made into (escaped, or refused).
+    pub const fn text(self, text: text::TextKind) -> Self {
+        ParamSpec { text, ..self }
     }
 }
 

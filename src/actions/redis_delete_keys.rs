@@ -8,6 +8,7 @@
 //!
 //! Plain (non-cluster) Redis: on a cluster, SCAN sees the node the connection reaches only.
 
+use super::text::TextKind;
 use super::{
     ActionSpec, Applied, ApplyError, ApplyFuture, Args, Clients, ParamSpec, ParamType, Plan, PlanError, Radius,
     RadiusCount, arg_i64, arg_str, required_str,
@@ -39,9 +40,11 @@ pub(super) static SPEC: ActionSpec = ActionSpec {
             "pattern",
             ParamType::Str,
             "A Redis glob pattern; bind it to the event, e.g. `\"user:{labels.user_id}:*\"`. It must start with at \
-             least 3 literal characters before the first `*`, `?` or `[`; an empty or over-broad pattern is refused.",
+             least 3 literal characters before the first `*`, `?` or `[`; an empty or over-broad pattern is refused. \
+             A value from the event matches itself only: its glob characters are escaped.",
         )
-        .target(),
+        .target()
+        .text(TextKind::Glob),
         ParamSpec::new(
             "max_keys",
             ParamType::Int,

@@ -13,7 +13,11 @@ pub fn markdown() -> String {
          What an `l1` block can `do`. `sparky check` validates every call against this list: the \
          action's name (E101), its parameters (E102, E103, E123) and their types (E104). A \
          parameter marked *literal* must be written in the playbook (bounds are reviewed code, \
-         never set by the alert); a *target* parameter should come from the event (W306).\n\n",
+         never set by the alert); a *target* parameter should come from the event (W306). A value \
+         the event brings into a string parameter is made into the kind of text the parameter is \
+         (its notes say which): escaped so that it is only itself, or, when it cannot be, the plan \
+         is refused with the reason in the trace and the alert is escalated. The playbook's own \
+         text is kept as written. Any value over 4096 bytes, or with a NUL byte, is refused.\n\n",
     );
     for a in all() {
         let _ = writeln!(out, "## `{}`\n\n{}\n", a.name, a.summary);
@@ -42,6 +46,9 @@ pub fn markdown() -> String {
             }
             if !p.choices.is_empty() {
                 notes.push(format!("one of {}", crate::diagnostics::quoted_list(p.choices)));
+            }
+            if let Some(kind) = p.text.describe() {
+                notes.push(kind.to_string());
             }
             let _ = writeln!(
                 out,
